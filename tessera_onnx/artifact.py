@@ -1,0 +1,218 @@
+"""The artifact format: a directory holding ``tessera.json``, ``model.onnx`` and the tokenizer.
+
+``tessera.json`` (the manifest) makes an artifact self-describing: the runtime embeds from it
+alone, with no registry entry. Layout of the manifest (``format_version`` 1)::
+
+    {
+      "format": "tessera-artifact", "format_version": 1,
+      "model_id": "all-minilm-l6-v2", "paradigm": "dense", "architecture": "bert",
+      "dim": 384, "matryoshka_dims": [], "precision": "fp32", "opset": 17,
+      "inputs": ["input_ids", "attention_mask", "token_type_ids"],
+      "outputs": ["last_hidden_state"],
+      "config": {...},            # paradigm-specific settings, see the embedder modules
+      "parity": {...},            # figures measured against the torch model at export time
+      "versions": {...},          # library versions used by the export
+      "source": {...},            # hf repo / local dir the weights came from
+      "files": {"model.onnx": {"sha256": "...", "size": 123}, ...},
+      "created": "2026-11-22T10:00:00+00:00"
+    }
+
+Loading an artifact never executes code from it: only JSON, ONNX and tokenizer files are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError, ChecksumError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "PARADIGMS",
+    "PRECISIONS",
+    "Manifest",
+    "sha256_file",
+    "file_entries",
+    "read_manifest",
+    "write_manifest",
+    "verify_files",
+]
+
+FORMAT = "tessera-artifact"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "tessera.json"
+PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries")
+PRECISIONS = ("fp32", "fp16", "int8")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``tessera.json`` of an artifact.
+
+    ``config`` holds the paradigm-specific settings (pooling, markers, lengths, ...); each
+    embedder parses it into its own typed config. ``files`` maps a file name relative to the
+    artifact directory to ``{"sha256": hex, "size": bytes}``.
+    """
+
+    model_id: str
+    paradigm: str
+    architecture: str
+    dim: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    matryoshka_dims: tuple[int, ...] = ()
+    precision: str = "fp32"
+    opset: int = 17
+    model_file: str = "model.onnx"
+    parity: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+    source: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.paradigm not in PARADIGMS:
+            raise ArtifactError(
+                f"manifest paradigm {self.paradigm!r} is not one of {PARADIGMS}; "
+                "re-export the artifact with a current tessera-export"
+            )
+        if self.precision not in PRECISIONS:
+            raise ArtifactError(f"manifest precision {self.precision!r} is not one of {PRECISIONS}")
+        if not isinstance(self.dim, int) or self.dim <= 0:
+            raise ArtifactError(f"manifest dim must be a positive integer, got {self.dim!r}")
+        bad = [d for d in self.matryoshka_dims if not (0 < d <= self.dim)]
+        if bad:
+            raise ArtifactError(f"manifest matryoshka_dims {bad} are outside 1..{self.dim}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON-serialisable manifest, with ``format`` and tuples as lists."""
+        data = asdict(self)
+        data = {"format": FORMAT, **data}
+        for key in ("inputs", "outputs", "matryoshka_dims"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        """Build a manifest from parsed JSON, raising :class:`ArtifactError` when malformed."""
+        if data.get("format") != FORMAT:
+            raise ArtifactError(
+                f"not a tessera artifact manifest (format={data.get('format')!r}, "
+                f"expected {FORMAT!r})"
+            )
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ArtifactError(
+                f"artifact format_version {version!r} is not supported by this tessera-onnx "
+                f"(supports {FORMAT_VERSION}); upgrade tessera-onnx or re-export the artifact"
+            )
+        required = ("model_id", "paradigm", "architecture", "dim", "inputs", "outputs")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ArtifactError(f"manifest is missing required fields {missing}")
+        known = set(cls.__dataclass_fields__)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        for key in ("inputs", "outputs", "matryoshka_dims"):
+            if key in kwargs:
+                kwargs[key] = tuple(kwargs[key])
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:  # wrong field types
+            raise ArtifactError(f"manifest is malformed: {exc}") from exc
+
+    def with_files(self, directory: str | os.PathLike[str], names: Iterable[str]) -> Manifest:
+        """Return a copy whose ``files`` records sha256 and size of ``names`` in ``directory``."""
+        from dataclasses import replace
+
+        return replace(self, files=file_entries(directory, names))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_entries(
+    directory: str | os.PathLike[str], names: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Checksum entries ``{name: {"sha256", "size"}}`` for files of an artifact directory."""
+    root = Path(directory)
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(names)):
+        path = root / name
+        if not path.is_file():
+            raise ArtifactError(f"cannot checksum {name!r}: no such file in {root}")
+        out[name] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    return out
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
+    """Read and validate ``tessera.json`` of an artifact directory (checksums not checked)."""
+    root = Path(directory)
+    path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise ArtifactError(f"artifact directory {root} does not exist")
+    if not path.is_file():
+        raise ArtifactError(
+            f"{root} has no {MANIFEST_NAME}: it is not a tessera artifact. "
+            "Create one with `tessera-export build`."
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} must hold a JSON object")
+    return Manifest.from_dict(data)
+
+
+def write_manifest(directory: str | os.PathLike[str], manifest: Manifest) -> Path:
+    """Write ``tessera.json`` (with a creation time if unset) and return its path."""
+    from dataclasses import replace
+
+    if not manifest.created:
+        manifest = replace(manifest, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    path = Path(directory) / MANIFEST_NAME
+    path.write_text(json.dumps(manifest.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def verify_files(directory: str | os.PathLike[str], manifest: Manifest) -> None:
+    """Check every file listed in the manifest exists with the recorded size and sha256.
+
+    Raises :class:`ChecksumError` naming the first file that is missing, truncated or altered.
+    """
+    root = Path(directory)
+    if not manifest.files:
+        raise ArtifactError(f"manifest of {root} lists no files; re-export the artifact")
+    for name, entry in manifest.files.items():
+        path = root / name
+        if not path.is_file():
+            raise ChecksumError(f"artifact file {name!r} is missing from {root}; re-export or re-download it")
+        size = path.stat().st_size
+        if "size" in entry and size != entry["size"]:
+            raise ChecksumError(
+                f"artifact file {name!r} in {root} has {size} bytes, the manifest records "
+                f"{entry['size']}: it is truncated or altered; re-export or re-download it"
+            )
+        if sha256_file(path) != entry.get("sha256"):
+            raise ChecksumError(
+                f"artifact file {name!r} in {root} does not match its sha256 in {MANIFEST_NAME}: "
+                "it was altered or corrupted; re-export or re-download it"
+            )

@@ -1,0 +1,68 @@
+"""Error types raised by tessera-onnx.
+
+Every error the library raises on purpose is a :class:`TesseraError`, so callers can
+catch one type. Messages say what went wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TesseraError",
+    "ModelNotFoundError",
+    "RegistryError",
+    "ArtifactError",
+    "ChecksumError",
+    "InvalidInputError",
+    "UnsupportedDimensionError",
+    "ProviderUnavailableError",
+    "MissingDependencyError",
+    "ExportError",
+    "ParityError",
+]
+
+
+class TesseraError(Exception):
+    """Base class of every error raised by tessera-onnx."""
+
+
+class RegistryError(TesseraError):
+    """``models.json`` is malformed: a duplicate id, a missing field, an impossible value."""
+
+
+class ModelNotFoundError(TesseraError, KeyError):
+    """A model id is neither in the registry nor a local artifact."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ArtifactError(TesseraError):
+    """An artifact directory is missing, incomplete, or its manifest is invalid."""
+
+
+class ChecksumError(ArtifactError):
+    """A file of an artifact does not match the sha256/size recorded in its manifest."""
+
+
+class InvalidInputError(TesseraError, ValueError):
+    """The caller passed input the model cannot take (wrong type, shape, value)."""
+
+
+class UnsupportedDimensionError(InvalidInputError):
+    """A requested output dimension (e.g. Matryoshka truncation) is not offered by the model."""
+
+
+class ProviderUnavailableError(TesseraError):
+    """A requested onnxruntime execution provider is not installed or cannot start."""
+
+
+class MissingDependencyError(TesseraError, ImportError):
+    """An optional dependency is needed for this feature; the message says what to install."""
+
+
+class ExportError(TesseraError):
+    """The export toolchain could not convert a model."""
+
+
+class ParityError(ExportError):
+    """The exported graph does not reproduce the torch model within tolerance."""
