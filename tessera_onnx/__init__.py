@@ -2,10 +2,46 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 from .registry import ModelSpec, get_model, list_models
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "ModelSpec", "get_model", "list_models", *_errors_all]
+# Public names imported on first use (module __getattr__), so `import tessera_onnx` stays
+# fast and never loads onnxruntime.
+_LAZY = {
+    "Tessera": "tessera_onnx.embedders.factory",
+    "load": "tessera_onnx.embedders.factory",
+    "TesseraDense": "tessera_onnx.embedders.dense",
+    "TesseraMultiVector": "tessera_onnx.embedders.multi_vector",
+    "MultiVectorBatch": "tessera_onnx.embedders.multi_vector",
+    "TesseraSparse": "tessera_onnx.embedders.sparse",
+    "SparseEmbedding": "tessera_onnx.sparse_embedding",
+}
+
+__all__ = ["__version__", "ModelSpec", "get_model", "list_models", *_LAZY, *_errors_all]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .embedders.dense import TesseraDense
+    from .embedders.factory import Tessera, load
+    from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
+    from .embedders.sparse import TesseraSparse
+    from .sparse_embedding import SparseEmbedding
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tessera_onnx' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -18,6 +18,9 @@ __all__ = [
     "MissingDependencyError",
     "ExportError",
     "ParityError",
+    "TesseraWarning",
+    "ProviderWarning",
+    "TruncationWarning",
 ]
 
 
@@ -66,3 +69,15 @@ class ExportError(TesseraError):
 
 class ParityError(ExportError):
     """The exported graph does not reproduce the torch model within tolerance."""
+
+
+class TesseraWarning(UserWarning):
+    """Base class of the warnings tessera-onnx issues (filter them with ``warnings``)."""
+
+
+class ProviderWarning(TesseraWarning):
+    """A requested execution provider is missing or was dropped; the run falls back to another."""
+
+
+class TruncationWarning(TesseraWarning):
+    """Some texts were longer than the model's maximum length and were truncated."""

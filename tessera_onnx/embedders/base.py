@@ -1,0 +1,291 @@
+"""What the text embedders share: loading an artifact, the session, tokenizing and batching.
+
+An embedder holds no mutable state after construction, so one instance may be called from
+several threads at once (``InferenceSession.run`` is thread-safe).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..artifact import Manifest, read_manifest, verify_files
+from ..configs import TextConfig
+from ..errors import ArtifactError, InvalidInputError, TesseraError, UnsupportedDimensionError
+from ..locate import resolve_artifact
+from ..session import create_session, short_provider_name
+from ..text.batching import DEFAULT_BATCH_SIZE, REFERENCE_LENGTH, pad_batch, plan_batches, progress
+from ..text.tokenize import TextTokenizer, Tokenized, prepare_texts, validate_texts
+
+__all__ = ["TextEmbedder"]
+
+_ORT_INT = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+_KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+def _inside(root: Path, name: str, what: str) -> Path:
+    """``root/name``, refusing names that escape the artifact directory."""
+    path = (root / name).resolve()
+    if path != root.resolve() and root.resolve() not in path.parents:
+        raise ArtifactError(f"manifest {what} {name!r} points outside the artifact directory {root}")
+    return path
+
+
+class TextEmbedder:
+    """Base class of :class:`TesseraDense`, :class:`TesseraMultiVector`, :class:`TesseraSparse`.
+
+    Keyword options (all optional):
+
+    - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+      ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
+      ``fallback=False`` raises instead of warning when the device is unavailable.
+    - ``threads``: onnxruntime intra-op threads (default: all cores).
+    - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
+      :class:`~tessera_onnx.errors.TruncationWarning`).
+    - ``batch_size``: texts per batch at 128 tokens; batches hold about ``batch_size × 128``
+      tokens, so short texts go in larger batches and long ones in smaller.
+    - ``verify``: check the sha256 of every artifact file on load (default True).
+    - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
+      downloaded (see :func:`tessera_onnx.locate.resolve_artifact`).
+    """
+
+    paradigm: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        device: str | None = "auto",
+        providers: list[Any] | None = None,
+        threads: int | None = None,
+        max_length: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        verify: bool = True,
+        fallback: bool = True,
+        cache: str | os.PathLike[str] | None = None,
+        download: bool | None = None,
+    ) -> None:
+        root = resolve_artifact(model, cache=cache, download=download)
+        manifest = read_manifest(root)
+        if manifest.paradigm != self.paradigm:
+            raise ArtifactError(
+                f"{root} holds a {manifest.paradigm!r} model, not {self.paradigm!r}: "
+                "load it with tessera_onnx.Tessera(...), which picks the right class"
+            )
+        self.path = root
+        self.manifest = manifest
+        self.text_config = TextConfig.from_dict(manifest.config.get("text"))
+        if max_length is not None:
+            if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
+                raise InvalidInputError(f"max_length must be an integer >= 2, got {max_length!r}")
+            if max_length > self.text_config.max_length:
+                raise InvalidInputError(
+                    f"max_length {max_length} exceeds the model's maximum {self.text_config.max_length}"
+                )
+        self.max_length = max_length or self.text_config.max_length
+        self.batch_size = _check_batch_size(batch_size)
+        model_file = _inside(root, manifest.model_file, "model_file")
+        tokenizer_file = _inside(root, self.text_config.tokenizer_file, "tokenizer_file")
+        checker = _Verifier(root, manifest, (manifest.model_file, self.text_config.tokenizer_file)) if verify else None
+        try:
+            self._tokenizer = TextTokenizer(tokenizer_file, self.max_length)
+            session, provider = create_session(model_file, device, threads, providers=providers, fallback=fallback)
+        except TesseraError:
+            if checker is not None:
+                checker.result()  # a checksum failure explains a broken file best
+            raise
+        if checker is not None:
+            checker.result()
+        self._session = session
+        self.provider = provider
+        self.device = short_provider_name(provider)
+        self._input_dtypes = self._read_inputs()
+
+    # ------------------------------------------------------------------ artifact / session
+
+    def _read_inputs(self) -> dict[str, type]:
+        dtypes: dict[str, type] = {}
+        for spec in self._session.get_inputs():
+            if spec.name not in _KNOWN_INPUTS:
+                raise ArtifactError(f"graph input {spec.name!r} is not one a text embedder can feed ({_KNOWN_INPUTS})")
+            dtypes[spec.name] = _ORT_INT.get(spec.type, np.int64)
+        if "input_ids" not in dtypes:
+            raise ArtifactError("the graph has no input_ids input")
+        return dtypes
+
+    def _output_name(self, preferred: tuple[str, ...]) -> str:
+        names = [o.name for o in self._session.get_outputs()]
+        for name in preferred:
+            if name in names:
+                return name
+        declared = [n for n in self.manifest.outputs if n in names]
+        if declared:
+            return declared[0]
+        raise ArtifactError(f"the graph outputs {names}; expected one of {preferred}")
+
+    def _run(self, output: str, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed: dict[str, np.ndarray] = {}
+        for name, dtype in self._input_dtypes.items():
+            if name == "input_ids":
+                feed[name] = ids.astype(dtype, copy=False)
+            elif name == "attention_mask":
+                feed[name] = mask.astype(dtype, copy=False)
+            elif name == "token_type_ids":
+                feed[name] = np.zeros(ids.shape, dtype=dtype)
+            else:  # position_ids
+                feed[name] = np.broadcast_to(np.arange(ids.shape[1], dtype=dtype), ids.shape).copy()
+        return self._session.run([output], feed)[0]
+
+    # ------------------------------------------------------------------ text handling
+
+    def _prepare(self, texts: Any, prefix: str = "") -> tuple[list[str], bool]:
+        items, single = validate_texts(texts)
+        cfg = self.text_config
+        return prepare_texts(items, prefix, strip=cfg.strip, lowercase=cfg.lowercase), single
+
+    def _tokenize(self, texts: list[str], max_length: int | None = None) -> Tokenized:
+        return self._tokenizer.encode(texts, max_length or self.max_length)
+
+    def _batches(
+        self,
+        tokens: Tokenized,
+        batch_size: int | None,
+        show_progress: bool,
+        token_budget: int | None = None,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield ``(indices, ids, mask)`` per length bucket, padded with the pad id."""
+        size = _check_batch_size(batch_size) if batch_size is not None else self.batch_size
+        pad = self.text_config.pad_token_id
+        side = self.text_config.padding_side
+        if token_budget is not None:
+            token_budget = min(token_budget, size * REFERENCE_LENGTH)
+        for index in progress(plan_batches(tokens.lengths, size, token_budget), show_progress):
+            ids, mask = pad_batch([tokens.ids[i] for i in index], pad, side=side)
+            yield index, ids, mask
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None, default: str = "") -> str:
+        if prompt is not None and prompt_name is not None:
+            raise InvalidInputError("pass either prompt or prompt_name, not both")
+        if prompt_name is not None:
+            prompts = dict(self.text_config.prompts)
+            if prompt_name not in prompts:
+                raise InvalidInputError(
+                    f"prompt_name {prompt_name!r} is not defined for this model; it has {sorted(prompts) or 'none'}"
+                )
+            return prompts[prompt_name]
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise InvalidInputError(f"prompt must be a str, got {type(prompt).__name__}")
+            return prompt
+        return default
+
+    def _query_prefix(self) -> str:
+        return self.text_config.query_prefix or dict(self.text_config.prompts).get("query", "")
+
+    def _document_prefix(self) -> str:
+        if self.text_config.document_prefix:
+            return self.text_config.document_prefix
+        prompts = dict(self.text_config.prompts)
+        return next((prompts[k] for k in ("document", "passage", "corpus") if k in prompts), "")
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def dimension(self) -> int:
+        """Width of the vectors :meth:`encode` returns."""
+        return self.manifest.dim
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self._tokenizer
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-serialisable description: model, paradigm, dims, lengths, device, parity, ..."""
+        m = self.manifest
+        return {
+            "model_id": m.model_id,
+            "paradigm": m.paradigm,
+            "architecture": m.architecture,
+            "path": str(self.path),
+            "dim": m.dim,
+            "dimension": self.dimension,
+            "matryoshka_dims": list(m.matryoshka_dims),
+            "max_length": self.max_length,
+            "precision": m.precision,
+            "opset": m.opset,
+            "provider": self.provider,
+            "device": self.device,
+            "inputs": list(self._input_dtypes),
+            "outputs": [o.name for o in self._session.get_outputs()],
+            "config": _jsonable(m.config),
+            "parity": _jsonable(m.parity),
+            "versions": dict(m.versions),
+            "source": _jsonable(m.source),
+            "created": m.created,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.manifest.model_id!r}, dimension={self.dimension}, device={self.device!r})"
+
+    def _check_dimension(self, dimension: int | None) -> int | None:
+        """Validate a Matryoshka ``dimension=``; None or the full width means no truncation."""
+        if dimension is None:
+            return None
+        full = self.manifest.dim
+        offered = sorted(set(self.manifest.matryoshka_dims) | {full}, reverse=True)
+        if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)) or int(dimension) not in offered:
+            raise UnsupportedDimensionError(
+                f"dimension {dimension!r} is not offered by {self.manifest.model_id}; choose one of {offered}"
+                + ("" if len(offered) > 1 else " (the model was not trained for Matryoshka truncation)")
+            )
+        return None if int(dimension) == full else int(dimension)
+
+
+class _Verifier:
+    """Checksums the artifact in a thread while the session is built (hashlib frees the GIL)."""
+
+    def __init__(self, root: Path, manifest: Manifest, required: tuple[str, ...]) -> None:
+        missing = [name for name in required if name not in manifest.files]
+        if missing:
+            raise ArtifactError(
+                f"manifest of {root} records no checksum for {missing}; re-export the artifact "
+                "(or pass verify=False to skip verification)"
+            )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(root, manifest), daemon=True)
+        self._thread.start()
+
+    def _work(self, root: Path, manifest: Manifest) -> None:
+        try:
+            verify_files(root, manifest)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
