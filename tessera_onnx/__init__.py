@@ -22,7 +22,20 @@ _LAZY = {
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
 }
 
-__all__ = ["__version__", "ModelSpec", "get_model", "list_models", *_LAZY, *_errors_all]
+__all__ = [
+    "__version__",
+    "ModelSpec",
+    "get_model",
+    "list_models",
+    "Tessera",
+    "load",
+    "TesseraDense",
+    "TesseraMultiVector",
+    "MultiVectorBatch",
+    "TesseraSparse",
+    "SparseEmbedding",
+    *_errors_all,
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embedders.dense import TesseraDense

@@ -1,0 +1,45 @@
+"""The runtime never imports torch / transformers / optimum / onnx, and imports fast."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "optimum", "onnx", "sentence_transformers")
+
+_PROBE = """
+import json, sys, time
+t = time.perf_counter()
+import tessera_onnx
+elapsed = time.perf_counter() - t
+loaded_at_import = sorted(m for m in ("onnxruntime", "tokenizers") if m in sys.modules)
+path = sys.argv[1] if len(sys.argv) > 1 else None
+if path:
+    model = tessera_onnx.Tessera(path, threads=1)
+    model.encode(["a small test"])
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print(json.dumps({{"heavy": heavy, "elapsed": elapsed, "eager": loaded_at_import}}))
+"""
+
+
+def _probe(*args: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_loads_nothing_heavy():
+    result = _probe()
+    assert result["heavy"] == []
+    assert result["eager"] == []  # onnxruntime and tokenizers load with the first model
+    assert result["elapsed"] < 1.0  # generous: the target is 0.15 s on an idle machine
+
+
+def test_embedding_stays_torch_free(tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
+    for artifact in (tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
+        assert _probe(str(artifact))["heavy"] == []
