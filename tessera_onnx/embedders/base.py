@@ -47,7 +47,7 @@ class TextEmbedder:
     - ``threads``: onnxruntime intra-op threads (default: all cores).
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).
-    - ``batch_size``: texts per batch at 128 tokens; batches hold about ``batch_size × 128``
+    - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
       tokens, so short texts go in larger batches and long ones in smaller.
     - ``verify``: check the sha256 of every artifact file on load (default True).
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
