@@ -1,0 +1,118 @@
+"""The ``tessera-export`` command line: ``build``, ``verify``, ``list``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from tessera_onnx.artifact import PARADIGMS, PRECISIONS
+from tessera_onnx.errors import TesseraError
+
+from . import __version__
+from .progress import make_progress
+
+__all__ = ["main"]
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2 if isinstance(exc, TesseraError) else 1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tessera-export")
+def main() -> None:
+    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra)."""
+
+
+@main.command()
+@click.argument("model_id", required=False)
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Artifact directory to create.")
+@click.option("--from-dir", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Local HF / sentence-transformers / PyLate / Stanford checkpoint instead of the Hub.")
+@click.option("--paradigm", type=click.Choice(PARADIGMS), help="Override/choose the paradigm (models outside the registry).")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
+              help="Weight precision; fp16/int8 must pass their cosine floor against fp32 torch.")
+@click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
+@click.option("--optimize/--no-optimize", default=True, show_default=True,
+              help="Run onnxruntime's transformer optimizer (kept only if parity holds).")
+@click.option("--splade-pooling", type=click.Choice(["graph", "runtime"]), default=None,
+              help="SPLADE: pool in the graph (sparse_embedding, default) or return logits and pool in numpy.")
+@click.option("--revision", help="Hub revision (branch, tag or commit).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Hugging Face cache directory.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow custom modelling code from the checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out directory.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def build(model_id, out_dir, from_dir, paradigm, precision, opset, optimize, splade_pooling, revision, cache_dir,
+          trust_remote_code, overwrite, quiet) -> None:
+    """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
+    from .build import build_artifact
+
+    if model_id is None and from_dir is None:
+        raise click.UsageError("give MODEL_ID, --from-dir DIR, or both")
+    try:
+        manifest = build_artifact(
+            from_dir if from_dir is not None else model_id, out_dir, model_id=model_id, paradigm=paradigm,
+            precision=precision, opset=opset, optimize=optimize, splade_pooling=splade_pooling, revision=revision,
+            cache_dir=cache_dir, trust_remote_code=trust_remote_code, overwrite=overwrite,
+            progress=make_progress(not quiet),
+        )
+    except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
+        _fail(exc)
+        return
+    p = manifest.parity
+    click.echo(
+        f"{manifest.model_id}: {manifest.paradigm} {manifest.architecture} dim {manifest.dim} {manifest.precision} "
+        f"→ {out_dir}  (parity max_abs_diff {p.get('max_abs_diff', float('nan')):.2e}, "
+        f"min cosine {p.get('min_cosine', float('nan')):.6f})"
+    )
+
+
+@main.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--from-dir", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Torch checkpoint to re-run parity against.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-q", "--quiet", is_flag=True)
+def verify(artifact, from_dir, as_json, quiet) -> None:
+    """Re-check ARTIFACT: sha256 of every file, a smoke inference, and parity with --from-dir."""
+    from .verify import verify_artifact
+
+    try:
+        report = verify_artifact(artifact, from_dir=from_dir, progress=make_progress(not quiet))
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    line = f"OK {artifact}: {report['files']} files match their sha256; smoke inference {report['smoke']}"
+    if "parity" in report:
+        p = report["parity"]
+        line += f"; parity max_abs_diff {p['max_abs_diff']:.2e}, min cosine {p['min_cosine']:.6f}"
+    click.echo(line)
+
+
+@main.command("list")
+@click.option("--paradigm", type=click.Choice(PARADIGMS))
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(paradigm, as_json) -> None:
+    """List the registry's models."""
+    from tessera_onnx.registry import list_models
+
+    models = list_models(paradigm)
+    if as_json:
+        click.echo(json.dumps([{"id": m.id, "hf_repo": m.hf_repo, "paradigm": m.paradigm,
+                                "architecture": m.architecture, "dim": m.dim} for m in models], indent=2))
+        return
+    width = max(len(m.id) for m in models) if models else 10
+    for m in models:
+        click.echo(f"{m.id:<{width}}  {m.paradigm:<12}  {m.architecture:<12}  {m.dim:>6}  {m.hf_repo}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,80 @@
+"""torch → ONNX (legacy TorchScript exporter, dynamic batch/sequence axes) and graph optimisation."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessera_onnx.errors import ExportError
+
+__all__ = ["export_graph", "optimize_transformer", "DEFAULT_OPSET", "MIN_OPSET", "graph_summary"]
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 17
+_TOKEN_OUTPUTS = {"last_hidden_state", "token_embeddings", "logits"}
+
+
+def export_graph(module, example: Mapping[str, np.ndarray], input_names: Sequence[str], output_name: str,
+                 path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
+    """Export ``module`` (called with the inputs positionally) to ``path`` with dynamic axes."""
+    import onnx
+    import torch
+
+    if opset < MIN_OPSET:
+        raise ExportError(f"opset {opset} is too old; tessera artifacts need opset >= {MIN_OPSET}")
+    module.eval()
+    args = tuple(torch.from_numpy(np.ascontiguousarray(example[n])) for n in input_names)
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in input_names}
+    axes[output_name] = {0: "batch", 1: "sequence"} if output_name in _TOKEN_OUTPUTS else {0: "batch"}
+    path = Path(path)
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                module, args, str(path), input_names=list(input_names), output_names=[output_name],
+                dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False,
+            )
+        except Exception as exc:
+            raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise ExportError(f"the exported graph is not valid ONNX: {exc}") from exc
+    return path
+
+
+def optimize_transformer(src: str | Path, dst: str | Path, *, num_heads: int, hidden_size: int) -> dict[str, Any]:
+    """Run onnxruntime's transformer optimizer (fused attention/LayerNorm/GELU); return what it fused."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    options = FusionOptions("bert")
+    options.use_raw_attention_mask(True)  # keep the 2-D mask: no right-padding assumption in the graph
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import logging
+
+        logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
+        opt = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                             optimization_options=options, opt_level=1, use_gpu=False)
+    fused = {k: int(v) for k, v in (opt.get_fused_operator_statistics() or {}).items() if v}
+    opt.save_model_to_file(str(dst), use_external_data_format=False)
+    return {"tool": "onnxruntime.transformers.optimizer", "model_type": "bert", "opt_level": 1,
+            "fused_operators": fused}
+
+
+def graph_summary(path: str | Path) -> dict[str, Any]:
+    """Opset and op-type counts of an ONNX file (for the manifest / debugging)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    ops: dict[str, int] = {}
+    for node in model.graph.node:
+        ops[node.op_type] = ops.get(node.op_type, 0) + 1
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return {"opset": int(opset), "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items()))}

