@@ -388,6 +388,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--embedder", choices=["auto", "tessera", "sentence-transformers", "hash"], default="auto"
     )
     ap.add_argument("--model-int8", choices=["auto", "skip"], default="auto")
+    ap.add_argument(
+        "--sections",
+        default="recall,timing,model",
+        help="comma list of recall,timing,model; a subset updates only those keys of an existing --out",
+    )
     ap.add_argument("--throughput-texts", type=int, default=600)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work-dir", type=Path, default=ROOT / "artifacts" / "bench-quantization")
@@ -448,13 +453,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "reconstruction": DEFAULT_RECONSTRUCTION,
         },
     }
-    results["recall"] = recall_table(docs, qv, truth)
-    print("recall done", file=sys.stderr)
-    results["timing"] = timing(
-        docs, qv, max(args.timing_n, docs.shape[0]), args.timing_rounds, min(args.timing_queries, len(qv))
-    )
-    print("timing done", file=sys.stderr)
-    if args.model_int8 == "skip" or args.embedder == "hash":
+    sections = set(args.sections.split(","))
+    if sections != {"recall", "timing", "model"} and args.out.is_file():
+        previous = json.loads(args.out.read_text())
+        results = {**previous, **{k: v for k, v in results.items() if k not in ("command",)}}
+        results.setdefault("section_commands", {})
+        for name in sections:
+            results["section_commands"][name] = results["command"]
+        results["command"] = previous.get("command", results["command"])
+    if "recall" in sections:
+        results["recall"] = recall_table(docs, qv, truth)
+        print("recall done", file=sys.stderr)
+    if "timing" in sections:
+        results["timing"] = timing(
+            docs, qv, max(args.timing_n, docs.shape[0]), args.timing_rounds, min(args.timing_queries, len(qv))
+        )
+        print("timing done", file=sys.stderr)
+    if "model" not in sections:
+        pass
+    elif args.model_int8 == "skip" or args.embedder == "hash":
         results["model_int8"] = {
             "skipped": "--model-int8 skip" if args.model_int8 == "skip" else "hash embedder"
         }
