@@ -27,6 +27,17 @@ def resolve_spec(model_id: str | None) -> ModelSpec | None:
         return None
 
 
+def _timeseries_by_config(directory: Path) -> str | None:
+    """``"timeseries"`` when the checkpoint's config.json is a TinyTimeMixer, else None (text decides)."""
+    import json
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return "timeseries" if isinstance(config, dict) and config.get("model_type") == "tinytimemixer" else None
+
+
 def build_artifact(
     source: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
@@ -77,7 +88,7 @@ def build_artifact(
         model_id = model_id or (spec.id if spec else repo.split("/")[-1].lower())
     if spec is not None and paradigm is not None and paradigm != spec.paradigm:
         progress(f"note: --paradigm {paradigm} differs from the registry's {spec.paradigm} for {spec.id}")
-    chosen = paradigm or (spec.paradigm if spec else None)
+    chosen = paradigm or (spec.paradigm if spec else None) or _timeseries_by_config(Path(local))
     if chosen == "timeseries":
         try:
             from .timeseries import build_timeseries_artifact

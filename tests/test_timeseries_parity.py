@@ -207,3 +207,14 @@ def test_registry_spec_mismatch_is_reported(tmp_path):
     assert manifest.source["hf_repo"] == "ibm-granite/granite-timeseries-ttm-r2" and manifest.source["revision"] == "main"
     assert any("context_length" in m and "warning" in m for m in messages)
     assert TesseraTimeSeries(tmp_path / "a", device="cpu").context_length == CONTEXT
+
+
+def test_cli_build_from_dir_detects_tinytimemixer(tmp_path):
+    """`tessera-export build --from-dir` routes a TinyTimeMixer checkpoint to the time-series exporter."""
+    from click.testing import CliRunner
+    from tessera_export.cli import main
+
+    result = CliRunner().invoke(main, ["build", "--from-dir", str(tiny_checkpoint("plain")), "--out", str(tmp_path / "ts"), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "ts" / "tessera.json").read_text())
+    assert manifest["paradigm"] == "timeseries" and manifest["architecture"] == "tinytimemixer"
