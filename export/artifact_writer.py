@@ -99,6 +99,7 @@ class ArtifactStage:
 
     def commit(self, manifest: Manifest) -> Manifest:
         """Checksum every staged file, write the manifest and move the stage to ``out_dir``."""
+        _make_readable(self.path)
         final = finalize_artifact(self.path, manifest)
         if self.out_dir.exists():
             old = self.out_dir.with_name(f".{self.out_dir.name}.old-{os.getpid()}")
@@ -109,3 +110,10 @@ class ArtifactStage:
             os.replace(self.path, self.out_dir)
         self.committed = True
         return final
+
+
+def _make_readable(root: Path) -> None:
+    """Give the staged tree normal permissions (mkdtemp and some writers create 0700/0600)."""
+    os.chmod(root, 0o755)
+    for path in root.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)

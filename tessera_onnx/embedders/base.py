@@ -49,7 +49,10 @@ class TextEmbedder:
       :class:`~tessera_onnx.errors.TruncationWarning`).
     - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
       tokens, so short texts go in larger batches and long ones in smaller.
-    - ``verify``: check the sha256 of every artifact file on load (default True).
+    - ``verify``: check every artifact file against the sha256 in its manifest on load. ``True``
+      (default) hashes a file once and then trusts it while its size/mtime/ctime/inode are
+      unchanged (see :func:`tessera_onnx.artifact.verify_files`); ``"always"`` re-hashes on every
+      load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (see :func:`tessera_onnx.locate.resolve_artifact`).
     """
@@ -65,7 +68,7 @@ class TextEmbedder:
         threads: int | None = None,
         max_length: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        verify: bool = True,
+        verify: bool | str = True,
         fallback: bool = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
@@ -91,7 +94,11 @@ class TextEmbedder:
         self.batch_size = _check_batch_size(batch_size)
         model_file = _inside(root, manifest.model_file, "model_file")
         tokenizer_file = _inside(root, self.text_config.tokenizer_file, "tokenizer_file")
-        checker = _Verifier(root, manifest, (manifest.model_file, self.text_config.tokenizer_file)) if verify else None
+        checker = (
+            _Verifier(root, manifest, (manifest.model_file, self.text_config.tokenizer_file), cached=verify != "always")
+            if verify
+            else None
+        )
         try:
             self._tokenizer = TextTokenizer(tokenizer_file, self.max_length)
             session, provider = create_session(model_file, device, threads, providers=providers, fallback=fallback)
@@ -253,7 +260,8 @@ class TextEmbedder:
 class _Verifier:
     """Checksums the artifact in a thread while the session is built (hashlib frees the GIL)."""
 
-    def __init__(self, root: Path, manifest: Manifest, required: tuple[str, ...]) -> None:
+    def __init__(self, root: Path, manifest: Manifest, required: tuple[str, ...], cached: bool = True) -> None:
+        self._cached = cached
         missing = [name for name in required if name not in manifest.files]
         if missing:
             raise ArtifactError(
@@ -266,7 +274,7 @@ class _Verifier:
 
     def _work(self, root: Path, manifest: Manifest) -> None:
         try:
-            verify_files(root, manifest)
+            verify_files(root, manifest, cached=self._cached)
         except BaseException as exc:  # re-raised in the caller's thread
             self._error = exc
 

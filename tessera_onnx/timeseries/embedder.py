@@ -113,7 +113,7 @@ class TesseraTimeSeries:
         device: str | None = "auto",
         threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        verify: bool = True,
+        verify: bool | str = True,
         providers: list[Any] | None = None,
         fallback: bool = True,
     ) -> None:
@@ -125,7 +125,7 @@ class TesseraTimeSeries:
                 "load it with tessera_onnx.Tessera(...), which picks the right class"
             )
         if verify:
-            verify_files(root, manifest)
+            verify_files(root, manifest, cached=verify != "always")
         if "timeseries" not in manifest.config:
             raise ArtifactError(f"manifest of {root} has no config['timeseries']; re-export it with tessera-export")
         self.path = Path(root)
