@@ -51,7 +51,7 @@ def main() -> None:
     qs = model.encode_queries(queries)
     print(f"model {model.info()['model_id']}: {docs.shape[0]} passages x {model.dimension} dims")
     scores = model.similarity(qs, docs)
-    for q, row in zip(queries, scores):
+    for q, row in zip(queries, scores, strict=True):
         best = int(np.argmax(row))
         print(f"{row[best]:.3f}  {q!r} -> {passages[best]!r}")
 
