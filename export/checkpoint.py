@@ -99,18 +99,22 @@ class CheckpointInfo:
 
     @property
     def model_type(self) -> str:
+        """``model_type`` from ``config.json`` (``"unknown"`` if absent)."""
         return str(self.hf_config.get("model_type", "unknown"))
 
     @property
     def architectures(self) -> list[str]:
+        """``architectures`` from ``config.json`` (empty if absent)."""
         return list(self.hf_config.get("architectures") or [])
 
     @property
     def is_masked_lm(self) -> bool:
+        """Whether an architecture is a ``*ForMaskedLM`` head (SPLADE-capable)."""
         return any(a.endswith("ForMaskedLM") for a in self.architectures)
 
     @property
     def is_pylate(self) -> bool:
+        """Whether this is a PyLate ColBERT checkpoint (by its version record or its config keys)."""
         versions = self.st_model_config.get("__version__", {}) or {}
         return "pylate" in versions or (
             bool(self.dense_modules) and "query_prefix" in self.st_model_config

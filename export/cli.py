@@ -47,8 +47,21 @@ def main() -> None:
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom modelling code from the checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out directory.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def build(model_id, out_dir, from_dir, paradigm, precision, opset, optimize, splade_pooling, revision, cache_dir,
-          trust_remote_code, overwrite, quiet) -> None:
+def build(
+    model_id: str | None,
+    out_dir: Path,
+    from_dir: Path | None,
+    paradigm: str | None,
+    precision: str,
+    opset: int,
+    optimize: bool,
+    splade_pooling: str | None,
+    revision: str | None,
+    cache_dir: Path | None,
+    trust_remote_code: bool,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
     """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
     from .build import build_artifact
 
@@ -78,7 +91,7 @@ def build(model_id, out_dir, from_dir, paradigm, precision, opset, optimize, spl
               help="Torch checkpoint to re-run parity against.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-q", "--quiet", is_flag=True)
-def verify(artifact, from_dir, as_json, quiet) -> None:
+def verify(artifact: Path, from_dir: Path | None, as_json: bool, quiet: bool) -> None:
     """Re-check ARTIFACT: sha256 of every file, a smoke inference, and parity with --from-dir."""
     from .verify import verify_artifact
 
@@ -100,7 +113,7 @@ def verify(artifact, from_dir, as_json, quiet) -> None:
 @main.command("list")
 @click.option("--paradigm", type=click.Choice(PARADIGMS))
 @click.option("--json", "as_json", is_flag=True)
-def list_cmd(paradigm, as_json) -> None:
+def list_cmd(paradigm: str | None, as_json: bool) -> None:
     """List the registry's models."""
     from tessera_onnx.registry import list_models
 

@@ -7,6 +7,7 @@ with a local fake: the suite never touches the network.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tessera_onnx.errors import ExportError, MissingDependencyError
 
@@ -27,7 +28,7 @@ ALLOW_PATTERNS = [
 ]
 
 
-def snapshot_download(**kwargs):  # pragma: no cover - replaced in tests; thin indirection
+def snapshot_download(**kwargs: Any) -> str:  # pragma: no cover - replaced in tests; thin indirection
     """Call ``huggingface_hub.snapshot_download`` (imported lazily)."""
     try:
         import huggingface_hub

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = ["load_tokenizer", "encode_batch", "colbert_query_batch", "colbert_document_batch"]
 
 
-def load_tokenizer(path: str | Path):
+def load_tokenizer(path: str | Path) -> Tokenizer:
     """A ``tokenizers.Tokenizer`` from ``tokenizer.json`` with padding/truncation switched off."""
     from tokenizers import Tokenizer
 
@@ -46,7 +50,7 @@ def _pad(rows: list[tuple[list[int], list[int], list[int]]], pad_id: int, length
     return ids, mask, types
 
 
-def encode_batch(tok, texts: Sequence[str], *, max_length: int, pad_id: int, lowercase: bool = False,
+def encode_batch(tok: Tokenizer, texts: Sequence[str], *, max_length: int, pad_id: int, lowercase: bool = False,
                  strip: bool = True) -> dict[str, np.ndarray]:
     """Right-padded ``input_ids``/``attention_mask``/``token_type_ids`` for ``texts``."""
     encs = _encode(tok, texts, max_length, lowercase=lowercase, strip=strip)
@@ -59,7 +63,7 @@ def _with_marker(enc, marker_id: int) -> tuple[list[int], list[int], list[int]]:
     return ids[:1] + [marker_id] + ids[1:], [1] * (len(ids) + 1), [0] * (len(ids) + 1)
 
 
-def colbert_query_batch(tok, texts: Sequence[str], *, query_length: int, marker_id: int, mask_token_id: int,
+def colbert_query_batch(tok: Tokenizer, texts: Sequence[str], *, query_length: int, marker_id: int, mask_token_id: int,
                         pad_id: int, do_query_expansion: bool = True, attend_to_expansion_tokens: bool = False,
                         lowercase: bool = False) -> dict[str, np.ndarray]:
     """``[CLS] [Q] q… [SEP] [MASK]…`` exactly ``query_length`` long (Stanford / PyLate layout)."""
@@ -74,7 +78,7 @@ def colbert_query_batch(tok, texts: Sequence[str], *, query_length: int, marker_
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def colbert_document_batch(tok, texts: Sequence[str], *, document_length: int, marker_id: int, pad_id: int,
+def colbert_document_batch(tok: Tokenizer, texts: Sequence[str], *, document_length: int, marker_id: int, pad_id: int,
                            lowercase: bool = False) -> dict[str, np.ndarray]:
     """``[CLS] [D] d… [SEP]`` truncated to ``document_length``, padded to the longest in the batch."""
     encs = _encode(tok, texts, document_length - 1, lowercase=lowercase, strip=True)

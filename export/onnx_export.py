@@ -5,11 +5,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tessera_onnx.errors import ExportError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["export_graph", "optimize_transformer", "DEFAULT_OPSET", "MIN_OPSET", "graph_summary", "write_final_graph"]
 
@@ -18,7 +21,7 @@ MIN_OPSET = 17
 _TOKEN_OUTPUTS = {"last_hidden_state", "token_embeddings", "logits"}
 
 
-def export_graph(module, example: Mapping[str, np.ndarray], input_names: Sequence[str], output_name: str,
+def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], input_names: Sequence[str], output_name: str,
                  path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
     """Export ``module`` (called with the inputs positionally) to ``path`` with dynamic axes."""
     import onnx

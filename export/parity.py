@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from tessera_onnx.errors import ParityError
 from .artifact_writer import parity_record
 from .layouts import colbert_document_batch, colbert_query_batch, encode_batch
 from .precision import FLOORS
+
+if TYPE_CHECKING:
+    import torch
+    from tokenizers import Tokenizer
 
 __all__ = ["ParityCase", "PARITY_TEXTS", "FLOORS", "text_cases", "run_parity", "check_floor",
            "onnx_outputs", "torch_outputs", "output_vectors"]
@@ -49,11 +53,12 @@ class ParityCase:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
+        """Name, batch size, sequence length and ``meta`` of this case, for the parity record."""
         ids = self.feeds["input_ids"]
         return {"name": self.name, "batch": int(ids.shape[0]), "seq_len": int(ids.shape[1]), **self.meta}
 
 
-def text_cases(tok, *, paradigm: str, max_length: int, pad_id: int, lowercase: bool = False,
+def text_cases(tok: Tokenizer, *, paradigm: str, max_length: int, pad_id: int, lowercase: bool = False,
                mv: Mapping[str, Any] | None = None) -> list[ParityCase]:
     """The fixed parity batches for a text paradigm."""
     long_len = min(max_length, 192)
@@ -85,7 +90,8 @@ def text_cases(tok, *, paradigm: str, max_length: int, pad_id: int, lowercase: b
     ]
 
 
-def torch_outputs(module, cases: Sequence[ParityCase], input_names: Sequence[str]) -> list[np.ndarray]:
+def torch_outputs(module: torch.nn.Module, cases: Sequence[ParityCase],
+                  input_names: Sequence[str]) -> list[np.ndarray]:
     """Run the torch wrapper (fp32, eval, no grad) on every case."""
     import torch
 

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera_onnx.artifact import Manifest
 from tessera_onnx.configs import DenseConfig, MultiVectorConfig, SparseConfig, TextConfig
@@ -26,6 +26,9 @@ from .parity import text_cases, torch_outputs
 from .precision import FLOORS, convert_precision
 from .progress import Progress, silent
 from .versions import collect_versions
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["build_text_artifact", "TEXT_PARADIGMS", "SPLADE_POOLING_DEFAULT", "resolve_text_settings"]
 
@@ -77,7 +80,8 @@ def _max_length(info: CheckpointInfo, spec: ModelSpec | None, tokenizer) -> int:
     return int(min(tmax, limit)) if tmax < 1_000_000 else limit
 
 
-def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm: str, tokenizer,
+def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm: str,
+                          tokenizer: PreTrainedTokenizerBase,
                           tokenizer_json: Path, *, splade_pooling: str = SPLADE_POOLING_DEFAULT,
                           dim_hint: int | None = None) -> TextSettings:
     """Merge registry facts and the checkpoint's own config (the checkpoint wins) into manifest configs."""

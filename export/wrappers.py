@@ -63,9 +63,11 @@ class DenseStack(nn.Module):
 
     @property
     def out_features(self) -> int:
+        """Output width of the last layer."""
         return self.layers[-1].linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply each layer in order to ``x`` [..., in_features]."""
         for layer in self.layers:
             x = layer(x)
         return x
@@ -112,6 +114,7 @@ class EncoderGraph(_Base):
     """Encoder only: ``last_hidden_state`` [B, T, H]; pooling happens in numpy at runtime."""
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The encoder's ``last_hidden_state`` [B, T, H] for inputs given in ``input_names`` order."""
         return self.model(**self._kwargs(inputs)).last_hidden_state
 
 
@@ -123,6 +126,7 @@ class ColBERTGraph(_Base):
         self.projection = projection
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Projected token embeddings [B, T, dim] (not normalised) for inputs in ``input_names`` order."""
         return self.projection(self.model(**self._kwargs(inputs)).last_hidden_state)
 
 
@@ -152,6 +156,7 @@ class PooledDenseGraph(_Base):
         self.dense = dense
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Pooled, Dense-projected sentence embeddings [B, dim] (not normalised)."""
         kwargs = self._kwargs(inputs)
         hidden = self.model(**kwargs).last_hidden_state
         return self.dense(pool(hidden, kwargs["attention_mask"], self.pooling))
@@ -161,6 +166,7 @@ class SpladeLogitsGraph(_Base):
     """MLM head: ``logits`` [B, T, V]; the runtime pools in numpy."""
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The MLM head's ``logits`` [B, T, V] for inputs given in ``input_names`` order."""
         return self.model(**self._kwargs(inputs)).logits
 
 
@@ -173,6 +179,7 @@ class SpladePooledGraph(_Base):
         self.aggregation = aggregation
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """SPLADE weights [B, V]: log1p(relu) (twice for ``log1p_log1p_relu``), masked, summed or maxed over T."""
         kwargs = self._kwargs(inputs)
         logits = self.model(**kwargs).logits
         weights = torch.log1p(torch.relu(logits))

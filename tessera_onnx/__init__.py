@@ -20,6 +20,7 @@ _LAZY = {
     "MultiVectorBatch": "tessera_onnx.embedders.multi_vector",
     "TesseraSparse": "tessera_onnx.embedders.sparse",
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
+    "TesseraTimeSeries": "tessera_onnx.timeseries",
 }
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "MultiVectorBatch",
     "TesseraSparse",
     "SparseEmbedding",
+    "TesseraTimeSeries",
     *_errors_all,
 ]
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
     from .sparse_embedding import SparseEmbedding
+    from .timeseries import TesseraTimeSeries
 
 
 def __getattr__(name: str) -> Any:

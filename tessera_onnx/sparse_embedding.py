@@ -71,6 +71,7 @@ class SparseEmbedding:
 
     @classmethod
     def from_dict(cls, data: dict[int, float], dim: int | None = None) -> SparseEmbedding:
+        """Build from ``{vocabulary id: weight}`` (inverse of :meth:`to_dict`); ``dim`` is the vocabulary size."""
         return cls(list(data.keys()), list(data.values()), dim=dim)
 
     def top_k(self, k: int) -> SparseEmbedding:

@@ -118,7 +118,17 @@ def _future_times(times: Any, horizon: int) -> list[str] | None:
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Output CSV (default: stdout).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
-def forecast_command(artifact, data, time_column, columns, horizon, freq, out, device, threads) -> None:
+def forecast_command(
+    artifact: str,
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    horizon: int | None,
+    freq: str | None,
+    out: Path | None,
+    device: str,
+    threads: int | None,
+) -> None:
     """Forecast the value columns of DATA (CSV) with a TinyTimeMixer ARTIFACT.
 
     The value columns are the channels of one series (common-channel models forecast each
@@ -174,7 +184,18 @@ def forecast_command(artifact, data, time_column, columns, horizon, freq, out, d
               help="Output: .npy (array), .json ({name: vector}) or .csv (name + dims; default stdout).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
-def embed_series_command(artifact, data, time_column, columns, mode, per_channel, freq, out, device, threads) -> None:
+def embed_series_command(
+    artifact: str,
+    data: Path,
+    time_column: str | None,
+    columns: str | None,
+    mode: str,
+    per_channel: bool,
+    freq: str | None,
+    out: Path | None,
+    device: str,
+    threads: int | None,
+) -> None:
     """Embed the series of DATA (CSV) with a TinyTimeMixer ARTIFACT (mean-pooled backbone states)."""
     from ..errors import TesseraError
 

@@ -209,10 +209,12 @@ class TextEmbedder:
 
     @property
     def model_id(self) -> str:
+        """The model id recorded in the artifact's manifest."""
         return self.manifest.model_id
 
     @property
     def tokenizer(self) -> TextTokenizer:
+        """The artifact's :class:`TextTokenizer`."""
         return self._tokenizer
 
     def info(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class TesseraDense(TextEmbedder):
 
     @property
     def dimension(self) -> int:
+        """Width of the returned vectors: the Matryoshka ``dimension=`` if set, else the full width."""
         return self._truncate or self.manifest.dim
 
     def encode(

@@ -43,6 +43,7 @@ class MultiVectorBatch:
 
     @classmethod
     def from_list(cls, arrays: list[np.ndarray]) -> MultiVectorBatch:
+        """Zero-pad ragged ``(tokens_i, d)`` arrays into a batch with its mask (inverse of :meth:`to_list`)."""
         return cls(*pad_multivectors(arrays))
 
 
@@ -70,6 +71,7 @@ class TesseraMultiVector(TextEmbedder):
 
     @property
     def dimension(self) -> int:
+        """Width of each token vector: the Matryoshka ``dimension=`` if set, else the full width."""
         return self._truncate or self.manifest.dim
 
     # ------------------------------------------------------------------ public

@@ -106,9 +106,11 @@ class TextTokenizer:
         return self._base.get_vocab_size(with_added_tokens=True)
 
     def token_to_id(self, token: str) -> int | None:
+        """The vocabulary id of ``token``, or None if it is not in the vocabulary."""
         return self._base.token_to_id(token)
 
     def id_to_token(self, index: int) -> str | None:
+        """The token string for vocabulary id ``index``, or None if it is out of range."""
         return self._base.id_to_token(index)
 
     @property

@@ -92,6 +92,7 @@ class TimeSeriesConfig(_ConfigBase):
             raise ValueError("frequency_mapping must map frequency strings to integer tokens")
 
     def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable dict (tuples become lists, ``frequency_mapping`` a plain dict)."""
         data = super().to_dict()
         data["frequency_mapping"] = dict(self.frequency_mapping)
         return data

@@ -161,10 +161,12 @@ class TesseraTimeSeries:
     # ------------------------------------------------------------------ properties
     @property
     def context_length(self) -> int:
+        """Number of past time steps the model reads (its context window)."""
         return self.config.context_length
 
     @property
     def prediction_length(self) -> int:
+        """Number of future steps the model forecasts in one pass."""
         return self.config.prediction_length
 
     @property
@@ -174,6 +176,7 @@ class TesseraTimeSeries:
 
     @property
     def model_id(self) -> str:
+        """The model id recorded in the artifact's manifest."""
         return self.manifest.model_id
 
     def __repr__(self) -> str:

@@ -51,6 +51,7 @@ class SeriesBatch:
 
     @property
     def num_channels(self) -> int:
+        """Channel count ``C`` of the (first) converted ``[L, C]`` series."""
         return self.series[0].shape[1]
 
 
