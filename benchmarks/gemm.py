@@ -1,5 +1,6 @@
-"""What the hardware can do: fp32 GEMM GFLOP/s (numpy and onnxruntime) at a fixed thread count, and
-the FLOPs a BERT encoder spends per text, so the peer table can say how far from the limit we are.
+"""What the hardware can do: fp32 GEMM GFLOP/s (numpy and onnxruntime) and int8 GEMM GOP/s (onnxruntime
+``DynamicQuantizeMatMul``) at a fixed thread count, and the FLOPs a BERT encoder spends per text, so
+the peer table can say how far from the limit we are.
 
     python -m benchmarks.gemm --threads 2        # prints JSON
 Set the thread count through the environment *before* numpy loads (the driver runs this in a
@@ -86,6 +87,49 @@ def ort_gemm(threads: int) -> list[dict]:
     return out
 
 
+def ort_int8_gemm(threads: int) -> list[dict]:
+    """int8 GEMM throughput as the int8 artifact runs it: onnxruntime's ``DynamicQuantizeMatMul``
+    (float activations quantised to uint8 on the fly, int8 per-column weights, float output).
+
+    Reported as GOP/s (a multiply-add = 2 ops) so that it compares directly with the fp32 figures.
+    """
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    out = []
+    for m, k, n in SHAPES:
+        w = rng.integers(-127, 128, size=(k, n), dtype=np.int8)
+        scale = np.full((n,), 0.01, np.float32)
+        zero = np.zeros((n,), np.int8)
+        graph = helper.make_graph(
+            [helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain="com.microsoft")],
+            "gemm_int8",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
+            [numpy_helper.from_array(w, "w"), numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero, "z")],
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+        )
+        model.ir_version = min(model.ir_version, 9)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        x = rng.standard_normal((m, k), dtype=np.float32)
+        med, best = _best(lambda sess=sess, x=x: sess.run(None, {"x": x}))
+        out.append(
+            {
+                "shape": [m, k, n],
+                "gops_median": 2 * m * k * n / med / 1e9,
+                "gops_best": 2 * m * k * n / best / 1e9,
+            }
+        )
+    return out
+
+
 def encoder_flops(config: dict, seq_len: int) -> dict:
     """FLOPs of one BERT-style forward pass over one text of ``seq_len`` tokens (multiply-add = 2).
 
@@ -123,6 +167,11 @@ def main():
         res["onnxruntime"] = ort_gemm(a.threads)
     except Exception as e:  # onnx missing etc.
         res["onnxruntime_error"] = f"{type(e).__name__}: {e}"
+    try:
+        res["onnxruntime_int8"] = ort_int8_gemm(a.threads)
+        res["int8_peak_gops"] = max(r["gops_median"] for r in res["onnxruntime_int8"])
+    except Exception as e:
+        res["onnxruntime_int8_error"] = f"{type(e).__name__}: {e}"
     peaks = [r["gflops_median"] for key in ("numpy", "onnxruntime") for r in res.get(key, [])]
     res["peak_gflops"] = max(peaks)
     model_shaped = [

@@ -787,6 +787,13 @@ def markdown(res: dict) -> str:
             f"at the GEMM peak the corpus would take {hw['corpus_floor_s']:.1f} s "
             f"({res['corpus']['texts'] / hw['corpus_floor_s']:.0f} texts/s)."
         )
+        int8_gops = (hw.get("gemm") or {}).get("int8_peak_gops")
+        if int8_gops:
+            lines.append(
+                f"int8 GEMM (onnxruntime DynamicQuantizeMatMul, as the int8 artifact runs it): {int8_gops:.0f} GOP/s, "
+                f"{int8_gops / hw['peak_gflops']:.2f}x the fp32 peak: an int8 model at that peak would embed the "
+                f"corpus at {res['corpus']['texts'] * int8_gops / hw['corpus_gflop']:.0f} texts/s."
+            )
     imp = next((r.get("import_tessera_s") for r in rows.values() if r.get("import_tessera_s")), None)
     if imp is not None:
         lines.append(f"`import tessera_onnx`: {imp:.3f} s in a fresh process.")
