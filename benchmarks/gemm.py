@@ -108,7 +108,11 @@ def ort_int8_gemm(threads: int) -> list[dict]:
             "gemm_int8",
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
-            [numpy_helper.from_array(w, "w"), numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero, "z")],
+            [
+                numpy_helper.from_array(w, "w"),
+                numpy_helper.from_array(scale, "s"),
+                numpy_helper.from_array(zero, "z"),
+            ],
         )
         model = helper.make_model(
             graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
