@@ -326,14 +326,17 @@ def model_int8(
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = []
-    rec = results["recall"]
-    lines.append(
-        f"recall@{K} vs exact float32 search ({results['corpus']['n_passages']} passages, "
-        f"{results['corpus']['n_queries']} queries, {results['embedder']['embedder']})\n"
-    )
-    lines.append("| scheme | bytes/vector | rescoring | " + " | ".join(f"×{m}" for m in MULTIPLIERS) + " |")
-    lines.append("|---|---|---|" + "---|" * len(MULTIPLIERS))
+    lines: list[str] = []
+    rec = results.get("recall") or {}
+    if rec:
+        lines.append(
+            f"recall@{K} vs exact float32 search ({results['corpus']['n_passages']} passages, "
+            f"{results['corpus']['n_queries']} queries, {results['embedder']['embedder']})\n"
+        )
+        lines.append(
+            "| scheme | bytes/vector | rescoring | " + " | ".join(f"×{m}" for m in MULTIPLIERS) + " |"
+        )
+        lines.append("|---|---|---|" + "---|" * len(MULTIPLIERS))
     for name, row in rec.items():
         lines.append(
             f"| {name} | {row['bytes_per_vector']:g} | none (first stage) | "
