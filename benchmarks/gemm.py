@@ -53,7 +53,8 @@ def numpy_gemm(threads: int) -> list[dict]:
     return out
 
 
-def ort_gemm(threads: int) -> list[dict]:
+def _ort_matmul_rates(threads: int, op: str, weights, unit: str) -> list[dict]:
+    """Median/best rate of a one-node onnxruntime graph ``y = op(x, *weights(k, n))`` per shape."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -61,58 +62,14 @@ def ort_gemm(threads: int) -> list[dict]:
     rng = np.random.default_rng(0)
     out = []
     for m, k, n in SHAPES:
-        w = rng.standard_normal((k, n), dtype=np.float32)
+        inits = [numpy_helper.from_array(a, f"w{i}") for i, a in enumerate(weights(rng, k, n))]
+        domain = "" if op == "MatMul" else "com.microsoft"
         graph = helper.make_graph(
-            [helper.make_node("MatMul", ["x", "w"], ["y"])],
-            "gemm",
+            [helper.make_node(op, ["x", *(t.name for t in inits)], ["y"], domain=domain)],
+            op,
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
-            [numpy_helper.from_array(w, "w")],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = min(model.ir_version, 9)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        x = rng.standard_normal((m, k), dtype=np.float32)
-        med, best = _best(lambda sess=sess, x=x: sess.run(None, {"x": x}))
-        out.append(
-            {
-                "shape": [m, k, n],
-                "gflops_median": 2 * m * k * n / med / 1e9,
-                "gflops_best": 2 * m * k * n / best / 1e9,
-            }
-        )
-    return out
-
-
-def ort_int8_gemm(threads: int) -> list[dict]:
-    """int8 GEMM throughput as the int8 artifact runs it: onnxruntime's ``DynamicQuantizeMatMul``
-    (float activations quantised to uint8 on the fly, int8 per-column weights, float output).
-
-    Reported as GOP/s (a multiply-add = 2 ops) so that it compares directly with the fp32 figures.
-    """
-    import numpy as np
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(0)
-    out = []
-    for m, k, n in SHAPES:
-        w = rng.integers(-127, 128, size=(k, n), dtype=np.int8)
-        scale = np.full((n,), 0.01, np.float32)
-        zero = np.zeros((n,), np.int8)
-        graph = helper.make_graph(
-            [helper.make_node("DynamicQuantizeMatMul", ["x", "w", "s", "z"], ["y"], domain="com.microsoft")],
-            "gemm_int8",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [m, k])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [m, n])],
-            [
-                numpy_helper.from_array(w, "w"),
-                numpy_helper.from_array(scale, "s"),
-                numpy_helper.from_array(zero, "z"),
-            ],
+            inits,
         )
         model = helper.make_model(
             graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
@@ -124,14 +81,36 @@ def ort_int8_gemm(threads: int) -> list[dict]:
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         x = rng.standard_normal((m, k), dtype=np.float32)
         med, best = _best(lambda sess=sess, x=x: sess.run(None, {"x": x}))
-        out.append(
-            {
-                "shape": [m, k, n],
-                "gops_median": 2 * m * k * n / med / 1e9,
-                "gops_best": 2 * m * k * n / best / 1e9,
-            }
-        )
+        ops = 2 * m * k * n
+        out.append({"shape": [m, k, n], f"{unit}_median": ops / med / 1e9, f"{unit}_best": ops / best / 1e9})
     return out
+
+
+def ort_gemm(threads: int) -> list[dict]:
+    """fp32 GEMM GFLOP/s of an onnxruntime ``MatMul`` with a constant weight."""
+    import numpy as np
+
+    return _ort_matmul_rates(
+        threads, "MatMul", lambda rng, k, n: [rng.standard_normal((k, n), dtype=np.float32)], "gflops"
+    )
+
+
+def ort_int8_gemm(threads: int) -> list[dict]:
+    """int8 GEMM throughput as the int8 artifact runs it: onnxruntime's ``DynamicQuantizeMatMul``
+    (float activations quantised to uint8 on the fly, int8 per-column weights, float output).
+
+    Reported as GOP/s (a multiply-add = 2 ops) so that it compares directly with the fp32 figures.
+    """
+    import numpy as np
+
+    def weights(rng, k, n):
+        return [
+            rng.integers(-127, 128, size=(k, n), dtype=np.int8),
+            np.full((n,), 0.01, np.float32),
+            np.zeros((n,), np.int8),
+        ]
+
+    return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops")
 
 
 def encoder_flops(config: dict, seq_len: int) -> dict:
