@@ -625,74 +625,62 @@ def summarize(contenders, args, corpus_info, hardware, imports, notes) -> dict:
 
 
 def targets(rows) -> list[dict]:
+    """The issue's targets, each checked against the summarised rows (``met`` is None when unmeasured)."""
     fp = rows.get("tessera fp32", {})
     i8 = rows.get("tessera int8", {})
     fe = rows.get("fastembed", {})
-    out = []
-
-    def add(what, value, goal, ok, fmt="{:.2f}"):
-        out.append(
-            {
-                "target": what,
-                "value": None if value is None else fmt.format(value),
-                "goal": goal,
-                "met": None if value is None else bool(ok),
-            }
-        )
-
-    v = fp.get("vs_st")
-    add(
-        "fp32 whole-corpus throughput vs sentence-transformers",
-        v,
-        ">= 2.5x",
-        v is not None and v >= 2.5,
-        "{:.2f}x",
+    query_ratio = (
+        fp["query_p50_ms"] / fe["query_p50_ms"] if fp.get("query_p50_ms") and fe.get("query_p50_ms") else None
     )
-    v = fp.get("vs_fastembed")
-    add("fp32 whole-corpus throughput vs fastembed", v, ">= 3.5x", v is not None and v >= 3.5, "{:.2f}x")
-    v = (fp.get("agreement") or {}).get("min")
-    add(
-        "fp32 agreement with sentence-transformers (min cosine)",
-        v,
-        ">= 0.9999",
-        v is not None and v >= 0.9999,
-        "{:.6f}",
-    )
-    v = i8.get("vs_st")
-    add(
-        "int8 whole-corpus throughput vs sentence-transformers",
-        v,
-        ">= 6x",
-        v is not None and v >= 6,
-        "{:.2f}x",
-    )
-    v = (i8.get("agreement") or {}).get("mean")
-    add(
-        "int8 mean cosine vs sentence-transformers",
-        v,
-        f">= {TARGET_INT8_MEAN_COS}",
-        v is not None and v >= TARGET_INT8_MEAN_COS,
-        "{:.5f}",
-    )
-    v = (
-        fp.get("query_p50_ms") / fe["query_p50_ms"]
-        if fp.get("query_p50_ms") and fe.get("query_p50_ms")
-        else None
-    )
-    add("single short query p50 vs fastembed", v, "<= 0.8x", v is not None and v <= 0.8, "{:.2f}x")
-    v = fp.get("cold_start_s")
-    add(
-        "cold start to first embedding (import + load + first)",
-        v,
-        "<= 0.35 s",
-        v is not None and v <= 0.35,
-        "{:.3f} s",
-    )
-    v = fp.get("import_tessera_s")
-    add("import tessera_onnx", v, "<= 0.15 s", v is not None and v <= 0.15, "{:.3f} s")
-    v = fp.get("peak_rss_mb")
-    add("peak RSS over the whole corpus (fp32)", v, "<= 400 MB", v is not None and v <= 400, "{:.0f} MB")
-    return out
+    # (what, measured value, ">=" or "<=", limit, shown goal, value format)
+    checks = [
+        (
+            "fp32 whole-corpus throughput vs sentence-transformers",
+            fp.get("vs_st"),
+            ">=",
+            2.5,
+            "2.5x",
+            "{:.2f}x",
+        ),
+        ("fp32 whole-corpus throughput vs fastembed", fp.get("vs_fastembed"), ">=", 3.5, "3.5x", "{:.2f}x"),
+        (
+            "fp32 agreement with sentence-transformers (min cosine)",
+            (fp.get("agreement") or {}).get("min"),
+            ">=",
+            0.9999,
+            "0.9999",
+            "{:.6f}",
+        ),
+        ("int8 whole-corpus throughput vs sentence-transformers", i8.get("vs_st"), ">=", 6, "6x", "{:.2f}x"),
+        (
+            "int8 mean cosine vs sentence-transformers",
+            (i8.get("agreement") or {}).get("mean"),
+            ">=",
+            TARGET_INT8_MEAN_COS,
+            str(TARGET_INT8_MEAN_COS),
+            "{:.5f}",
+        ),
+        ("single short query p50 vs fastembed", query_ratio, "<=", 0.8, "0.8x", "{:.2f}x"),
+        (
+            "cold start to first embedding (import + load + first)",
+            fp.get("cold_start_s"),
+            "<=",
+            0.35,
+            "0.35 s",
+            "{:.3f} s",
+        ),
+        ("import tessera_onnx", fp.get("import_tessera_s"), "<=", 0.15, "0.15 s", "{:.3f} s"),
+        ("peak RSS over the whole corpus (fp32)", fp.get("peak_rss_mb"), "<=", 400, "400 MB", "{:.0f} MB"),
+    ]
+    return [
+        {
+            "target": what,
+            "value": None if value is None else fmt.format(value),
+            "goal": f"{op} {goal}",
+            "met": None if value is None else bool(value >= limit if op == ">=" else value <= limit),
+        }
+        for what, value, op, limit, goal, fmt in checks
+    ]
 
 
 def machine_info(threads) -> dict:

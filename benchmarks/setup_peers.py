@@ -104,11 +104,17 @@ def _pip_env() -> dict:
     return env
 
 
+def _venv_ready(py: Path, imports: str, force: bool) -> bool:
+    """Whether the venv's python exists and imports ``imports`` (then it is reused unless ``force``)."""
+    if force or not py.exists():
+        return False
+    return subprocess.run([str(py), "-c", f"import {imports}"], capture_output=True, cwd="/").returncode == 0
+
+
 def fastembed_venv(force: bool = False) -> tuple[Path | None, str]:
     venv = VENVS / "fastembed"
     py = _venv_python(venv)
-    check = [str(py), "-c", "import fastembed, psutil; print(fastembed.__version__)"]
-    if py.exists() and not force and subprocess.run(check, capture_output=True, cwd="/").returncode == 0:
+    if _venv_ready(py, "fastembed, psutil", force):
         return py, "cached"
     log = CACHE / "logs" / "fastembed_venv.log"
     _log(f"creating {venv} and installing {FASTEMBED_SPEC} from PyPI (log: {log})")
@@ -128,8 +134,7 @@ def tessera_runtime_venv(force: bool = False) -> tuple[Path | None, str]:
     """A venv with only the runtime deps (same versions as this venv) + tessera-onnx (--no-deps -e)."""
     venv = VENVS / "tessera-runtime"
     py = _venv_python(venv)
-    check = [str(py), "-c", "import tessera_onnx, onnxruntime, tokenizers, numpy, click"]
-    if py.exists() and not force and subprocess.run(check, capture_output=True, cwd="/").returncode == 0:
+    if _venv_ready(py, "tessera_onnx, onnxruntime, tokenizers, numpy, click", force):
         return py, "cached"
     log = CACHE / "logs" / "tessera_runtime_venv.log"
     pins = []
