@@ -16,6 +16,9 @@ __all__ = [
     "UnsupportedDimensionError",
     "ProviderUnavailableError",
     "MissingDependencyError",
+    "DuplicateIdError",
+    "UnknownIdError",
+    "IndexStoreError",
     "ExportError",
     "ParityError",
     "TesseraWarning",
@@ -61,6 +64,21 @@ class ProviderUnavailableError(TesseraError):
 
 class MissingDependencyError(TesseraError, ImportError):
     """An optional dependency is needed for this feature; the message says what to install."""
+
+
+class DuplicateIdError(InvalidInputError):
+    """One batch given to an index names the same id twice (or ``add`` names an id already stored)."""
+
+
+class UnknownIdError(InvalidInputError, KeyError):
+    """An index operation names an id the index does not hold."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class IndexStoreError(ArtifactError):
+    """A saved index file is missing, truncated, corrupted (checksum mismatch) or of an unknown version."""
 
 
 class ExportError(TesseraError):

@@ -61,19 +61,23 @@ class SearchResult(NamedTuple):
 def topk(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of each row of ``scores`` ``(q, n)``, best first.
 
-    ``np.argpartition`` then a sort of the ``k`` survivors only; equal scores keep the lower index
-    first among the survivors.
+    ``np.argpartition`` then a sort of the ``k`` survivors only. Equal scores rank the lower index
+    first, also at the cut-off: when more entries tie with the ``k``-th score than fit, the lowest
+    indices are kept (``argpartition`` alone would keep arbitrary ones).
     """
     scores = np.atleast_2d(scores)
     n = scores.shape[1]
     k = min(k, n)
     if k <= 0:
         return np.zeros((scores.shape[0], 0), np.int64)
-    part = (
-        np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        if k < n
-        else np.tile(np.arange(n), (scores.shape[0], 1))
-    )
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1)
+        for r in np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k):  # ties at the cut-off
+            cand = np.flatnonzero(scores[r] >= kth[r])
+            part[r] = cand[np.lexsort((cand, -scores[r, cand]))[:k]]
+    else:
+        part = np.tile(np.arange(n), (scores.shape[0], 1))
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     return np.take_along_axis(part, order, axis=1).astype(np.int64)
