@@ -86,7 +86,9 @@ def _check_ids(ids: Any, what: str = "ids") -> list[DocId]:
             dupes.add(i)
         seen.add(i)
     if dupes:
-        raise DuplicateIdError(f"{what} repeat {sorted(set(map(repr, dupes)))[:5]} in one batch: give each id once")
+        raise DuplicateIdError(
+            f"{what} repeat {sorted(set(map(repr, dupes)))[:5]} in one batch: give each id once"
+        )
     return checked
 
 
@@ -106,7 +108,9 @@ def _check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
         try:
             out.append(json.loads(json.dumps(dict(m), allow_nan=False)))
         except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"metadata[{i}] is not JSON-safe ({exc}); store plain JSON values") from exc
+            raise InvalidInputError(
+                f"metadata[{i}] is not JSON-safe ({exc}); store plain JSON values"
+            ) from exc
     return out
 
 
@@ -137,7 +141,9 @@ def _filter_mask(state: _State, flt: Filter | None) -> np.ndarray | None:
             return all(meta.get(k, missing) in vs for k, vs in wanted.items())
 
     else:
-        raise InvalidInputError("filter must be a dict {key: value or [values]} or a callable(metadata) -> bool")
+        raise InvalidInputError(
+            "filter must be a dict {key: value or [values]} or a callable(metadata) -> bool"
+        )
     return np.fromiter((bool(test(m)) for m in state.metadata), dtype=bool, count=len(state.metadata))
 
 
@@ -247,9 +253,7 @@ class VectorIndex:
         n = len(self)
         return self.memory_bytes() / n if n else 0.0
 
-    def search(
-        self, query: Any, k: int = 10, *, filter: Filter | None = None, **options: Any
-    ) -> list[Hit]:
+    def search(self, query: Any, k: int = 10, *, filter: Filter | None = None, **options: Any) -> list[Hit]:
         """The ``k`` best documents for ``query`` (fewer if fewer match), best first.
 
         ``filter`` keeps documents whose metadata matches: ``{"key": value}``,
@@ -304,7 +308,9 @@ class VectorIndex:
             state = self._state
             known = [i for i in new_ids if i in state.positions]
             if known and not replace:
-                raise DuplicateIdError(f"ids already in the index: {known[:5]!r}; use upsert() to replace them")
+                raise DuplicateIdError(
+                    f"ids already in the index: {known[:5]!r}; use upsert() to replace them"
+                )
             n_old = len(state.ids)
             combined = state.rows.concat(batch)
             order = np.arange(n_old, dtype=np.int64)
@@ -340,7 +346,9 @@ class VectorIndex:
         """Read an index written by :meth:`save` (checksums verified; no code executed)."""
         index = load_index(path)
         if not isinstance(index, cls):
-            raise IndexStoreError(f"{path} holds a {index.kind} index, not a {cls.kind} one: use load_index()")
+            raise IndexStoreError(
+                f"{path} holds a {index.kind} index, not a {cls.kind} one: use load_index()"
+            )
         return index
 
 

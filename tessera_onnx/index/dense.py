@@ -39,9 +39,13 @@ def check_dim(dim: Any) -> int:
 def float_matrix(x: Any, dim: int, what: str) -> np.ndarray:
     """``x`` as a finite float32 ``(n, dim)`` array (one 1-D vector becomes ``(1, dim)``)."""
     if isinstance(x, QuantizedEmbeddings):
-        raise InvalidInputError(f"{what} must be float vectors, not quantized ones: the index quantizes itself")
+        raise InvalidInputError(
+            f"{what} must be float vectors, not quantized ones: the index quantizes itself"
+        )
     arr = np.asarray(x)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+    ):
         raise InvalidInputError(f"{what} must be numeric, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -70,7 +74,9 @@ def quantize_rows(vectors: np.ndarray, scheme: str, offsets: np.ndarray | None =
     """Quantize stored float rows (int8/int4 ranges from the rows themselves)."""
     ranges = calibration_ranges(vectors) if scheme in SCALAR_SCHEMES else None
     flat = quantize(vectors, scheme, ranges=ranges)
-    return QuantizedEmbeddings(data=flat.data, scheme=scheme, dim=flat.dim, ranges=flat.ranges, offsets=offsets)
+    return QuantizedEmbeddings(
+        data=flat.data, scheme=scheme, dim=flat.dim, ranges=flat.ranges, offsets=offsets
+    )
 
 
 class DenseIndex(VectorIndex):
@@ -94,7 +100,11 @@ class DenseIndex(VectorIndex):
 
     def config(self) -> dict[str, Any]:
         """Constructor settings (saved with the index)."""
-        return {"dim": self.dim, "compression": self.compression, "rescore_multiplier": self.rescore_multiplier}
+        return {
+            "dim": self.dim,
+            "compression": self.compression,
+            "rescore_multiplier": self.rescore_multiplier,
+        }
 
     def __repr__(self) -> str:
         return f"DenseIndex(n={len(self)}, dim={self.dim}, compression={self.compression!r})"
@@ -116,7 +126,12 @@ class DenseIndex(VectorIndex):
 
     def _check_loaded(self, rows: Any) -> None:
         vectors = rows.arrays.get("vectors")
-        if vectors is None or vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1] != self.dim:
+        if (
+            vectors is None
+            or vectors.dtype != np.float32
+            or vectors.ndim != 2
+            or vectors.shape[1] != self.dim
+        ):
             raise ValueError(f"stored vectors are not float32 (n, {self.dim})")
 
     def _search_rows(
@@ -138,7 +153,9 @@ class DenseIndex(VectorIndex):
         codes = state.cached(f"quantized:{scheme}", lambda: quantize_rows(vectors, scheme))
         floats = vectors
         if rows is not None:
-            codes = QuantizedEmbeddings(data=codes.data[rows], scheme=scheme, dim=self.dim, ranges=codes.ranges)
+            codes = QuantizedEmbeddings(
+                data=codes.data[rows], scheme=scheme, dim=self.dim, ranges=codes.ranges
+            )
             floats = vectors[rows]
         found = search(q[0], codes, k, rescore_multiplier=multiplier, rescore_with=floats)
         idx = found.indices if rows is None else rows[found.indices]

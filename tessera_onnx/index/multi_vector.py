@@ -110,7 +110,9 @@ class MultiVectorIndex(VectorIndex):
             raise InvalidInputError(f"{len(docs)} documents for {n} ids")
         offsets = np.zeros(n + 1, np.int64)
         np.cumsum([d.shape[0] for d in docs], out=offsets[1:])
-        return RaggedRows({"tokens": np.concatenate(docs) if docs else self._empty_rows().arrays["tokens"]}, offsets)
+        return RaggedRows(
+            {"tokens": np.concatenate(docs) if docs else self._empty_rows().arrays["tokens"]}, offsets
+        )
 
     def _check_loaded(self, rows: Any) -> None:
         tokens = rows.arrays.get("tokens")
@@ -125,7 +127,9 @@ class MultiVectorIndex(VectorIndex):
     def _buckets(self, rows: RaggedRows) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """``(documents, padded [n_b, L_b, dim], mask)`` per length bucket."""
         lengths = rows.lengths
-        keys = np.where(lengths > 0, np.floor(np.log(np.maximum(lengths, 1)) / math.log(self.bucket_ratio)), -1)
+        keys = np.where(
+            lengths > 0, np.floor(np.log(np.maximum(lengths, 1)) / math.log(self.bucket_ratio)), -1
+        )
         out = []
         for key in np.unique(keys):
             docs = np.flatnonzero(keys == key)

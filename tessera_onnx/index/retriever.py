@@ -113,7 +113,9 @@ class Retriever:
         for index in self.indexes.values():
             index.delete(ids)
 
-    def _write(self, ids: Sequence[DocId], texts: Sequence[str], metadata: Any, how: str, encode: Any) -> None:
+    def _write(
+        self, ids: Sequence[DocId], texts: Sequence[str], metadata: Any, how: str, encode: Any
+    ) -> None:
         if isinstance(texts, str) or len(texts) != len(ids):
             raise InvalidInputError(f"{len(ids)} ids need as many texts (a list), got {type(texts).__name__}")
         if how == "add":  # refuse before embedding anything, and before any index changed
@@ -121,8 +123,12 @@ class Retriever:
             if known:
                 from ..errors import DuplicateIdError
 
-                raise DuplicateIdError(f"ids already in the index: {known[:5]!r}; use upsert() to replace them")
-        vectors = {name: emb.encode_documents(list(texts), **encode) for name, (emb, _) in self.sources.items()}
+                raise DuplicateIdError(
+                    f"ids already in the index: {known[:5]!r}; use upsert() to replace them"
+                )
+        vectors = {
+            name: emb.encode_documents(list(texts), **encode) for name, (emb, _) in self.sources.items()
+        }
         for name, index in self.indexes.items():
             getattr(index, how)(ids, vectors[name], metadata)
 
@@ -140,7 +146,9 @@ class Retriever:
         names = list(self.sources) if sources is None else list(sources)
         unknown = set(names) - set(self.sources)
         if unknown or not names:
-            raise InvalidInputError(f"unknown sources {sorted(unknown)}; this retriever has {list(self.sources)}")
+            raise InvalidInputError(
+                f"unknown sources {sorted(unknown)}; this retriever has {list(self.sources)}"
+            )
         lists = self.search_sources(query, max(k, self.candidates), filter=filter, sources=names)
         if len(lists) == 1:
             return next(iter(lists.values()))[:k]

@@ -124,7 +124,11 @@ class SparseIndex(VectorIndex):
         rows: RaggedRows = state.rows  # type: ignore[assignment]
         terms, starts, docs, values = state.cached("postings", lambda: self._postings(rows))
         pos = np.searchsorted(terms, q.indices)
-        hit = (pos < terms.size) & (terms[np.minimum(pos, terms.size - 1)] == q.indices) if terms.size else pos < 0
+        hit = (
+            (pos < terms.size) & (terms[np.minimum(pos, terms.size - 1)] == q.indices)
+            if terms.size
+            else pos < 0
+        )
         if not hit.any():
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         pieces = [(starts[p], starts[p + 1], float(w)) for p, w in zip(pos[hit], q.values[hit], strict=True)]

@@ -105,7 +105,9 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_index_file(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+def read_index_file(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
     """``(manifest, records, arrays)`` of an index file, every member checked against its sha256."""
     path = Path(path)
     if not path.is_file():
