@@ -21,6 +21,11 @@ _LAZY = {
     "TesseraSparse": "tessera_onnx.embedders.sparse",
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
     "TesseraTimeSeries": "tessera_onnx.timeseries",
+    "DenseIndex": "tessera_onnx.index",
+    "MultiVectorIndex": "tessera_onnx.index",
+    "SparseIndex": "tessera_onnx.index",
+    "Retriever": "tessera_onnx.index",
+    "load_index": "tessera_onnx.index",
 }
 
 __all__ = [
@@ -36,6 +41,11 @@ __all__ = [
     "TesseraSparse",
     "SparseEmbedding",
     "TesseraTimeSeries",
+    "DenseIndex",
+    "MultiVectorIndex",
+    "SparseIndex",
+    "Retriever",
+    "load_index",
     *_errors_all,
 ]
 
@@ -44,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedders.factory import Tessera, load
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
+    from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index
     from .sparse_embedding import SparseEmbedding
     from .timeseries import TesseraTimeSeries
 

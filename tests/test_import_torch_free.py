@@ -40,6 +40,30 @@ def test_import_loads_nothing_heavy():
     assert result["elapsed"] < 1.0  # generous: the target is 0.15 s on an idle machine
 
 
-def test_embedding_stays_torch_free(tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
+def test_embedding_stays_torch_free(
+    tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact
+):
     for artifact in (tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
         assert _probe(str(artifact))["heavy"] == []
+
+
+_INDEX_PROBE = """
+import json, sys
+import numpy as np
+import tessera_onnx
+from tessera_onnx.index import DenseIndex, MultiVectorIndex, SparseIndex, Retriever, reciprocal_rank_fusion
+import tessera_onnx.integrations, tessera_onnx.integrations.qdrant
+ix = DenseIndex(4)
+ix.add([1, 2], np.eye(2, 4, dtype=np.float32))
+assert ix.search(np.ones(4, np.float32), 1)[0].id == 1
+optional = ("qdrant_client", "langchain_core", "llama_index", "onnxruntime")
+print(json.dumps({{"heavy": sorted(m for m in {heavy!r} + optional if m in sys.modules)}}))
+"""
+
+
+def test_index_and_integrations_import_nothing_heavy():
+    """The embedded index is numpy only; adapter modules import their library only when used."""
+    out = subprocess.run(
+        [sys.executable, "-c", _INDEX_PROBE.format(heavy=HEAVY)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []
