@@ -273,6 +273,17 @@ class VectorIndex:
             for r, s in zip(rows.tolist(), scores.tolist(), strict=True)
         ]
 
+    def variant(self: _I, **settings: Any) -> _I:
+        """A new index over the *same* stored documents with other settings (e.g. ``compression``).
+
+        No copy is made: stored rows are immutable and shared; writes to either index afterwards
+        affect only that index. Search structures are built separately for the variant.
+        """
+        index = type(self)(**{**self.config(), **settings})
+        state = self._state
+        index._state = _State(state.ids, state.positions, state.metadata, state.rows)
+        return index
+
     # ------------------------------------------------------------------ writing
 
     def add(self, ids: Iterable[DocId], vectors: Any, metadata: Sequence[Any] | None = None) -> None:
