@@ -236,7 +236,7 @@ def test_concurrent_readers_see_old_or_new_file(tmp_path):
     for t in threads:
         t.start()
     deadline = threading.Event()
-    deadline.wait(3.0)
+    deadline.wait(1.5)
     stop.set()
     for t in threads:
         t.join()
@@ -275,7 +275,7 @@ def test_concurrent_searches_during_writes_see_whole_states():
     threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(2)]
     for t in threads:
         t.start()
-    threading.Event().wait(2.0)
+    threading.Event().wait(1.0)
     stop.set()
     for t in threads:
         t.join()

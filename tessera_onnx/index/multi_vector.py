@@ -50,9 +50,9 @@ def token_matrices(x: Any, dim: int, what: str) -> list[np.ndarray]:
         arr = np.asarray(doc)
         if arr.ndim != 2:
             raise InvalidInputError(f"{what}[{i}] must be a (tokens, {dim}) array, got shape {arr.shape}")
-        out.append(float_matrix(arr, dim, f"{what}[{i}]") if arr.shape[0] else np.zeros((0, dim), np.float32))
         if arr.shape[0] == 0 and arr.shape[1] != dim:
             raise InvalidInputError(f"{what}[{i}] has width {arr.shape[1]}, the index has dim {dim}")
+        out.append(float_matrix(arr, dim, f"{what}[{i}]") if arr.shape[0] else np.zeros((0, dim), np.float32))
     return out
 
 

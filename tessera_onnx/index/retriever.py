@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import DuplicateIdError, InvalidInputError, UnknownIdError
 from .base import DocId, Filter, Hit, VectorIndex, load_index
 from .fusion import DEFAULT_RRF_K, FUSION_METHODS, reciprocal_rank_fusion, weighted_score_fusion
 
@@ -107,8 +107,6 @@ class Retriever:
         """Remove ``ids`` from every index (all must be known to every index)."""
         unknown = [i for i in ids for index in self.indexes.values() if i not in index]
         if unknown:
-            from ..errors import UnknownIdError
-
             raise UnknownIdError(f"cannot delete ids that are not in the index: {unknown[:5]!r}")
         for index in self.indexes.values():
             index.delete(ids)
@@ -121,8 +119,6 @@ class Retriever:
         if how == "add":  # refuse before embedding anything, and before any index changed
             known = [i for i in ids for index in self.indexes.values() if i in index]
             if known:
-                from ..errors import DuplicateIdError
-
                 raise DuplicateIdError(
                     f"ids already in the index: {known[:5]!r}; use upsert() to replace them"
                 )
