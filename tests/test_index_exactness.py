@@ -9,12 +9,19 @@ scores, so ties are real ties and their order is checked exactly.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tessera_onnx.index import DenseIndex, MultiVectorIndex, SparseIndex
 from tessera_onnx.ops.maxsim import maxsim_scores
 from tessera_onnx.sparse_embedding import SparseEmbedding
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `benchmarks` (the real corpus) is a top-level folder, not a package
+    sys.path.insert(0, str(ROOT))
 
 
 def brute_force(

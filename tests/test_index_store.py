@@ -246,15 +246,14 @@ def test_concurrent_readers_see_old_or_new_file(tmp_path):
 
 def test_concurrent_searches_during_writes_see_whole_states():
     """In memory: a search runs on one snapshot even while upserts and deletes swap the state."""
-    rng = np.random.default_rng(5)
     index = SparseIndex()
     ids = list(range(300))
-    index.add(ids, [{1: 1.0, 2 + i: 1.0} for i in ids], [{"gen": 0}] * 300)
+    index.add(ids, [{1: 1.0, 2 + i: 1.0} for i in ids], [{"gen": 1}] * 300)
     stop = threading.Event()
     errors: list[str] = []
 
     def writer():
-        gen = 0
+        gen = 1
         while not stop.is_set():
             gen += 1
             index.upsert(ids, [{1: float(gen), 2 + i: 1.0} for i in ids], [{"gen": gen}] * 300)
@@ -280,4 +279,3 @@ def test_concurrent_searches_during_writes_see_whole_states():
     for t in threads:
         t.join()
     assert not errors, errors[:3]
-    del rng
