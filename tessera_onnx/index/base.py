@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ..errors import DuplicateIdError, IndexStoreError, InvalidInputError, UnknownIdError
-from ..quantization.retrieval import topk
+from ..quantization.retrieval import _check_k, topk
 from .rows import FixedRows, RaggedRows
 from .store import read_index_file, write_index_file
 
@@ -75,7 +75,8 @@ def _check_id(value: Any) -> DocId:
     return int(value) if isinstance(value, np.integer) else value
 
 
-def _check_ids(ids: Any, what: str = "ids") -> list[DocId]:
+def check_ids(ids: Any, what: str = "ids") -> list[DocId]:
+    """``ids`` as a list of str/int ids, each given once (one id alone is a batch of one)."""
     if isinstance(ids, (str, int, np.integer)) and not isinstance(ids, bool):
         ids = [ids]
     checked = [_check_id(i) for i in ids]
@@ -92,7 +93,8 @@ def _check_ids(ids: Any, what: str = "ids") -> list[DocId]:
     return checked
 
 
-def _check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
+def check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
+    """One JSON-safe dict per document (``None`` entries become ``{}``), copied via a JSON round trip."""
     if metadata is None:
         return [{} for _ in range(n)]
     if isinstance(metadata, Mapping):
@@ -112,12 +114,6 @@ def _check_metadata(metadata: Any, n: int) -> list[dict[str, Any]]:
                 f"metadata[{i}] is not JSON-safe ({exc}); store plain JSON values"
             ) from exc
     return out
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-    return int(k)
 
 
 def check_finite(x: np.ndarray, what: str) -> np.ndarray:
@@ -296,7 +292,7 @@ class VectorIndex:
 
     def delete(self, ids: Iterable[DocId]) -> None:
         """Remove documents; nothing is removed when any id is unknown (:class:`UnknownIdError`)."""
-        doomed = _check_ids(ids)
+        doomed = check_ids(ids)
         with self._write_lock:
             state = self._state
             unknown = [i for i in doomed if i not in state.positions]
@@ -310,10 +306,10 @@ class VectorIndex:
             )
 
     def _write(self, ids: Any, vectors: Any, metadata: Any, replace: bool) -> None:
-        new_ids = _check_ids(ids)
+        new_ids = check_ids(ids)
         if not new_ids:
             return
-        meta = _check_metadata(metadata, len(new_ids))
+        meta = check_metadata(metadata, len(new_ids))
         batch = self._rows_of(vectors, len(new_ids))
         with self._write_lock:
             state = self._state

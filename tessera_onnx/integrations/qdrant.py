@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..index.base import Hit, _check_ids, _check_metadata
+from ..index.base import Hit, check_ids, check_metadata
 from ..index.dense import float_matrix
 from ..index.multi_vector import token_matrices
 from ..index.sparse import as_sparse
@@ -119,9 +119,9 @@ class QdrantIndex:
         ``MultiVectorBatch``); ``sparse``: list of ``SparseEmbedding`` (or ``{term: weight}``).
         Give every representation the collection holds.
         """
-        doc_ids = _check_ids(ids)
+        doc_ids = check_ids(ids)
         n = len(doc_ids)
-        meta = _check_metadata(metadata, n)
+        meta = check_metadata(metadata, n)
         if any(ID_FIELD in m for m in meta):
             raise InvalidInputError(f"metadata key {ID_FIELD!r} is reserved for the document id")
         columns = self._columns(n, dense, multi_vector, sparse)
@@ -175,7 +175,7 @@ class QdrantIndex:
     def delete(self, ids: Sequence[str | int]) -> None:
         """Delete documents by id (ids not stored are ignored, as Qdrant does)."""
         m = self.models
-        points = [point_id(i) for i in _check_ids(ids)]
+        points = [point_id(i) for i in check_ids(ids)]
         self.client.delete(self.collection, points_selector=m.PointIdsList(points=points), wait=True)
 
     def __len__(self) -> int:
