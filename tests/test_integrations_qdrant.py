@@ -123,3 +123,49 @@ def test_missing_qdrant_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "qdrant_client.models", None)
     with pytest.raises(MissingDependencyError, match=r"tessera-onnx\[qdrant\]"):
         qdrant.QdrantIndex(object(), "c", dense_dim=4)
+
+
+def test_runtime_outputs_upload_and_match(
+    tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact
+):
+    """The embedders' own output types go straight into Qdrant and the embedded indexes, same top-k."""
+    from tessera_onnx import Tessera
+    from tessera_onnx.index import Retriever
+
+    dense = Tessera(tiny_bert_dense_artifact, threads=1)
+    colbert = Tessera(tiny_colbert_pylate_artifact, threads=1)
+    splade = Tessera(tiny_splade_artifact, threads=1)
+    texts = [
+        f"passage {i} about {w} and {v}"
+        for i, (w, v) in enumerate(
+            zip(["rivers", "maps", "cats", "tea"] * 6, ["snow", "glass", "iron"] * 8, strict=True)
+        )
+    ]
+    ids = [f"p{i}" for i in range(len(texts))]
+    store = QdrantIndex(
+        qdrant_client.QdrantClient(":memory:"),
+        "runtime",
+        dense_dim=dense.dimension,
+        multi_vector_dim=colbert.dimension,
+        sparse=True,
+    )
+    store.upsert(
+        ids,
+        dense=dense.encode_documents(texts),
+        multi_vector=colbert.encode_documents(texts, padded=True),  # a MultiVectorBatch
+        sparse=splade.encode_documents(texts),
+        batch_size=7,
+    )
+    assert len(store) == len(texts)
+    retriever = Retriever(
+        {
+            "dense": (dense, DenseIndex(dense.dimension)),
+            "multi_vector": (colbert, MultiVectorIndex(colbert.dimension)),
+            "sparse": (splade, SparseIndex(splade.dimension)),
+        }
+    )
+    retriever.add(ids, texts)
+    query = "which passage is about tea and iron"
+    for name, (model, index) in retriever.sources.items():
+        q = model.encode_queries(query)
+        _check_same(store.search(q, 5, using=name), index.search(q, 5))
