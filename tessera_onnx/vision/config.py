@@ -9,7 +9,7 @@ refused with an error naming the processor type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..configs import _ConfigBase
@@ -158,7 +158,8 @@ class ImageTextConfig(_ConfigBase):
     id, pooled at the last position, so "longest" padding would change the vectors) or
     ``"longest"`` (CLIP: causal mask + EOS pooling make padding irrelevant). ``canonicalize``
     names the text canonicalisation the reference tokenizer applies before SentencePiece
-    (``"siglip"``: lowercase, drop ASCII punctuation, collapse whitespace) or ``""``.
+    (``"siglip"``: lowercase, drop ASCII punctuation, collapse whitespace) or ``""``; it uses
+    ``special_tokens`` (content → id, split out before canonicalising) and ``eos_token_id``.
     """
 
     family: str = "siglip"
@@ -173,6 +174,8 @@ class ImageTextConfig(_ConfigBase):
     text_inputs: tuple[str, ...] = ("input_ids",)
     text_padding: str = "max_length"
     canonicalize: str = ""
+    eos_token_id: int = 1
+    special_tokens: Mapping[str, int] = field(default_factory=dict)
     default_template: str = "This is a photo of {}."
 
     def __post_init__(self) -> None:
