@@ -21,6 +21,7 @@ _LAZY = {
     "TesseraSparse": "tessera_onnx.embedders.sparse",
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
     "TesseraTimeSeries": "tessera_onnx.timeseries",
+    "TesseraImageText": "tessera_onnx.embedders.image_text",
 }
 
 __all__ = [
@@ -36,12 +37,14 @@ __all__ = [
     "TesseraSparse",
     "SparseEmbedding",
     "TesseraTimeSeries",
+    "TesseraImageText",
     *_errors_all,
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embedders.dense import TesseraDense
     from .embedders.factory import Tessera, load
+    from .embedders.image_text import TesseraImageText
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
     from .sparse_embedding import SparseEmbedding
