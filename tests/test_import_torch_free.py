@@ -43,3 +43,13 @@ def test_import_loads_nothing_heavy():
 def test_embedding_stays_torch_free(tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
     for artifact in (tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact):
         assert _probe(str(artifact))["heavy"] == []
+
+
+def test_vision_modules_import_without_torch_or_pillow():
+    code = (
+        "import sys, json\n"
+        "import tessera_onnx.vision, tessera_onnx.embedders.image_text, tessera_onnx.cli.vision\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'optimum', 'onnx', 'PIL') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
