@@ -39,19 +39,45 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "vision_speed.json"
 CACHE = ROOT / "benchmarks" / ".cache" / "vision"
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_vision_models: tokenizer + preprocessor of the test checkpoints
+sys.path.insert(
+    0, str(ROOT / "tests")
+)  # tiny_vision_models: tokenizer + preprocessor of the test checkpoints
 
 SIGLIP_BASE = {
-    "text": dict(vocab_size=32000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                 num_attention_heads=12, max_position_embeddings=64),
-    "vision": dict(image_size=224, patch_size=16, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                   num_attention_heads=12),
+    "text": dict(
+        vocab_size=32000,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        max_position_embeddings=64,
+    ),
+    "vision": dict(
+        image_size=224,
+        patch_size=16,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+    ),
 }
 QUICK = {
-    "text": dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 max_position_embeddings=64),
-    "vision": dict(image_size=224, patch_size=16, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                   num_attention_heads=2),
+    "text": dict(
+        vocab_size=1000,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=64,
+    ),
+    "vision": dict(
+        image_size=224,
+        patch_size=16,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+    ),
 }
 
 
@@ -61,10 +87,9 @@ def prepare(work: Path, shapes: dict, tag: str) -> tuple[Path, Path]:
     if (art / "tessera.json").is_file():
         return ckpt, art
     import torch
+    from tessera_export import build_artifact
     from tiny_vision_models import SIGLIP_PREPROCESSOR, _spiece_model
     from transformers import SiglipConfig, SiglipModel, SiglipTokenizer
-
-    from tessera_export import build_artifact
 
     ckpt.mkdir(parents=True, exist_ok=True)
     tok = SiglipTokenizer(str(_spiece_model(ckpt / "spiece.model")))
@@ -121,8 +146,12 @@ print(json.dumps({"cold_start_s": cold, "peak_rss_mb": hwm}))
 def cold_runs(engine: str, ckpt: Path, art: Path, threads: int, files: list[str], rounds: int) -> list[dict]:
     out = []
     for _ in range(rounds):
-        res = subprocess.run([sys.executable, "-c", _COLD, engine, str(ckpt), str(art), str(threads), *files],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run(
+            [sys.executable, "-c", _COLD, engine, str(ckpt), str(art), str(threads), *files],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out.append(json.loads(res.stdout.strip().splitlines()[-1]))
     return out
 
@@ -189,7 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
             row[f"{engine}_images_per_s"] = len(files) / timed(e2e, files)
             row[f"{engine}_model_only_images_per_s"] = len(pixels) / timed(only, pixels)
             row[f"{engine}_single_ms"] = statistics.median(
-                timed(e2e, [files[i % len(files)]]) * 1000 for i in range(args.latency_n))
+                timed(e2e, [files[i % len(files)]]) * 1000 for i in range(args.latency_n)
+            )
         rounds.append(row)
 
     def med(key):
@@ -198,13 +228,18 @@ def main(argv: list[str] | None = None) -> dict:
     def ratio(num, den):
         return statistics.median(r[num] / r[den] for r in rounds)
 
-    cold = {e: cold_runs(e, ckpt, art, args.threads, files[:32], args.cold_rounds) for e in ("tessera", "torch")}
-    cold_med = {e: {k: statistics.median(x[k] for x in v) for k in ("cold_start_s", "peak_rss_mb")} if v else {}
-                for e, v in cold.items()}
+    cold = {
+        e: cold_runs(e, ckpt, art, args.threads, files[:32], args.cold_rounds) for e in ("tessera", "torch")
+    }
+    cold_med = {
+        e: {k: statistics.median(x[k] for x in v) for k in ("cold_start_s", "peak_rss_mb")} if v else {}
+        for e, v in cold.items()
+    }
     import onnxruntime
 
     result = {
-        "model": "SigLIP " + ("base-patch16-224 shapes" if not args.quick else "tiny shapes (quick)")
+        "model": "SigLIP "
+        + ("base-patch16-224 shapes" if not args.quick else "tiny shapes (quick)")
         + ", random weights",
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "vision_parameters": int(sum(p.numel() for p in model.vision_model.parameters())),
@@ -213,24 +248,44 @@ def main(argv: list[str] | None = None) -> dict:
         "images_per_round": len(files),
         "batch_size": 32,
         "cosine_tessera_vs_torch": {"min": float(cos.min()), "mean": float(cos.mean())},
-        "images_per_s": {"tessera": med("tessera_images_per_s"), "torch": med("torch_images_per_s"),
-                         "ratio": ratio("tessera_images_per_s", "torch_images_per_s")},
-        "model_only_images_per_s": {"tessera": med("tessera_model_only_images_per_s"),
-                                    "torch": med("torch_model_only_images_per_s"),
-                                    "ratio": ratio("tessera_model_only_images_per_s",
-                                                   "torch_model_only_images_per_s")},
-        "single_image_ms": {"tessera": med("tessera_single_ms"), "torch": med("torch_single_ms"),
-                            "ratio_torch_over_tessera": ratio("torch_single_ms", "tessera_single_ms")},
+        "images_per_s": {
+            "tessera": med("tessera_images_per_s"),
+            "torch": med("torch_images_per_s"),
+            "ratio": ratio("tessera_images_per_s", "torch_images_per_s"),
+        },
+        "model_only_images_per_s": {
+            "tessera": med("tessera_model_only_images_per_s"),
+            "torch": med("torch_model_only_images_per_s"),
+            "ratio": ratio("tessera_model_only_images_per_s", "torch_model_only_images_per_s"),
+        },
+        "single_image_ms": {
+            "tessera": med("tessera_single_ms"),
+            "torch": med("torch_single_ms"),
+            "ratio_torch_over_tessera": ratio("torch_single_ms", "tessera_single_ms"),
+        },
         "cold_start_s": {e: v.get("cold_start_s") for e, v in cold_med.items()},
         "peak_rss_mb": {e: v.get("peak_rss_mb") for e, v in cold_med.items()},
-        "targets": {"images_per_s_ratio": ">= 2", "cosine": ">= 0.9999", "cold_start_s": "<= 0.5",
-                    "peak_rss": "<= half of torch's"},
+        "targets": {
+            "images_per_s_ratio": ">= 2",
+            "cosine": ">= 0.9999",
+            "cold_start_s": "<= 0.5",
+            "peak_rss": "<= half of torch's",
+        },
         "rounds_raw": rounds,
         "cold_raw": cold,
-        "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
-        "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                     "transformers": __import__("transformers").__version__, "numpy": np.__version__},
+        "machine": {
+            "cpu": _cpu(),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg(),
+        },
+        "versions": {
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "transformers": __import__("transformers").__version__,
+            "numpy": np.__version__,
+        },
         "command": "python benchmarks/vision_speed.py" + (" --quick" if args.quick else ""),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -250,7 +305,9 @@ def _cpu() -> dict:
                 info["model"] = value.strip()
             if key.strip() == "Flags":
                 flags = value.split()
-                info["flags"] = " ".join(f for f in flags if f.startswith(("avx", "fma", "f16c", "amx", "vnni")))
+                info["flags"] = " ".join(
+                    f for f in flags if f.startswith(("avx", "fma", "f16c", "amx", "vnni"))
+                )
     except (OSError, subprocess.CalledProcessError):
         pass
     return info
@@ -265,24 +322,26 @@ def markdown(res: dict) -> str:
     def f(v, fmt="{:.2f}"):
         return "—" if v is None else fmt.format(v)
 
-    return "\n".join([
-        f"{res['model']}; {res['threads']} threads for both engines; {res['rounds']} interleaved rounds of "
-        f"{res['images_per_round']} images at batch {res['batch_size']}. CPU: {m['cpu']['model']} "
-        f"({m['cpu']['flags']}), {m['cores']} cores, load average {m['loadavg_start'][0]:.1f} → "
-        f"{m['loadavg_end'][0]:.1f}. Command: `{res['command']}`.",
-        "",
-        "| | tessera (onnxruntime) | transformers (torch) | tessera / torch |",
-        "|---|---|---|---|",
-        f"| images/s, files → vectors, batch 32 | {f(ips['tessera'])} | {f(ips['torch'])} | {f(ips['ratio'])}× |",
-        f"| images/s, model only, batch 32 | {f(mo['tessera'])} | {f(mo['torch'])} | {f(mo['ratio'])}× |",
-        f"| single image, ms | {f(lat['tessera'], '{:.0f}')} | {f(lat['torch'], '{:.0f}')} | "
-        f"{f(lat['ratio_torch_over_tessera'])}× faster |",
-        f"| cold start to first image vector, s | {f(cs['tessera'])} | {f(cs['torch'])} | |",
-        f"| peak RSS, MB | {f(rss['tessera'], '{:.0f}')} | {f(rss['torch'], '{:.0f}')} | "
-        f"{f(None if not rss['torch'] else rss['tessera'] / rss['torch'])} |",
-        f"| cosine tessera vs torch (min) | {res['cosine_tessera_vs_torch']['min']:.6f} | | |",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"{res['model']}; {res['threads']} threads for both engines; {res['rounds']} interleaved rounds of "
+            f"{res['images_per_round']} images at batch {res['batch_size']}. CPU: {m['cpu']['model']} "
+            f"({m['cpu']['flags']}), {m['cores']} cores, load average {m['loadavg_start'][0]:.1f} → "
+            f"{m['loadavg_end'][0]:.1f}. Command: `{res['command']}`.",
+            "",
+            "| | tessera (onnxruntime) | transformers (torch) | tessera / torch |",
+            "|---|---|---|---|",
+            f"| images/s, files → vectors, batch 32 | {f(ips['tessera'])} | {f(ips['torch'])} | {f(ips['ratio'])}× |",
+            f"| images/s, model only, batch 32 | {f(mo['tessera'])} | {f(mo['torch'])} | {f(mo['ratio'])}× |",
+            f"| single image, ms | {f(lat['tessera'], '{:.0f}')} | {f(lat['torch'], '{:.0f}')} | "
+            f"{f(lat['ratio_torch_over_tessera'])}× faster |",
+            f"| cold start to first image vector, s | {f(cs['tessera'])} | {f(cs['torch'])} | |",
+            f"| peak RSS, MB | {f(rss['tessera'], '{:.0f}')} | {f(rss['torch'], '{:.0f}')} | "
+            f"{f(None if not rss['torch'] else rss['tessera'] / rss['torch'])} |",
+            f"| cosine tessera vs torch (min) | {res['cosine_tessera_vs_torch']['min']:.6f} | | |",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -79,8 +79,10 @@ def _model_type(config: Mapping[str, Any], source_dir: Path) -> str:
             "(model_type siglip, e.g. google/siglip2-base-patch16-224) are supported"
         )
     if model_type not in VISION_MODEL_TYPES:
-        raise ExportError(f"{source_dir}: model_type {model_type!r} is not an image–text dual encoder "
-                          f"tessera-export supports {VISION_MODEL_TYPES}")
+        raise ExportError(
+            f"{source_dir}: model_type {model_type!r} is not an image–text dual encoder "
+            f"tessera-export supports {VISION_MODEL_TYPES}"
+        )
     return model_type
 
 
@@ -93,8 +95,9 @@ def _siglip_tokenizer_json(tokenizer: Any) -> str:
 
     class _SiglipConverter(SpmConverter):
         def post_processor(self) -> Any:
-            return processors.TemplateProcessing(single=["$A", tokenizer.eos_token],
-                                                 special_tokens=[(tokenizer.eos_token, eos)])
+            return processors.TemplateProcessing(
+                single=["$A", tokenizer.eos_token], special_tokens=[(tokenizer.eos_token, eos)]
+            )
 
     backend = _SiglipConverter(tokenizer).converted()
     # the runtime prepends "▁" itself (SiglipTokenizer.tokenize); SentencePiece runs without a dummy prefix
@@ -102,8 +105,9 @@ def _siglip_tokenizer_json(tokenizer: Any) -> str:
     return backend.to_str()
 
 
-def _tokenizer_settings(source_dir: Path, model_type: str, hf_config: Mapping[str, Any], stage: Path,
-                        spec: ModelSpec | None) -> tuple[TextConfig, dict[str, Any], Any]:
+def _tokenizer_settings(
+    source_dir: Path, model_type: str, hf_config: Mapping[str, Any], stage: Path, spec: ModelSpec | None
+) -> tuple[TextConfig, dict[str, Any], Any]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source_dir))
@@ -117,14 +121,22 @@ def _tokenizer_settings(source_dir: Path, model_type: str, hf_config: Mapping[st
     elif getattr(tokenizer, "is_fast", False):
         data = json.loads(tokenizer.backend_tokenizer.to_str())
     else:
-        raise ExportError(f"{source_dir}: tokenizer {type(tokenizer).__name__} has no tokenizer.json or fast version")
+        raise ExportError(
+            f"{source_dir}: tokenizer {type(tokenizer).__name__} has no tokenizer.json or fast version"
+        )
     data["truncation"] = None
     data["padding"] = None
     (stage / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     if tokenizer.pad_token_id is None:
         raise ExportError(f"{source_dir}: the tokenizer has no pad token")
-    text = TextConfig(tokenizer_file="tokenizer.json", max_length=max_length, strip=False, lowercase=False,
-                      pad_token_id=int(tokenizer.pad_token_id), padding_side="right")
+    text = TextConfig(
+        tokenizer_file="tokenizer.json",
+        max_length=max_length,
+        strip=False,
+        lowercase=False,
+        pad_token_id=int(tokenizer.pad_token_id),
+        padding_side="right",
+    )
     specials = {t: int(tokenizer.convert_tokens_to_ids(t)) for t in tokenizer.all_special_tokens}
     inputs = ["input_ids"] + (["attention_mask"] if "attention_mask" in tokenizer.model_input_names else [])
     extra = {
@@ -145,14 +157,17 @@ def _load_model(source_dir: Path, model_type: str) -> Any:
 
     cls = SiglipModel if model_type == "siglip" else CLIPModel
     try:
-        model, loading = cls.from_pretrained(str(source_dir), attn_implementation="eager", dtype=torch.float32,
-                                             output_loading_info=True)
+        model, loading = cls.from_pretrained(
+            str(source_dir), attn_implementation="eager", dtype=torch.float32, output_loading_info=True
+        )
     except (OSError, ValueError) as exc:
         raise ExportError(f"cannot load {source_dir} as {cls.__name__}: {exc}") from exc
     missing = [k for k in loading.get("missing_keys", []) if "position_ids" not in k]
     if missing:
-        raise ExportError(f"{source_dir}: {len(missing)} weights are missing (e.g. {missing[:3]}); "
-                          f"not a {cls.__name__} checkpoint")
+        raise ExportError(
+            f"{source_dir}: {len(missing)} weights are missing (e.g. {missing[:3]}); "
+            f"not a {cls.__name__} checkpoint"
+        )
     return model.eval()
 
 
@@ -172,7 +187,9 @@ def _towers(model: Any, text_inputs: Sequence[str]) -> tuple[Any, Any]:
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+        ) -> torch.Tensor:
             return self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
 
     return ImageTower().eval(), TextTower().eval()
@@ -185,8 +202,10 @@ def image_parity_cases(height: int, width: int) -> list[ImageCase]:
     base = np.stack([np.sin(xx / 17.0), np.cos(yy / 11.0), (xx + yy) / (height + width) * 2 - 1])
     noise = rng.standard_normal((3, 3, height, width)).astype(np.float32) * 0.5
     batch3 = np.clip(base[None] * 0.8 + noise, -1.0, 1.0).astype(np.float32)
-    return [ImageCase("image1", {"pixel_values": np.ascontiguousarray(base[None])}),
-            ImageCase("images3", {"pixel_values": batch3})]
+    return [
+        ImageCase("image1", {"pixel_values": np.ascontiguousarray(base[None])}),
+        ImageCase("images3", {"pixel_values": batch3}),
+    ]
 
 
 def text_parity_cases(encode: Any) -> list[ParityCase]:
@@ -199,8 +218,11 @@ def text_parity_cases(encode: Any) -> list[ParityCase]:
             ids, mask = encode(list(texts))
         return ParityCase(name, {"input_ids": ids, "attention_mask": mask}, meta={"texts": len(texts)})
 
-    return [case("text1", PARITY_TEXTS[:1]), case("texts4", PARITY_TEXTS[1:5]),
-            case("texts2_long", [long, PARITY_TEXTS[5]])]
+    return [
+        case("text1", PARITY_TEXTS[:1]),
+        case("texts4", PARITY_TEXTS[1:5]),
+        case("texts2_long", [long, PARITY_TEXTS[5]]),
+    ]
 
 
 def _convert(graph: Path, work: Path, precision: str, name: str) -> tuple[Path, dict[str, Any]]:
@@ -233,7 +255,9 @@ def build_vision_artifact(
     hf_config = _read_json(source_dir / "config.json")
     model_type = _model_type(hf_config, source_dir)
     try:
-        image_cfg = ImagePreprocessConfig.from_preprocessor_config(_read_json(source_dir / "preprocessor_config.json"))
+        image_cfg = ImagePreprocessConfig.from_preprocessor_config(
+            _read_json(source_dir / "preprocessor_config.json")
+        )
     except ArtifactError as exc:
         raise ExportError(f"{source_dir}: {exc}") from exc
     model_id = model_id or (spec.id if spec else None) or source_dir.resolve().name.lower()
@@ -248,11 +272,15 @@ def build_vision_artifact(
         text_inputs = list(extra["text_inputs"])
         siglip = model_type == "siglip"
         model_cfg = ImageTextConfig(
-            family=model_type, score="sigmoid" if siglip else "softmax",
+            family=model_type,
+            score="sigmoid" if siglip else "softmax",
             logit_scale=float(model.logit_scale.detach().float().item()),
             logit_bias=float(model.logit_bias.detach().float().item()) if siglip else 0.0,
-            text_inputs=tuple(text_inputs), text_padding=extra["text_padding"], canonicalize=extra["canonicalize"],
-            eos_token_id=extra["eos_token_id"], special_tokens=extra["special_tokens"],
+            text_inputs=tuple(text_inputs),
+            text_padding=extra["text_padding"],
+            canonicalize=extra["canonicalize"],
+            eos_token_id=extra["eos_token_id"],
+            special_tokens=extra["special_tokens"],
         )
         encoder = DualEncoderTokenizer(stage.path / "tokenizer.json", text, model_cfg)
         image_tower, text_tower = _towers(model, text_inputs)
@@ -265,25 +293,56 @@ def build_vision_artifact(
         dim = int(image_ref[0].shape[-1])
         if spec is not None and spec.dim != dim:
             raise ExportError(f"registry says {spec.id} has dim {spec.dim}, the checkpoint gives {dim}")
-        config: dict[str, Any] = {"text": text.to_dict(), "vision": model_cfg.to_dict(), "image": image_cfg.to_dict(),
-                                  "tokenizer_reference": extra["tokenizer_reference"]}
+        config: dict[str, Any] = {
+            "text": text.to_dict(),
+            "vision": model_cfg.to_dict(),
+            "image": image_cfg.to_dict(),
+            "tokenizer_reference": extra["tokenizer_reference"],
+        }
         text_axes = {**{n: {0: "batch", 1: "sequence"} for n in text_inputs}, "text_embeds": {0: "batch"}}
         towers = (
-            ("image", "vision", image_tower, image_cases, image_ref, ["pixel_values"], "image_embeds", _IMAGE_AXES),
+            (
+                "image",
+                "vision",
+                image_tower,
+                image_cases,
+                image_ref,
+                ["pixel_values"],
+                "image_embeds",
+                _IMAGE_AXES,
+            ),
             ("text", "text", text_tower, text_cases, text_ref, text_inputs, "text_embeds", text_axes),
         )
-        parity: dict[str, Any] = {"reference": f"transformers {type(model).__name__} get_image_features / "
-                                               "get_text_features, torch fp32", "towers": {}}
+        parity: dict[str, Any] = {
+            "reference": f"transformers {type(model).__name__} get_image_features / "
+            "get_text_features, torch fp32",
+            "towers": {},
+        }
         graphs: dict[str, Any] = {}
         for label, name, module, cases, reference, inputs, output, axes in towers:
             raw = work_dir / f"{name}.raw.onnx"
             progress(f"exporting the {label} tower (opset {opset})")
             export_graph(module, cases[-1].feeds, inputs, output, raw, opset=opset, dynamic_axes=axes)
 
-            def check(path: Path, prec: str, cases=cases, reference=reference, inputs=inputs, output=output,
-                      label=label) -> dict[str, Any]:
-                return run_parity(reference, path, cases, input_names=inputs, output_name=output, config=config,
-                                  precision=prec, label=f"{label} tower: ")
+            def check(
+                path: Path,
+                prec: str,
+                cases=cases,
+                reference=reference,
+                inputs=inputs,
+                output=output,
+                label=label,
+            ) -> dict[str, Any]:
+                return run_parity(
+                    reference,
+                    path,
+                    cases,
+                    input_names=inputs,
+                    output_name=output,
+                    config=config,
+                    precision=prec,
+                    label=f"{label} tower: ",
+                )
 
             record = check(raw, "fp32")
             graph, conversion = _convert(raw, work_dir, precision, name)
@@ -295,10 +354,16 @@ def build_vision_artifact(
             final = stage.path / f"{name}.onnx"
             write_final_graph(graph, final)
             parity["towers"][label] = record
-            graphs[label] = {"file": final.name, "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-                             **({"precision_conversion": conversion} if conversion else {}), **graph_summary(final)}
-            progress(f"{label} tower parity: max_abs_diff={record['max_abs_diff']:.3g}, "
-                     f"min_cosine={record['min_cosine']:.6f}")
+            graphs[label] = {
+                "file": final.name,
+                "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+                **({"precision_conversion": conversion} if conversion else {}),
+                **graph_summary(final),
+            }
+            progress(
+                f"{label} tower parity: max_abs_diff={record['max_abs_diff']:.3g}, "
+                f"min_cosine={record['min_cosine']:.6f}"
+            )
         for key in ("max_abs_diff", "mean_abs_diff"):
             parity[key] = max(t[key] for t in parity["towers"].values())
         for key in ("min_cosine", "mean_cosine"):
@@ -311,10 +376,19 @@ def build_vision_artifact(
         if spec is not None:
             src.setdefault("hf_repo", spec.hf_repo)
         manifest = Manifest(
-            model_id=model_id, paradigm="vision", architecture=model_type, dim=dim,
-            inputs=("pixel_values", *text_inputs), outputs=("image_embeds", "text_embeds"), config=config,
-            precision=precision, opset=int(graphs["image"].get("opset", opset)), model_file="vision.onnx",
-            parity=parity, versions=collect_versions(), source=src,
+            model_id=model_id,
+            paradigm="vision",
+            architecture=model_type,
+            dim=dim,
+            inputs=("pixel_values", *text_inputs),
+            outputs=("image_embeds", "text_embeds"),
+            config=config,
+            precision=precision,
+            opset=int(graphs["image"].get("opset", opset)),
+            model_file="vision.onnx",
+            parity=parity,
+            versions=collect_versions(),
+            source=src,
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")

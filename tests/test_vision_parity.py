@@ -26,10 +26,20 @@ FAMILIES = ("siglip", "siglip2", "clip")
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
-def family(request, tiny_siglip_dir, tiny_siglip2_dir, tiny_clip_dir, tiny_siglip_artifact,
-           tiny_siglip2_artifact, tiny_clip_artifact):
-    dirs = {"siglip": (tiny_siglip_dir, tiny_siglip_artifact), "siglip2": (tiny_siglip2_dir, tiny_siglip2_artifact),
-            "clip": (tiny_clip_dir, tiny_clip_artifact)}
+def family(
+    request,
+    tiny_siglip_dir,
+    tiny_siglip2_dir,
+    tiny_clip_dir,
+    tiny_siglip_artifact,
+    tiny_siglip2_artifact,
+    tiny_clip_artifact,
+):
+    dirs = {
+        "siglip": (tiny_siglip_dir, tiny_siglip_artifact),
+        "siglip2": (tiny_siglip2_dir, tiny_siglip2_artifact),
+        "clip": (tiny_clip_dir, tiny_clip_artifact),
+    }
     return request.param, *dirs[request.param]
 
 
@@ -38,17 +48,28 @@ def images():
     paths = real_image_paths()
     if len(paths) < 5:
         pytest.skip("install scikit-image, scikit-learn and matplotlib for the bundled images")
-    keys = ("skimage/astronaut.png", "skimage/page.png", "skimage/logo.png", "sklearn/china.jpg",
-            "matplotlib/grace_hopper.jpg", "skimage/camera.png")
+    keys = (
+        "skimage/astronaut.png",
+        "skimage/page.png",
+        "skimage/logo.png",
+        "sklearn/china.jpg",
+        "matplotlib/grace_hopper.jpg",
+        "skimage/camera.png",
+    )
     return [paths[k] for k in keys if k in paths]
 
 
 def _reference(name: str, ckpt):
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel, SiglipImageProcessor, SiglipModel
 
-    model_cls, proc_cls = (CLIPModel, CLIPImageProcessor) if name == "clip" else (SiglipModel, SiglipImageProcessor)
-    return (model_cls.from_pretrained(str(ckpt)).eval(), proc_cls.from_pretrained(str(ckpt), do_convert_rgb=True),
-            AutoTokenizer.from_pretrained(str(ckpt)))
+    model_cls, proc_cls = (
+        (CLIPModel, CLIPImageProcessor) if name == "clip" else (SiglipModel, SiglipImageProcessor)
+    )
+    return (
+        model_cls.from_pretrained(str(ckpt)).eval(),
+        proc_cls.from_pretrained(str(ckpt), do_convert_rgb=True),
+        AutoTokenizer.from_pretrained(str(ckpt)),
+    )
 
 
 def _ref_text_inputs(name: str, tok, texts):
@@ -113,8 +134,10 @@ def test_classify_probabilities_equal_reference(family, images):
     prompts = [f"This is a photo of {label}." for label in labels]
     pil = [Image.open(p) for p in images[:3]]
     with torch.no_grad():
-        out = ref_model(pixel_values=proc(images=pil, return_tensors="pt")["pixel_values"],
-                        **_ref_text_inputs(name, tok, prompts))
+        out = ref_model(
+            pixel_values=proc(images=pil, return_tensors="pt")["pixel_values"],
+            **_ref_text_inputs(name, tok, prompts),
+        )
     logits = out.logits_per_image
     want = (torch.sigmoid(logits) if name != "clip" else logits.softmax(dim=1)).numpy()
     model = Tessera(artifact)
@@ -132,7 +155,9 @@ def test_manifest_two_graphs_parity_and_score(family):
     manifest = json.loads((artifact / "tessera.json").read_text())
     vision = manifest["config"]["vision"]
     assert manifest["paradigm"] == "vision"
-    assert {"vision.onnx", "text.onnx", "tokenizer.json", "preprocessor_config.json"} <= set(manifest["files"])
+    assert {"vision.onnx", "text.onnx", "tokenizer.json", "preprocessor_config.json"} <= set(
+        manifest["files"]
+    )
     assert vision["score"] == ("softmax" if name == "clip" else "sigmoid")
     assert vision["text_padding"] == ("longest" if name == "clip" else "max_length")
     towers = manifest["parity"]["towers"]

@@ -130,7 +130,9 @@ def test_batches_do_not_depend_on_batch_size_or_threads(photos):
     items = list(photos.values())[:7]
 
     def run(batch_size, workers):
-        return np.concatenate([b for _, b in ours.iter_batches(iter(items), batch_size=batch_size, workers=workers)])
+        return np.concatenate(
+            [b for _, b in ours.iter_batches(iter(items), batch_size=batch_size, workers=workers)]
+        )
 
     one = run(1, 1)
     assert one.shape == (7, 3, 224, 224)
@@ -147,8 +149,12 @@ def test_unknown_and_naflex_processors_are_refused():
 
 def test_config_parses_both_size_conventions():
     clip = ImagePreprocessConfig.from_preprocessor_config(CLIP_PREPROCESSOR)
-    assert (clip.resize, clip.shortest_edge, clip.center_crop, clip.output_size) == ("shortest_edge", 224, True,
-                                                                                      (224, 224))
+    assert (clip.resize, clip.shortest_edge, clip.center_crop, clip.output_size) == (
+        "shortest_edge",
+        224,
+        True,
+        (224, 224),
+    )
     siglip = ImagePreprocessConfig.from_preprocessor_config(SIGLIP_PREPROCESSOR)
     assert (siglip.resize, siglip.output_size, siglip.mean) == ("fixed", (224, 224), (0.5, 0.5, 0.5))
     assert "SiglipImageProcessor" in siglip.reference

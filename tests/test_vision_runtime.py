@@ -30,8 +30,16 @@ def paths():
     found = real_image_paths()
     if len(found) < 5:
         pytest.skip("install scikit-image, scikit-learn and matplotlib for the bundled images")
-    return [found[k] for k in ("skimage/astronaut.png", "skimage/coffee.png", "skimage/page.png",
-                               "sklearn/china.jpg", "sklearn/flower.jpg")]
+    return [
+        found[k]
+        for k in (
+            "skimage/astronaut.png",
+            "skimage/coffee.png",
+            "skimage/page.png",
+            "sklearn/china.jpg",
+            "sklearn/flower.jpg",
+        )
+    ]
 
 
 def test_factory_returns_image_text(tiny_siglip_artifact):
@@ -82,7 +90,12 @@ def test_similarity_and_search(model, paths):
 
 def test_bad_images_in_a_batch_name_their_index(model, paths, tmp_path):
     jpeg = paths[3].read_bytes()
-    for bad in (str(tmp_path / "nope.png"), b"not an image", jpeg[: len(jpeg) // 3], np.zeros((0, 3, 3), np.uint8)):
+    for bad in (
+        str(tmp_path / "nope.png"),
+        b"not an image",
+        jpeg[: len(jpeg) // 3],
+        np.zeros((0, 3, 3), np.uint8),
+    ):
         with pytest.raises(InvalidImageError, match=r"images\[2\]") as info:
             model.encode_images([paths[0], paths[1], bad, paths[2]])
         assert info.value.index == 2
@@ -154,13 +167,26 @@ def test_cli_embed_folder_and_classify(tiny_siglip_artifact, paths, tmp_path, mo
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "emb.npy"
     runner = CliRunner()
-    result = runner.invoke(main, ["embed-images", str(tiny_siglip_artifact), str(folder), "-o", str(out),
-                                  "--recursive", "--batch-size", "2"])
+    result = runner.invoke(
+        main,
+        [
+            "embed-images",
+            str(tiny_siglip_artifact),
+            str(folder),
+            "-o",
+            str(out),
+            "--recursive",
+            "--batch-size",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     names = (tmp_path / "emb.npy.paths.txt").read_text().splitlines()
     assert len(names) == 4 and all(not n.endswith(".txt") for n in names)
     np.testing.assert_allclose(np.load(out), model.encode_images(names), atol=1e-6)
-    result = runner.invoke(main, ["classify", str(tiny_siglip_artifact), str(paths[0]), "-l", "cat", "-l", "dog"])
+    result = runner.invoke(
+        main, ["classify", str(tiny_siglip_artifact), str(paths[0]), "-l", "cat", "-l", "dog"]
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.output.strip().splitlines()[-1])
     want = model.classify(paths[0], ["cat", "dog"])

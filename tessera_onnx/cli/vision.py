@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from . import main
-from .text import _MODEL_HELP, _fail, _load
+from .text import _fail, _load
 
 __all__ = ["embed_images_command", "classify_command", "IMAGE_SUFFIXES", "list_images"]
 
@@ -28,7 +28,9 @@ def list_images(inputs: tuple[str, ...], recursive: bool) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            files.extend(sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+            files.extend(
+                sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            )
         elif path.is_file():
             files.append(path)
         else:
@@ -55,8 +57,17 @@ def _vision_model(model: str, device: str, threads: int | None, **options: Any) 
 @click.option("--raw", is_flag=True, help="write the model's un-normalised vectors")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=None, type=int, help="onnxruntime intra-op threads")
-def embed_images_command(model: str, inputs: tuple[str, ...], output: str, recursive: bool, batch_size: int,
-                         workers: int | None, raw: bool, device: str, threads: int | None) -> None:
+def embed_images_command(
+    model: str,
+    inputs: tuple[str, ...],
+    output: str,
+    recursive: bool,
+    batch_size: int,
+    workers: int | None,
+    raw: bool,
+    device: str,
+    threads: int | None,
+) -> None:
     """Embed image files / folders INPUTS with MODEL into OUTPUT (.npy, float32 [N, D])."""
     import numpy as np
 
@@ -67,7 +78,9 @@ def embed_images_command(model: str, inputs: tuple[str, ...], output: str, recur
     out_path = Path(output)
     if out_path.suffix != ".npy":
         raise click.BadParameter("the output must end in .npy", param_hint="--output")
-    array = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=(len(files), embedder.dimension))
+    array = np.lib.format.open_memmap(
+        out_path, mode="w+", dtype=np.float32, shape=(len(files), embedder.dimension)
+    )
     try:
         for indices, vectors in embedder.iter_image_embeddings(files, normalize=not raw):
             array[indices.start : indices.stop] = vectors
@@ -90,8 +103,14 @@ def embed_images_command(model: str, inputs: tuple[str, ...], output: str, recur
 @click.option("--template", default=None, help="prompt with {} for the label (default: the model's)")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=None, type=int, help="onnxruntime intra-op threads")
-def classify_command(model: str, images: tuple[str, ...], labels: tuple[str, ...], template: str | None,
-                     device: str, threads: int | None) -> None:
+def classify_command(
+    model: str,
+    images: tuple[str, ...],
+    labels: tuple[str, ...],
+    template: str | None,
+    device: str,
+    threads: int | None,
+) -> None:
     """Score IMAGES against the --label candidates; print one JSON line per image."""
     from ..errors import TesseraError
 
@@ -102,5 +121,12 @@ def classify_command(model: str, images: tuple[str, ...], labels: tuple[str, ...
         _fail(exc)
     for path, row in zip(images, probs, strict=True):
         ranked = sorted(zip(labels, row.tolist(), strict=True), key=lambda x: -x[1])
-        click.echo(json.dumps({"image": path, "score": embedder.config.score,
-                               "labels": [{"label": lab, "probability": round(p, 6)} for lab, p in ranked]}))
+        click.echo(
+            json.dumps(
+                {
+                    "image": path,
+                    "score": embedder.config.score,
+                    "labels": [{"label": lab, "probability": round(p, 6)} for lab, p in ranked],
+                }
+            )
+        )

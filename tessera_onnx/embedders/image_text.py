@@ -42,7 +42,9 @@ def _as_matrix(x: Any, dim: int, what: str) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] != dim:
-        raise InvalidInputError(f"{what} must be embeddings of width {dim} ([N, {dim}] or [{dim}]), got {arr.shape}")
+        raise InvalidInputError(
+            f"{what} must be embeddings of width {dim} ([N, {dim}] or [{dim}]), got {arr.shape}"
+        )
     return arr
 
 
@@ -87,8 +89,10 @@ class TesseraImageText:
         root = resolve_artifact(model, cache=cache, download=download)
         manifest = read_manifest(root)
         if manifest.paradigm != "vision" or "vision" not in manifest.config:
-            raise ArtifactError(f"{root} holds a {manifest.paradigm!r} model without an image–text config; "
-                                "load it with tessera_onnx.Tessera(...), which picks the right class")
+            raise ArtifactError(
+                f"{root} holds a {manifest.paradigm!r} model without an image–text config; "
+                "load it with tessera_onnx.Tessera(...), which picks the right class"
+            )
         self.path = root
         self.manifest = manifest
         self.config = ImageTextConfig.from_dict(manifest.config["vision"])
@@ -97,14 +101,20 @@ class TesseraImageText:
         self.batch_size = _check_batch_size(batch_size)
         self.workers = default_workers() if workers is None else _check_batch_size(workers)
         self.preprocessor = ImagePreprocessor(self.image_config, max_pixels=max_pixels)
-        self._session_args = {"device": device, "threads": threads, "providers": providers, "fallback": fallback}
+        self._session_args = {
+            "device": device,
+            "threads": threads,
+            "providers": providers,
+            "fallback": fallback,
+        }
         files = (self.config.image_model_file, self.config.text_model_file, self.text_config.tokenizer_file)
         paths = [_inside(root, name, "file") for name in files]
         checker = _Verifier(root, manifest, files, cached=verify != "always") if verify else None
         try:
             self._tokenizer = DualEncoderTokenizer(paths[2], self.text_config, self.config)
-            self._image_session, self.provider = create_session(paths[0], device, threads, providers=providers,
-                                                                fallback=fallback)
+            self._image_session, self.provider = create_session(
+                paths[0], device, threads, providers=providers, fallback=fallback
+            )
         except TesseraError:
             if checker is not None:
                 checker.result()
@@ -134,10 +144,21 @@ class TesseraImageText:
     def info(self) -> dict[str, Any]:
         """A JSON-serialisable description: model, dims, preprocessing, score function, parity, ..."""
         m = self.manifest
-        return {"model_id": m.model_id, "paradigm": m.paradigm, "architecture": m.architecture, "path": str(self.path),
-                "dim": m.dim, "precision": m.precision, "provider": self.provider, "device": self.device,
-                "config": _jsonable(m.config), "parity": _jsonable(m.parity), "versions": dict(m.versions),
-                "source": _jsonable(m.source), "created": m.created}
+        return {
+            "model_id": m.model_id,
+            "paradigm": m.paradigm,
+            "architecture": m.architecture,
+            "path": str(self.path),
+            "dim": m.dim,
+            "precision": m.precision,
+            "provider": self.provider,
+            "device": self.device,
+            "config": _jsonable(m.config),
+            "parity": _jsonable(m.parity),
+            "versions": dict(m.versions),
+            "source": _jsonable(m.source),
+            "created": m.created,
+        }
 
     # ------------------------------------------------------------------ images
 
@@ -152,7 +173,9 @@ class TesseraImageText:
             out = self._image_session.run([self.config.image_output], {name: pixels})[0]
             yield indices, _l2(out) if normalize else out
 
-    def encode_images(self, images: Any, *, batch_size: int | None = None, normalize: bool = True) -> np.ndarray:
+    def encode_images(
+        self, images: Any, *, batch_size: int | None = None, normalize: bool = True
+    ) -> np.ndarray:
         """Embed one image (→ ``[D]``) or many (→ ``[N, D]``), float32, L2-normalised unless ``normalize=False``.
 
         An image is a path, encoded bytes, a binary file object, a ``PIL.Image`` or an HWC uint8
@@ -171,8 +194,13 @@ class TesseraImageText:
             with self._lock:
                 if self._text_session is None:
                     args = self._session_args
-                    self._text_session, _ = create_session(self._text_path, args["device"], args["threads"],
-                                                           providers=args["providers"], fallback=args["fallback"])
+                    self._text_session, _ = create_session(
+                        self._text_path,
+                        args["device"],
+                        args["threads"],
+                        providers=args["providers"],
+                        fallback=args["fallback"],
+                    )
         return self._text_session
 
     def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +208,9 @@ class TesseraImageText:
         items, _ = validate_texts(texts)
         return self._tokenizer(items)
 
-    def encode_texts(self, texts: str | Sequence[str], *, batch_size: int | None = None,
-                     normalize: bool = True) -> np.ndarray:
+    def encode_texts(
+        self, texts: str | Sequence[str], *, batch_size: int | None = None, normalize: bool = True
+    ) -> np.ndarray:
         """Embed one text (→ ``[D]``) or many (→ ``[N, D]``), float32, L2-normalised unless ``normalize=False``."""
         items, single = validate_texts(texts)
         size = _check_batch_size(batch_size) if batch_size is not None else self.batch_size
@@ -237,14 +266,16 @@ class TesseraImageText:
         probs = self.probabilities(self.logits(image_emb, text_emb))
         return probs[0] if single else probs
 
-    def search_images(self, texts: str | Sequence[str], image_embeddings: Any,
-                      top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search_images(
+        self, texts: str | Sequence[str], image_embeddings: Any, top_k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Text → image search: ``(indices [Q, k], cosine scores [Q, k])`` into ``image_embeddings``."""
         queries = np.atleast_2d(self.encode_texts(texts))
         return cosine_top_k(queries, _as_matrix(image_embeddings, self.dimension, "image_embeddings"), top_k)
 
-    def search_texts(self, images: Any, text_embeddings: Any, top_k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search_texts(
+        self, images: Any, text_embeddings: Any, top_k: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Image → text search: ``(indices [Q, k], cosine scores [Q, k])`` into ``text_embeddings``."""
         queries = np.atleast_2d(self.encode_images(images))
         return cosine_top_k(queries, _as_matrix(text_embeddings, self.dimension, "text_embeddings"), top_k)
-

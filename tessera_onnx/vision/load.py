@@ -87,7 +87,9 @@ def _decode(data: bytes, index: int, max_pixels: int | None, name: str) -> Any:
     try:
         return ImageOps.exif_transpose(image)
     except Exception as exc:  # a broken EXIF block
-        raise InvalidImageError(f"images[{index}] ({name}) has unreadable EXIF orientation: {exc}", index) from exc
+        raise InvalidImageError(
+            f"images[{index}] ({name}) has unreadable EXIF orientation: {exc}", index
+        ) from exc
 
 
 def load_image(item: Any, index: int = 0, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Any:

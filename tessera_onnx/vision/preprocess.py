@@ -64,7 +64,13 @@ class ImagePreprocessor:
     def batch(self, images: Iterable[Any], workers: int = 1) -> np.ndarray:
         """All of ``images`` as one float32 ``[N, 3, H, W]`` array (for small inputs)."""
         parts = [b for _, b in self.iter_batches(images, batch_size=1 << 30, workers=workers)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros((0, 3, 1, 1), np.float32)
+        return (
+            parts[0]
+            if len(parts) == 1
+            else np.concatenate(parts)
+            if parts
+            else np.zeros((0, 3, 1, 1), np.float32)
+        )
 
     def iter_batches(
         self, images: Iterable[Any], *, batch_size: int = 32, workers: int | None = None, prefetch: int = 2
@@ -82,7 +88,12 @@ class ImagePreprocessor:
                         if not chunk:
                             break
                         indices = range(start, start + len(chunk))
-                        pending.append((indices, [pool.submit(self, item, i) for i, item in zip(indices, chunk)]))
+                        pending.append(
+                            (
+                                indices,
+                                [pool.submit(self, item, i) for i, item in zip(indices, chunk, strict=True)],
+                            )
+                        )
                         start += len(chunk)
                     if not pending:
                         return

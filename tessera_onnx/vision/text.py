@@ -46,8 +46,11 @@ class DualEncoderTokenizer:
             return self._tokenizer.encode(texts, self.text.max_length).ids
         ids, truncated = self._canonical.encode(texts, self.text.max_length)
         if truncated:
-            warn(f"{truncated} of {len(texts)} texts were longer than {self.text.max_length} tokens and were "
-                 "truncated (the model's maximum length)", TruncationWarning)
+            warn(
+                f"{truncated} of {len(texts)} texts were longer than {self.text.max_length} tokens and were "
+                "truncated (the model's maximum length)",
+                TruncationWarning,
+            )
         return ids
 
     def __call__(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
