@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidImageError, InvalidInputError
 from .config import DEFAULT_MAX_PIXELS, ImagePreprocessConfig
 from .load import is_image_input, load_image
-from .transforms import pixel_values
+from .transforms import pixel_values, shortest_edge_size
 
 __all__ = ["ImagePreprocessor", "as_image_iterable", "default_workers"]
 
@@ -59,7 +59,20 @@ class ImagePreprocessor:
 
     def __call__(self, image: Any, index: int = 0) -> np.ndarray:
         """One image → float32 ``[3, H, W]``."""
-        return pixel_values(load_image(image, index, self.max_pixels), self.config)
+        loaded = load_image(image, index, self.max_pixels)
+        cfg = self.config
+        if cfg.resize == "shortest_edge" and self.max_pixels is not None:
+            # the reference resizes the whole image before cropping: a 1x10000 image would become
+            # 224 x 2,240,000 pixels first. Same pixels as the reference, or a clear refusal.
+            h, w = shortest_edge_size(loaded.height, loaded.width, cfg.shortest_edge)
+            if h * w > self.max_pixels:
+                raise InvalidImageError(
+                    f"images[{index}] ({loaded.width}x{loaded.height}) has so extreme an aspect ratio that the "
+                    f"shortest-edge resize would make {w}x{h} pixels, over the limit of {self.max_pixels}; crop it "
+                    "first or pass a larger max_pixels=",
+                    index,
+                )
+        return pixel_values(loaded, cfg)
 
     def batch(self, images: Iterable[Any], workers: int = 1) -> np.ndarray:
         """All of ``images`` as one float32 ``[N, 3, H, W]`` array (for small inputs)."""
