@@ -27,7 +27,7 @@ def _size(artifact, name) -> int:
     return sum(v["size"] for k, v in files.items() if k.startswith(name))
 
 
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize("precision", [pytest.param("fp16", marks=pytest.mark.slow), "int8"])
 def test_reduced_precision_siglip2(export_cache, tiny_siglip2_dir, tiny_siglip2_artifact, precision):
     from conftest import _build
 
