@@ -38,6 +38,17 @@ def _timeseries_by_config(directory: Path) -> str | None:
     return "timeseries" if isinstance(config, dict) and config.get("model_type") == "tinytimemixer" else None
 
 
+def _vision_by_config(directory: Path) -> bool:
+    """True when config.json names an image–text dual encoder (SigLIP, SigLIP2, CLIP)."""
+    import json
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") in ("siglip", "siglip2", "clip")
+
+
 def build_artifact(
     source: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
@@ -96,8 +107,11 @@ def build_artifact(
             raise ExportError(f"time-series export is not available: {exc}") from exc
         return build_timeseries_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id,
                                          precision=precision, opset=opset, progress=progress)
-    if chosen == "vision":
-        raise ExportError("vision export is not implemented by this tessera-export")
+    if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
+        from .vision import build_vision_artifact
+
+        return build_vision_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
+                                     opset=opset, overwrite=overwrite, source=src_info, progress=progress)
     from .text import SPLADE_POOLING_DEFAULT, build_text_artifact
 
     return build_text_artifact(

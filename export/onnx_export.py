@@ -22,8 +22,13 @@ _TOKEN_OUTPUTS = {"last_hidden_state", "token_embeddings", "logits"}
 
 
 def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], input_names: Sequence[str], output_name: str,
-                 path: str | Path, *, opset: int = DEFAULT_OPSET) -> Path:
-    """Export ``module`` (called with the inputs positionally) to ``path`` with dynamic axes."""
+                 path: str | Path, *, opset: int = DEFAULT_OPSET,
+                 dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> Path:
+    """Export ``module`` (called with the inputs positionally) to ``path`` with dynamic axes.
+
+    ``dynamic_axes`` overrides the default (batch + sequence on every input) for graphs whose
+    inputs are not token sequences, e.g. ``pixel_values`` with only a dynamic batch axis.
+    """
     import onnx
     import torch
 
@@ -33,6 +38,8 @@ def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], inp
     args = tuple(torch.from_numpy(np.ascontiguousarray(example[n])) for n in input_names)
     axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in input_names}
     axes[output_name] = {0: "batch", 1: "sequence"} if output_name in _TOKEN_OUTPUTS else {0: "batch"}
+    if dynamic_axes is not None:
+        axes = {name: dict(spec) for name, spec in dynamic_axes.items()}
     path = Path(path)
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")

@@ -26,6 +26,7 @@ _LAZY = {
     "SparseIndex": "tessera_onnx.index",
     "Retriever": "tessera_onnx.index",
     "load_index": "tessera_onnx.index",
+    "TesseraImageText": "tessera_onnx.embedders.image_text",
 }
 
 __all__ = [
@@ -46,12 +47,14 @@ __all__ = [
     "SparseIndex",
     "Retriever",
     "load_index",
+    "TesseraImageText",
     *_errors_all,
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .embedders.dense import TesseraDense
     from .embedders.factory import Tessera, load
+    from .embedders.image_text import TesseraImageText
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
     from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index

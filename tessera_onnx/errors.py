@@ -14,6 +14,7 @@ __all__ = [
     "ChecksumError",
     "InvalidInputError",
     "UnsupportedDimensionError",
+    "InvalidImageError",
     "ProviderUnavailableError",
     "MissingDependencyError",
     "DuplicateIdError",
@@ -56,6 +57,17 @@ class InvalidInputError(TesseraError, ValueError):
 
 class UnsupportedDimensionError(InvalidInputError):
     """A requested output dimension (e.g. Matryoshka truncation) is not offered by the model."""
+
+
+class InvalidImageError(InvalidInputError):
+    """An image input cannot be used: missing file, not an image, truncated, too large, zero-size.
+
+    ``index`` is the position of the offending input in the call (0 for a single image).
+    """
+
+    def __init__(self, message: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class ProviderUnavailableError(TesseraError):

@@ -244,3 +244,49 @@ def tiny_modernbert_splade_artifact(export_cache, tiny_modernbert_mlm_dir) -> Pa
 @pytest.fixture(scope="session")
 def tiny_xlmr_splade_artifact(export_cache, tiny_xlmr_mlm_dir) -> Path:
     return _build(export_cache, "tiny-xlmr-splade", tiny_xlmr_mlm_dir, paradigm="sparse")
+
+
+# ----------------------------------------------------------------------------- vision (SigLIP / CLIP)
+
+
+def _tiny_vision_dir(cache, name: str) -> Path:
+    pytest.importorskip("PIL")
+    if name == "siglip":
+        pytest.importorskip("sentencepiece")
+    import tiny_vision_models as tvm
+
+    builders = {"siglip": tvm.write_tiny_siglip, "siglip2": tvm.write_tiny_siglip2, "clip": tvm.write_tiny_clip}
+    return _checkpoint(cache, f"ckpt-tiny-{name}", builders[name])
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_dir(export_cache) -> Path:
+    """Tiny SiglipModel + trained SentencePiece model (slow SiglipTokenizer), SigLIP preprocessor."""
+    return _tiny_vision_dir(export_cache, "siglip")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip2_dir(export_cache) -> Path:
+    """Tiny fixed-resolution SigLIP2: SiglipModel + Gemma-style tokenizer.json."""
+    return _tiny_vision_dir(export_cache, "siglip2")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(export_cache) -> Path:
+    """Tiny CLIPModel + WordPiece tokenizer, legacy OpenAI CLIP preprocessor config."""
+    return _tiny_vision_dir(export_cache, "clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip_artifact(export_cache, tiny_siglip_dir) -> Path:
+    return _build(export_cache, "tiny-siglip", tiny_siglip_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_siglip2_artifact(export_cache, tiny_siglip2_dir) -> Path:
+    return _build(export_cache, "tiny-siglip2", tiny_siglip2_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_artifact(export_cache, tiny_clip_dir) -> Path:
+    return _build(export_cache, "tiny-clip", tiny_clip_dir)

@@ -67,3 +67,13 @@ def test_index_and_integrations_import_nothing_heavy():
         [sys.executable, "-c", _INDEX_PROBE.format(heavy=HEAVY)], capture_output=True, text=True, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []
+
+
+def test_vision_modules_import_without_torch_or_pillow():
+    code = (
+        "import sys, json\n"
+        "import tessera_onnx.vision, tessera_onnx.embedders.image_text, tessera_onnx.cli.vision\n"
+        "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'optimum', 'onnx', 'PIL') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -18,6 +18,7 @@ PARADIGM_CLASSES: dict[str, tuple[str, str]] = {
     "multi_vector": ("tessera_onnx.embedders.multi_vector", "TesseraMultiVector"),
     "sparse": ("tessera_onnx.embedders.sparse", "TesseraSparse"),
     "timeseries": ("tessera_onnx.timeseries", "TesseraTimeSeries"),
+    "vision": ("tessera_onnx.embedders.image_text", "TesseraImageText"),
 }
 
 
