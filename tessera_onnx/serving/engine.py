@@ -267,10 +267,11 @@ class Engine:
 
     def _check_tokens(self, lengths: Sequence[int]) -> None:
         total = sum(lengths)
-        if total > self.limits.max_request_tokens:
+        limit = min(self.limits.max_request_tokens, self.limits.max_queue_tokens)
+        if total > limit:
             raise LimitExceededError(
-                f"the request holds {total} tokens; the limit is {self.limits.max_request_tokens} per "
-                "request: split it into smaller requests"
+                f"the request holds {total} tokens; the limit is {limit} per request: split it into "
+                "smaller requests"
             )
 
     def _slot(self, model: str, paradigms: Sequence[str], route: str) -> ModelSlot:

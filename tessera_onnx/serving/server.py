@@ -24,6 +24,12 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
         raise MissingDependencyError(
             "the HTTP server needs uvicorn: pip install 'tessera-onnx[serve]'"
         ) from exc
+    import warnings
+
+    from ..errors import TruncationWarning
+
+    # A server truncates on purpose (the request said so); one warning per batch would flood the log.
+    warnings.filterwarnings("ignore", category=TruncationWarning)
     app = build_app(settings)
     uvicorn.run(
         app,
