@@ -58,6 +58,12 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
     default=None,
     help="How long a batch waits for more requests (default 2).",
 )
+@click.option(
+    "--batch-concurrency",
+    type=int,
+    default=None,
+    help="Batches of one model running at once (default 1; e.g. 2 with --threads 1 on 2 cores).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve_command(
     artifacts: tuple[str, ...],
@@ -75,6 +81,7 @@ def serve_command(
     batch_tokens: int | None,
     max_queue_tokens: int | None,
     batch_window_ms: float | None,
+    batch_concurrency: int | None,
     log_level: str,
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
@@ -101,6 +108,7 @@ def serve_command(
             batch_tokens=batch_tokens,
             max_queue_tokens=max_queue_tokens,
             batch_window_ms=batch_window_ms,
+            batch_concurrency=batch_concurrency,
         )
         if not settings.models:
             raise click.UsageError("nothing to serve: pass artifact directories or --config FILE")

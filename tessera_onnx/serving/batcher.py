@@ -5,8 +5,9 @@ requests are merged only with requests of the same key, i.e. the same operation 
 A background task waits a short window for more requests, takes the oldest queued items of one
 key up to the token budget, sorts them by length and cuts a batch whose padded size
 (``items × longest``) fits ``batch_tokens``. That batch is prepared while the previous one still
-runs; batches of one model run one at a time (the onnxruntime session already uses every
-thread it was given).
+runs; at most ``concurrency`` batches of one model run at once (1 by default: the onnxruntime
+session already uses every thread it was given; with single-threaded sessions, 2 or more keep
+several cores busy with different batches).
 
 Backpressure: the queue holds at most ``max_queue_tokens`` tokens; a request that does not fit
 fails at once with :class:`~tessera_onnx.errors.OverloadedError`. A request whose caller went
@@ -68,6 +69,7 @@ class Batcher:
         batch_tokens: int = 8192,
         max_queue_tokens: int = 262_144,
         window_s: float = 0.002,
+        concurrency: int = 1,
         observer: Callable[[int, int, int, float], None] | None = None,
     ) -> None:
         if batch_tokens < 1 or max_queue_tokens < 1:
@@ -82,7 +84,7 @@ class Batcher:
         self.queued_tokens = 0
         self.stats = BatchStats()
         self._wakeup = asyncio.Event()
-        self._free = asyncio.Semaphore(1)
+        self._free = asyncio.Semaphore(max(1, int(concurrency)))
         self._task: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
         self._tokens_per_s = 0.0

@@ -46,6 +46,7 @@ class EngineLimits:
     batch_tokens: int = 8192
     max_queue_tokens: int = 262_144
     batch_window_ms: float = 2.0
+    batch_concurrency: int = 1
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Engine:
     ``models``: :class:`ModelConfig` objects or artifact paths. ``memory_budget_mb``: the most
     memory the loaded models may take together (estimated from their file sizes); loading
     another evicts the least recently used idle model. ``limits``: :class:`EngineLimits`.
-    ``workers``: threads running batches (default: one per model, at least 2). ``observer`` is
+    ``workers``: threads running batches (default: ``batch_concurrency`` per model, at least 2). ``observer`` is
     called after every batch (metrics).
     """
 
@@ -205,6 +206,7 @@ class Engine:
                 batch_tokens=lim.batch_tokens,
                 max_queue_tokens=lim.max_queue_tokens,
                 window_s=lim.batch_window_ms / 1000.0,
+                concurrency=lim.batch_concurrency,
                 observer=observer,
             )
             self._batchers[slot.name] = b
