@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--batch-concurrency",
         type=int,
-        default=1,
+        default=2,
         help="tessera: batches at once, each on threads/concurrency onnxruntime threads",
     )
     ap.add_argument("--overload-duration", type=float, default=20.0)
