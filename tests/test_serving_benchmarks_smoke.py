@@ -56,3 +56,13 @@ def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     assert res["runs"][0]["dim"] > 0 and res["runs"][0]["heavy"] == []
     assert res["model_mb"] > 50 and res["dependencies_mb"] > 20
     assert res["cold_start_s_median"] > res["import_s_median"] > 0
+
+
+def test_serve_batch_tokens_quick(tmp_path, minilm_artifact):
+    from benchmarks import serve_batch_tokens
+
+    out = tmp_path / "bt.json"
+    assert serve_batch_tokens.main(["--quick", "--artifact", str(minilm_artifact), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["budgets"]) == {"1024", "8192"} and res["fastest"] in (1024, 8192)
+    assert all(row["cpu_ms_per_text"] > 0 for row in res["budgets"].values())

@@ -273,8 +273,8 @@ def test_forecast_route(server, ttm_artifact):
 # ----------------------------------------------------------------------------- operations
 
 
-def _metric(server, name, model):
-    text = httpx.get(server.url + "/metrics").text
+def _metric(server, name, model, headers=None):
+    text = httpx.get(server.url + "/metrics", headers=headers).text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and f'model="{model}"' in line:
@@ -350,3 +350,23 @@ def test_queue_full_gives_429_with_retry_after(strict):
         and "retry" in refused.json()["error"]["message"]
     )
     assert httpx.get(strict.url + "/health").status_code == 200  # still serving
+
+
+def test_disconnected_client_is_dropped_before_running(strict):
+    """A client that hangs up while its input waits for a batch: the input never runs."""
+    auth = {"Authorization": "Bearer sekret"}
+    before = _metric(strict, "tessera_dropped_inputs", "tiny", auth)
+
+    async def main():
+        async with httpx.AsyncClient(base_url=strict.url, headers=auth, timeout=60) as c:
+            task = asyncio.ensure_future(c.post("/v1/embeddings", json={"model": "tiny", "input": ["bye"]}))
+            await asyncio.sleep(0.08)  # queued: the batch window is 200 ms
+            task.cancel()  # httpx closes the connection
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    deadline = time.time() + 5
+    while _metric(strict, "tessera_dropped_inputs", "tiny", auth) <= before and time.time() < deadline:
+        time.sleep(0.1)
+    assert _metric(strict, "tessera_dropped_inputs", "tiny", auth) == before + 1

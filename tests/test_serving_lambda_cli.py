@@ -70,7 +70,7 @@ def test_config_file(tmp_path, minilm_artifact):
         )
     )
     s = load_settings(cfg)
-    assert s.port == 9100 and s.limits.max_inputs == 10 and s.limits.batch_tokens == 8192
+    assert s.port == 9100 and s.limits.max_inputs == 10 and s.limits.batch_tokens == 1024
     assert s.models[0].name == "m" and s.models[0].keep_alive == 30 and s.models[0].options == {"threads": 1}
     cfg.write_text(json.dumps({"limits": {"max_imputs": 1}}))
     with pytest.raises(Exception, match="max_imputs"):

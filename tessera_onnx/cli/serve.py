@@ -48,7 +48,7 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
 @click.option(
     "--max-request-tokens", type=int, default=None, help="Most tokens per request (default 131072)."
 )
-@click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch (default 8192).")
+@click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch (default 1024).")
 @click.option(
     "--max-queue-tokens", type=int, default=None, help="Queued tokens per model before 429 (default 262144)."
 )

@@ -66,7 +66,7 @@ class Batcher:
         name: str,
         execute: Execute,
         *,
-        batch_tokens: int = 8192,
+        batch_tokens: int = 1024,
         max_queue_tokens: int = 262_144,
         window_s: float = 0.002,
         concurrency: int = 1,

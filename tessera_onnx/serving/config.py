@@ -4,7 +4,7 @@
 {
   "host": "127.0.0.1", "port": 8000, "api_key": null,
   "memory_budget_mb": 2048, "max_body_mb": 4,
-  "limits": {"max_inputs": 2048, "max_request_tokens": 131072, "batch_tokens": 8192,
+  "limits": {"max_inputs": 2048, "max_request_tokens": 131072, "batch_tokens": 1024,
              "max_queue_tokens": 262144, "batch_window_ms": 2.0},
   "models": [
     {"path": "artifacts/minilm", "name": "minilm", "keep_alive": 600, "threads": 2, "preload": true},
