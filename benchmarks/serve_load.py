@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": describe(corpus),
         "servers": {},
     }
-    logs = args.out.parent / "serve_load_logs"
+    logs = BENCH / ".cache" / "serve_load_logs"  # git-ignored
     servers: dict[str, Server] = {}
     per_batch = max(1, args.threads // args.batch_concurrency)
     servers["tessera"] = start_tessera(

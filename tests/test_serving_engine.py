@@ -68,7 +68,7 @@ def _recording_batcher(batch_tokens, calls, gate=None, **kw):
     return Batcher("test", execute, batch_tokens=batch_tokens, window_s=0.0, **kw)
 
 
-def test_batches_are_cut_by_padded_tokens_longest_first():
+def test_batches_are_cut_by_padded_tokens_around_the_oldest_input():
     calls: list = []
 
     async def main():
@@ -79,8 +79,9 @@ def test_batches_are_cut_by_padded_tokens_longest_first():
         return out
 
     assert run(main()) == ["k:a60", "k:b10", "k:c10", "k:d50"]  # results come back in input order
-    # sorted 60, 50, 10, 10: 1 x 60 fits 100, then 2 x 50, then the last 10
-    assert calls == [["a60"], ["d50", "b10"], ["c10"]]
+    # the oldest (60) first: 2 x 60 > 100, so alone; then the oldest left (b10) with its
+    # same-length neighbour c10 (3 x 50 > 100 keeps d50 out); then d50
+    assert calls == [["a60"], ["b10", "c10"], ["d50"]]
 
 
 def test_requests_with_different_options_are_not_merged():

@@ -3,8 +3,8 @@
 Callers :meth:`Batcher.submit` a request (a list of items with their token counts and a *key*:
 requests are merged only with requests of the same key, i.e. the same operation and options).
 A background task waits a short window for more requests, takes the oldest queued items of one
-key up to the token budget, sorts them by length and cuts a batch whose padded size
-(``items × longest``) fits ``batch_tokens``. That batch is prepared while the previous one still
+key up to the token budget, sorts them by length and cuts a batch around the oldest item whose
+padded size (``items × longest``) fits ``batch_tokens``. That batch is prepared while the previous one still
 runs; at most ``concurrency`` batches of one model run at once (1 by default: the onnxruntime
 session already uses every thread it was given; with single-threaded sessions, 2 or more keep
 several cores busy with different batches).
@@ -189,11 +189,18 @@ class Batcher:
             self._entries = kept
 
     def _cut(self) -> list[tuple[_Job, int, int, Any]]:
-        """The next batch: oldest items of one key up to the budget, longest first, padded size capped."""
+        """The next batch: the oldest queued input plus the inputs nearest to it in length.
+
+        Candidates are the oldest inputs of the oldest input's key, up to ``batch_tokens`` tokens;
+        sorted by length, the batch is the run of neighbours around the oldest input whose padded
+        size (``count × longest``) fits the budget. Including the oldest input every time bounds
+        how long any input waits (short queries are never starved by a stream of long passages).
+        """
         self._drop_cancelled()
         if not self._entries:
             return []
-        key = self._entries[0][0].key
+        head = self._entries[0]
+        key = head[0].key
         chosen: list[tuple[_Job, int, int, Any]] = []
         total = 0
         for entry in self._entries:
@@ -204,9 +211,14 @@ class Batcher:
             if total >= self.batch_tokens:
                 break
         chosen.sort(key=lambda e: -e[2])
-        longest = chosen[0][2]
-        count = max(1, min(len(chosen), self.batch_tokens // longest))
-        batch = chosen[:count]
+        start = next(i for i, e in enumerate(chosen) if e is head)
+        end = start + 1
+        budget = self.batch_tokens
+        while end < len(chosen) and (end - start + 1) * chosen[start][2] <= budget:
+            end += 1  # shorter neighbours: the longest (and so the padded length) stays the same
+        while start > 0 and (end - start + 1) * chosen[start - 1][2] <= budget:
+            start -= 1  # longer neighbours, while the padded size still fits
+        batch = chosen[start:end]
         taken = {id(e) for e in batch}
         self._entries = deque(e for e in self._entries if id(e) not in taken)
         self.queued_tokens -= sum(e[2] for e in batch)
