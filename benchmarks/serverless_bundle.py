@@ -44,6 +44,32 @@ print(json.dumps({"import_s": t1 - t0, "first_s": t2 - t1, "warm_s": t3 - t2, "d
 """
 
 
+# Installed by pip as dependencies of dependencies, never imported by the handler: tokenizers pulls
+# huggingface_hub (+ hf_xet, PyYAML) for from_pretrained downloads; onnxruntime ships its offline
+# tools (transformer optimizer, quantization, converters) and console scripts.
+SLIM = (
+    "hf_xet",
+    "huggingface_hub",
+    "yaml",
+    "_yaml",
+    "bin",
+    "onnxruntime/tools",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+)
+
+
+def slim(bundle: Path) -> list[str]:
+    """Delete :data:`SLIM` from ``bundle``; returns what was removed."""
+    removed = []
+    for name in SLIM:
+        path = bundle / name
+        if path.is_dir():
+            shutil.rmtree(path)
+            removed.append(name)
+    return removed
+
+
 def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
 
@@ -101,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-env", action="store_true", help="copy installed packages instead of pip install")
     ap.add_argument("--artifact", type=Path, default=BENCH / ".cache" / "artifacts" / "fp32")
     ap.add_argument("--quick", action="store_true", help="2 runs (smoke test)")
+    ap.add_argument("--slim", action="store_true", help="also remove what the handler never imports (SLIM)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "serverless_bundle.json")
     args = ap.parse_args(argv)
     if args.runs is None:
@@ -114,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         bundle = Path(tmp) / "bundle"
         bundle.mkdir()
         how = build_from_env(bundle) if args.from_env else build_with_pip(bundle)
+        full_deps_mb = _dir_mb(bundle)
+        removed = slim(bundle) if args.slim else []
         deps_mb = _dir_mb(bundle)
         shutil.copytree(artifact, bundle / "model")
         total_mb = _dir_mb(bundle)
@@ -131,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "threads": args.threads,
+        "slim_removed": removed,
+        "dependencies_before_slim_mb": round(full_deps_mb, 1),
         "bundle_mb": round(total_mb, 1),
         "dependencies_mb": round(deps_mb, 1),
         "model_mb": round(total_mb - deps_mb, 1),
@@ -145,12 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
     md_text = (
-        f"Bundle ({res['how']}): **{res['bundle_mb']} MB unpacked** = {res['dependencies_mb']} MB code and "
+        f"Bundle ({res['how']}{'; slimmed: removed ' + ', '.join(removed) if removed else ''}): "
+        f"**{res['bundle_mb']} MB unpacked** = {res['dependencies_mb']} MB code and "
         f"dependencies + {res['model_mb']} MB MiniLM artifact (limit {LAMBDA_LIMIT_MB} MB); largest parts "
         f"{res['parts_mb']}. Cold start, fresh `python -S` process to first response (median of {len(runs)}): "
         f"**{res['cold_start_s_median']:.2f} s** (import {res['import_s_median']:.2f} s, first request incl. model "
         f"load {res['first_request_s_median']:.2f} s); a warm request {1000 * res['warm_request_s_median']:.0f} ms. "
-        f"{res['cpu']}, {args.threads} threads, load average {load_start[0]:.1f} → {res['loadavg_end'][0]:.1f}.\n\n"
+        f"MB = MiB. {res['cpu']}, {args.threads} threads, load average {load_start[0]:.1f} → {res['loadavg_end'][0]:.1f}.\n\n"
         f"Reproduce: `{res['command']}`\n"
     )
     args.out.with_suffix(".md").write_text(md_text)

@@ -50,10 +50,21 @@ def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     from benchmarks import serverless_bundle
 
     out = tmp_path / "sl.json"
-    argv = ["--quick", "--from-env", "--runs", "1", "--artifact", str(minilm_artifact), "--out", str(out)]
+    argv = [
+        "--quick",
+        "--from-env",
+        "--slim",
+        "--runs",
+        "1",
+        "--artifact",
+        str(minilm_artifact),
+        "--out",
+        str(out),
+    ]
     assert serverless_bundle.main(argv) == 0
     res = json.loads(out.read_text())
-    assert res["runs"][0]["dim"] > 0 and res["runs"][0]["heavy"] == []
+    assert res["runs"][0]["dim"] > 0 and res["runs"][0]["heavy"] == []  # answered from the slim bundle
+    assert "onnxruntime/tools" in res["slim_removed"]
     assert res["model_mb"] > 50 and res["dependencies_mb"] > 20
     assert res["cold_start_s_median"] > res["import_s_median"] > 0
 
