@@ -43,8 +43,8 @@ class EngineLimits:
 
     max_inputs: int = 2048
     max_request_tokens: int = 131_072
-    # 1,024 padded tokens per batch: on CPU, 8,192-token batches of MiniLM cost 1.9x the CPU time
-    # per text (attention and activations fall out of cache); see the README serving section.
+    # 1,024 padded tokens per batch: on CPU, 8,192-token batches of MiniLM cost 1.8x the CPU time
+    # per text (benchmarks/serve_batch_tokens.py; README serving section).
     batch_tokens: int = 1024
     max_queue_tokens: int = 262_144
     batch_window_ms: float = 2.0
