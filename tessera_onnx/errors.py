@@ -22,6 +22,8 @@ __all__ = [
     "IndexStoreError",
     "ExportError",
     "ParityError",
+    "OverloadedError",
+    "LimitExceededError",
     "TesseraWarning",
     "ProviderWarning",
     "TruncationWarning",
@@ -99,6 +101,18 @@ class ExportError(TesseraError):
 
 class ParityError(ExportError):
     """The exported graph does not reproduce the torch model within tolerance."""
+
+
+class OverloadedError(TesseraError):
+    """The serving engine's queue for a model is full; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LimitExceededError(InvalidInputError):
+    """A request is larger than a configured serving limit (inputs, tokens, body bytes)."""
 
 
 class TesseraWarning(UserWarning):

@@ -1,0 +1,119 @@
+"""``tessera serve``: the HTTP embedding server (needs ``pip install 'tessera-onnx[serve]'``)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from . import main
+
+__all__ = ["serve_command"]
+
+
+def _model_config(spec: str, keep_alive: float | None, threads: int | None, device: str) -> object:
+    from ..serving.pool import ModelConfig
+
+    name, sep, path = spec.partition("=")
+    if not sep:
+        name, path = "", spec
+    options = {"device": device}
+    if threads is not None:
+        options["threads"] = threads
+    return ModelConfig(path, name=name or None, keep_alive=keep_alive, preload=True, options=options)
+
+
+@main.command("serve")
+@click.argument("artifacts", nargs=-1)
+@click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="JSON/TOML settings file."
+)
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1: this machine only).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option(
+    "--api-key", default=None, help="Require 'Authorization: Bearer KEY' (default: $TESSERA_API_KEY)."
+)
+@click.option("--threads", type=int, default=None, help="onnxruntime threads per model (default: all cores).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, coreml.")
+@click.option("--keep-alive", type=float, default=None, help="Unload a model after this many idle seconds.")
+@click.option(
+    "--memory-budget-mb", type=float, default=None, help="Evict least recently used models above this."
+)
+@click.option(
+    "--max-body-mb", type=float, default=None, help="Largest request body (default 4 MiB; 413 above)."
+)
+@click.option(
+    "--max-inputs", type=int, default=None, help="Most inputs per request (default 2048; 413 above)."
+)
+@click.option(
+    "--max-request-tokens", type=int, default=None, help="Most tokens per request (default 131072)."
+)
+@click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch (default 1024).")
+@click.option(
+    "--max-queue-tokens", type=int, default=None, help="Queued tokens per model before 429 (default 262144)."
+)
+@click.option(
+    "--batch-window-ms",
+    type=float,
+    default=None,
+    help="How long a batch waits for more requests (default 2).",
+)
+@click.option(
+    "--batch-concurrency",
+    type=int,
+    default=None,
+    help="Batches of one model running at once (default 1; e.g. 2 with --threads 1 on 2 cores).",
+)
+@click.option("--log-level", default="info", show_default=True)
+def serve_command(
+    artifacts: tuple[str, ...],
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    api_key: str | None,
+    threads: int | None,
+    device: str,
+    keep_alive: float | None,
+    memory_budget_mb: float | None,
+    max_body_mb: float | None,
+    max_inputs: int | None,
+    max_request_tokens: int | None,
+    batch_tokens: int | None,
+    max_queue_tokens: int | None,
+    batch_window_ms: float | None,
+    batch_concurrency: int | None,
+    log_level: str,
+) -> None:
+    """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
+
+    OpenAI-compatible POST /v1/embeddings and GET /v1/models; text-embeddings-inference
+    routes /embed, /embed_sparse, /embed_all, /rerank; /forecast; /health; /metrics.
+    """
+    from ..errors import TesseraError
+    from ..serving.config import ServerSettings, load_settings, with_overrides
+
+    try:
+        settings = load_settings(config_path) if config_path else ServerSettings()
+        extra = [_model_config(a, keep_alive, threads, device) for a in artifacts]
+        settings = with_overrides(
+            settings,
+            models=[*settings.models, *extra],
+            host=host,
+            port=port,
+            api_key=api_key or os.environ.get("TESSERA_API_KEY") or None,
+            memory_budget_mb=memory_budget_mb,
+            max_body_mb=max_body_mb,
+            max_inputs=max_inputs,
+            max_request_tokens=max_request_tokens,
+            batch_tokens=batch_tokens,
+            max_queue_tokens=max_queue_tokens,
+            batch_window_ms=batch_window_ms,
+            batch_concurrency=batch_concurrency,
+        )
+        if not settings.models:
+            raise click.UsageError("nothing to serve: pass artifact directories or --config FILE")
+        from ..serving.server import run_server
+
+        run_server(settings, log_level=log_level)
+    except TesseraError as exc:
+        raise click.ClickException(str(exc)) from exc

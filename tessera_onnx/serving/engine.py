@@ -1,0 +1,475 @@
+"""The serving engine: several models, dynamic batching across callers, backpressure (no HTTP).
+
+>>> engine = Engine([ModelConfig("artifacts/minilm", keep_alive=600)])     # doctest: +SKIP
+>>> async with engine:                                                      # doctest: +SKIP
+...     result = await engine.embed("all-minilm-l6-v2", ["hello", "world"])
+...     result.data.shape, result.tokens                                    # ((2, 384), [3, 3])
+
+Every request is tokenized once up front (to count and check its tokens), queued in the
+model's :class:`~tessera_onnx.serving.batcher.Batcher` and merged with other callers' requests
+into padded-token batches; each batch runs the embedder's public ``encode`` in a worker thread,
+so onnxruntime never blocks the event loop. A text's vector does not depend on the batch it
+ran in beyond onnxruntime's float rounding (the tests bound the difference by 1e-6).
+:class:`SyncEngine` offers the same calls to synchronous code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError, LimitExceededError
+from ..text.tokenize import validate_texts
+from .batcher import Batcher
+from .pool import ModelConfig, ModelPool, ModelSlot
+
+__all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
+
+# Observer signature: (model, items, tokens, padded_tokens, seconds) after every batch.
+BatchObserver = Callable[[str, int, int, int, float], None]
+_TEXT_PARADIGMS = ("dense", "sparse", "multi_vector")
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """Per-request and per-queue limits (a request over one fails with a message saying which)."""
+
+    max_inputs: int = 2048
+    max_request_tokens: int = 131_072
+    # 1,024 padded tokens per batch: on CPU, 8,192-token batches of MiniLM cost 1.8x the CPU time
+    # per text (benchmarks/serve_batch_tokens.py; README serving section).
+    batch_tokens: int = 1024
+    max_queue_tokens: int = 262_144
+    batch_window_ms: float = 2.0
+    batch_concurrency: int = 1
+
+
+@dataclass
+class EmbedResult:
+    """What an engine call returns: ``data`` (vectors, sparse or multi-vector embeddings, scores,
+    forecasts) and the token count of each input (``tokens``; empty for time series)."""
+
+    data: Any
+    tokens: list[int]
+
+    @property
+    def total_tokens(self) -> int:
+        """Sum of :attr:`tokens` (OpenAI's ``usage.prompt_tokens``)."""
+        return int(sum(self.tokens))
+
+
+class Engine:
+    """Serve several artifacts to many concurrent callers (see the module docstring).
+
+    ``models``: :class:`ModelConfig` objects or artifact paths. ``memory_budget_mb``: the most
+    memory the loaded models may take together (estimated from their file sizes); loading
+    another evicts the least recently used idle model. ``limits``: :class:`EngineLimits`.
+    ``workers``: threads running batches (default: ``batch_concurrency`` per model, at least 2). ``observer`` is
+    called after every batch (metrics).
+    """
+
+    def __init__(
+        self,
+        models: Iterable[ModelConfig | str | os.PathLike[str]] = (),
+        *,
+        memory_budget_mb: float | None = None,
+        limits: EngineLimits | None = None,
+        workers: int | None = None,
+        observer: BatchObserver | None = None,
+        reap_interval_s: float = 1.0,
+    ) -> None:
+        self.limits = limits or EngineLimits()
+        configs = [m if isinstance(m, ModelConfig) else ModelConfig(m) for m in models]
+        self._executor = ThreadPoolExecutor(
+            max(2, workers or len(configs)), thread_name_prefix="tessera-infer"
+        )
+        self._prep = ThreadPoolExecutor(2, thread_name_prefix="tessera-tokenize")
+        budget = None if memory_budget_mb is None else int(float(memory_budget_mb) * 2**20)
+        self.pool = ModelPool(self._executor, budget, busy=self._busy)
+        self._observers: list[BatchObserver] = [observer] if observer is not None else []
+        self._batchers: dict[str, Batcher] = {}
+        self._decoders: dict[str, Any] = {}
+        self._reap_interval = reap_interval_s
+        self._reaper: asyncio.Task | None = None
+        for config in configs:
+            self.pool.add(config)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Preload the models marked ``preload`` and start the ``keep_alive`` reaper."""
+        for slot in list(self.pool.slots.values()):
+            if slot.config.preload:
+                await self.pool.ensure_loaded(slot.name)
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap())
+
+    async def close(self) -> None:
+        """Stop the batchers and the reaper, unload every model, release the threads."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        for batcher in self._batchers.values():
+            await batcher.close()
+        self._batchers.clear()
+        for slot in self.pool.slots.values():
+            slot.embedder = None
+        self._executor.shutdown(wait=False)
+        self._prep.shutdown(wait=False)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(self._reap_interval)
+            self.pool.expire_idle()
+
+    # ------------------------------------------------------------------ models
+
+    def add_model(self, model: ModelConfig | str | os.PathLike[str], **kwargs: Any) -> str:
+        """Register another model (``kwargs`` as :class:`ModelConfig` fields); returns its name."""
+        config = model if isinstance(model, ModelConfig) else ModelConfig(model, **kwargs)
+        return self.pool.add(config)
+
+    def add_observer(self, observer: BatchObserver) -> None:
+        """Call ``observer(model, items, tokens, padded_tokens, seconds)`` after every batch."""
+        self._observers.append(observer)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """Every served model with its state (loaded or not, size, keep_alive, ...)."""
+        return [slot.describe() for slot in self.pool.slots.values()]
+
+    def info(self, model: str) -> dict[str, Any]:
+        """One model's state, plus the embedder's ``info()`` when it is loaded."""
+        slot = self.pool.slot(model)
+        out = slot.describe()
+        if slot.embedder is not None and hasattr(slot.embedder, "info"):
+            out["model"] = slot.embedder.info()
+        return out
+
+    async def load(self, model: str) -> dict[str, Any]:
+        """Load ``model`` now (it is also loaded on first use); returns :meth:`info`."""
+        await self.pool.ensure_loaded(model)
+        return self.info(model)
+
+    async def unload(self, model: str) -> bool:
+        """Unload ``model`` (it loads again on next use); False if it was not loaded."""
+        return await self.pool.unload(model)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per model: queued items/tokens, batches, items, tokens, busy seconds, drops, rejections."""
+        out = {}
+        for name, slot in self.pool.slots.items():
+            b = self._batchers.get(name)
+            s = b.stats if b else None
+            out[name] = {
+                "loaded": slot.loaded,
+                "queued_items": b.queued_items if b else 0,
+                "queued_tokens": b.queued_tokens if b else 0,
+                "batches": s.batches if s else 0,
+                "items": s.items if s else 0,
+                "tokens": s.tokens if s else 0,
+                "padded_tokens": s.padded_tokens if s else 0,
+                "busy_seconds": s.busy_seconds if s else 0.0,
+                "dropped_items": s.dropped_items if s else 0,
+                "rejected_requests": s.rejected_requests if s else 0,
+            }
+        return out
+
+    def _busy(self, name: str) -> bool:
+        b = self._batchers.get(name)
+        return b is not None and not b.idle
+
+    def _batcher(self, slot: ModelSlot) -> Batcher:
+        b = self._batchers.get(slot.name)
+        if b is None:
+            lim = self.limits
+            observers, name = self._observers, slot.name
+
+            def observer(items: int, tokens: int, padded: int, seconds: float) -> None:
+                for obs in observers:
+                    obs(name, items, tokens, padded, seconds)
+
+            b = Batcher(
+                slot.name,
+                lambda key, items: self._execute(slot, key, items),
+                batch_tokens=lim.batch_tokens,
+                max_queue_tokens=lim.max_queue_tokens,
+                window_s=lim.batch_window_ms / 1000.0,
+                concurrency=lim.batch_concurrency,
+                observer=observer,
+            )
+            self._batchers[slot.name] = b
+        return b
+
+    # ------------------------------------------------------------------ execution
+
+    async def _execute(self, slot: ModelSlot, key: Hashable, items: list[Any]) -> list[Any]:
+        embedder = await self.pool.ensure_loaded(slot.name)
+        slot.in_use += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self._run_batch, embedder, key, items)
+        finally:
+            slot.in_use -= 1
+
+    def _run_batch(self, embedder: Any, key: tuple, items: list[Any]) -> list[Any]:
+        """One batch through the embedder's public API (runs in a worker thread)."""
+        kind = key[0]
+        # encode() cuts its own batches by a budget of batch_size x 32 tokens: make it at least
+        # ours, so the batch the engine formed runs as one onnxruntime call.
+        size = max(1, -(-self.limits.batch_tokens // 32))
+        if kind == "dense":
+            _, dimension, normalize, prompt_name = key
+            out = embedder.encode(
+                items, batch_size=size, dimension=dimension, normalize=normalize, prompt_name=prompt_name
+            )
+            return list(out)
+        if kind == "sparse":
+            return list(embedder.encode(items, batch_size=size, top_k=key[1]))
+        if kind == "multi_vector":
+            return list(embedder.encode(items, batch_size=size, is_query=key[1]))
+        if kind == "forecast":
+            _, horizon, freq, _channels = key
+            pred = embedder.forecast(
+                [np.asarray(s, dtype=np.float32) for s in items], horizon=horizon, freq=freq
+            )
+            return [np.asarray(p) for p in pred]
+        raise InvalidInputError(f"unknown operation {kind!r}")
+
+    async def _tokenize(self, slot: ModelSlot, texts: list[str], truncate: bool) -> list[int]:
+        embedder = await self.pool.ensure_loaded(slot.name)
+        loop = asyncio.get_running_loop()
+        encoded = await loop.run_in_executor(self._prep, lambda: embedder.tokenizer.encode(texts, warn=False))
+        lengths = [int(n) for n in encoded.lengths]
+        if encoded.truncated and not truncate:
+            limit = embedder.tokenizer.max_length
+            first = next(i for i, n in enumerate(lengths) if n >= limit)
+            raise LimitExceededError(
+                f"input {first} is longer than the model's maximum of {limit} tokens; shorten it or "
+                "set truncate=true to cut it to the maximum"
+            )
+        return lengths
+
+    def _check_count(self, n: int) -> None:
+        if n > self.limits.max_inputs:
+            raise LimitExceededError(
+                f"{n} inputs in one request; the limit is {self.limits.max_inputs}: split the request"
+            )
+
+    def _check_tokens(self, lengths: Sequence[int]) -> None:
+        total = sum(lengths)
+        limit = min(self.limits.max_request_tokens, self.limits.max_queue_tokens)
+        if total > limit:
+            raise LimitExceededError(
+                f"the request holds {total} tokens; the limit is {limit} per request: split it into "
+                "smaller requests"
+            )
+
+    def _slot(self, model: str, paradigms: Sequence[str], route: str) -> ModelSlot:
+        slot = self.pool.slot(model)
+        if slot.paradigm not in paradigms:
+            raise InvalidInputError(
+                f"model {model!r} is a {slot.paradigm} model; {route} needs a {' or '.join(paradigms)} model"
+            )
+        return slot
+
+    async def _submit_texts(
+        self, slot: ModelSlot, key: tuple, texts: Any, truncate: bool
+    ) -> tuple[list[Any], list[int], bool]:
+        items, single = validate_texts(texts)
+        self._check_count(len(items))
+        lengths = await self._tokenize(slot, items, truncate) if items else []
+        self._check_tokens(lengths)
+        results = await self._batcher(slot).submit(key, items, lengths)
+        return results, lengths, single
+
+    # ------------------------------------------------------------------ public calls
+
+    async def embed(
+        self,
+        model: str,
+        texts: str | Sequence[str],
+        *,
+        dimension: int | None = None,
+        normalize: bool | None = None,
+        prompt_name: str | None = None,
+        truncate: bool = True,
+    ) -> EmbedResult:
+        """Dense vectors ``(n, d)`` float32 (``(d,)`` for one str) of a dense model.
+
+        ``dimension``: Matryoshka truncation + renormalisation (sizes the model offers);
+        ``normalize``/``prompt_name`` as in :meth:`TesseraDense.encode`; ``truncate=False``
+        refuses inputs longer than the model's maximum instead of cutting them.
+        """
+        slot = self._slot(model, ("dense",), "embed")
+        key = ("dense", dimension, normalize, prompt_name)
+        rows, lengths, single = await self._submit_texts(slot, key, texts, truncate)
+        width = dimension or (slot.embedder.dimension if slot.embedder is not None else 0)
+        data = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, width), np.float32)
+        return EmbedResult(data[0] if single else data, lengths)
+
+    async def embed_sparse(
+        self, model: str, texts: str | Sequence[str], *, top_k: int | None = None, truncate: bool = True
+    ) -> EmbedResult:
+        """SPLADE :class:`~tessera_onnx.SparseEmbedding` per text of a sparse model."""
+        slot = self._slot(model, ("sparse",), "embed_sparse")
+        rows, lengths, single = await self._submit_texts(slot, ("sparse", top_k), texts, truncate)
+        return EmbedResult(rows[0] if single else rows, lengths)
+
+    async def embed_multi_vector(
+        self, model: str, texts: str | Sequence[str], *, is_query: bool = False, truncate: bool = True
+    ) -> EmbedResult:
+        """ColBERT token matrices ``(tokens_i, d)`` per text of a multi-vector model."""
+        slot = self._slot(model, ("multi_vector",), "embed_all")
+        rows, lengths, single = await self._submit_texts(
+            slot, ("multi_vector", bool(is_query)), texts, truncate
+        )
+        return EmbedResult(rows[0] if single else rows, lengths)
+
+    async def rerank(
+        self, model: str, query: str, texts: Sequence[str], *, truncate: bool = True
+    ) -> EmbedResult:
+        """Scores ``(len(texts),)`` of ``query`` against each text: MaxSim for a multi-vector
+        model, cosine for a dense one, dot product for a sparse one."""
+        slot = self._slot(model, _TEXT_PARADIGMS, "rerank")
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        docs, _ = validate_texts(texts)
+        if not docs:
+            raise InvalidInputError("texts is empty: pass at least one candidate text")
+        if slot.paradigm == "multi_vector":
+            q, d = await asyncio.gather(
+                self.embed_multi_vector(model, [query], is_query=True, truncate=truncate),
+                self.embed_multi_vector(model, docs, truncate=truncate),
+            )
+        elif slot.paradigm == "sparse":
+            q, d = await asyncio.gather(
+                self.embed_sparse(model, [query], truncate=truncate),
+                self.embed_sparse(model, docs, truncate=truncate),
+            )
+        else:
+            q, d = await asyncio.gather(
+                self.embed(model, [query], truncate=truncate), self.embed(model, docs, truncate=truncate)
+            )
+        embedder = slot.embedder or await self.pool.ensure_loaded(model)
+        scores = np.asarray(embedder.similarity(q.data, d.data), dtype=np.float32)[0]
+        return EmbedResult(scores, q.tokens + d.tokens)
+
+    async def forecast(
+        self, model: str, series: Sequence[Any], *, horizon: int | None = None, freq: Any = None
+    ) -> EmbedResult:
+        """Forecasts of a time-series model: one ``[H]`` (1-D input) or ``[H, C]`` array per series."""
+        slot = self._slot(model, ("timeseries",), "forecast")
+        if not isinstance(series, (list, tuple)) or not series:
+            raise InvalidInputError("series must be a non-empty list of series (each a list of numbers)")
+        self._check_count(len(series))
+        arrays = []
+        for i, s in enumerate(series):
+            try:
+                a = np.asarray(s, dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"series[{i}] is not numeric: {exc}") from exc
+            if a.ndim not in (1, 2) or a.shape[0] == 0:
+                raise InvalidInputError(
+                    f"series[{i}] must be 1-D [L] or 2-D [L, C] and non-empty, got {a.shape}"
+                )
+            arrays.append(a)
+        embedder = await self.pool.ensure_loaded(model)
+        ctx = int(embedder.context_length)
+        out: list[Any] = [None] * len(arrays)
+        groups: dict[tuple, list[int]] = {}
+        for i, a in enumerate(arrays):
+            channels = 1 if a.ndim == 1 else a.shape[1]
+            groups.setdefault(("forecast", horizon, freq, channels), []).append(i)
+        batcher = self._batcher(slot)
+        futures = {
+            key: batcher.submit(key, [arrays[i] for i in idx], [min(ctx, arrays[i].shape[0]) for i in idx])
+            for key, idx in groups.items()
+        }
+        for key, fut in futures.items():
+            for i, pred in zip(groups[key], await fut, strict=True):
+                out[i] = pred[:, 0] if arrays[i].ndim == 1 and pred.ndim == 2 else pred
+        return EmbedResult(out, [])
+
+    async def decode_tokens(self, model: str, ids: Sequence[Sequence[int]]) -> list[str]:
+        """Token-id lists (the model's own vocabulary) back to text, for token-array inputs."""
+        slot = self._slot(model, _TEXT_PARADIGMS, "token input")
+        embedder = await self.pool.ensure_loaded(model)
+        decoder = self._decoders.get(model)
+        if decoder is None:
+            from tokenizers import Tokenizer
+
+            decoder = Tokenizer.from_file(str(slot.path / embedder.text_config.tokenizer_file))
+            self._decoders[model] = decoder
+        vocab = decoder.get_vocab_size(with_added_tokens=True)
+        for i, row in enumerate(ids):
+            bad = next(
+                (t for t in row if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < vocab), None
+            )
+            if bad is not None or not row:
+                raise InvalidInputError(
+                    f"input {i} must be a non-empty list of token ids in [0, {vocab}) of this model's "
+                    f"tokenizer; found {bad!r}"
+                )
+        return decoder.decode_batch([list(r) for r in ids], skip_special_tokens=True)
+
+
+class SyncEngine:
+    """Synchronous front of an :class:`Engine`: its event loop runs in a background thread.
+
+    ``with SyncEngine(Engine([...])) as engine: engine.embed("model", ["text"])``. Every async
+    call of :class:`Engine` is available with the same arguments, blocking until done.
+    """
+
+    _ASYNC = (
+        "embed",
+        "embed_sparse",
+        "embed_multi_vector",
+        "rerank",
+        "forecast",
+        "load",
+        "unload",
+        "decode_tokens",
+    )
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tessera-engine", daemon=True)
+        self._thread.start()
+        self._call(engine.start())
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._ASYNC:
+            method = getattr(self.engine, name)
+            return lambda *args, **kwargs: self._call(method(*args, **kwargs))
+        return getattr(self.engine, name)
+
+    def close(self) -> None:
+        """Close the engine and stop the background loop."""
+        if self._loop.is_running():
+            self._call(self.engine.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> SyncEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
