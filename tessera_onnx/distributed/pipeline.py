@@ -4,8 +4,8 @@
 earlier run finished (:mod:`.store`), and hands the rest to an actor pool on Ray Data: each
 actor loads the artifact once and, per shard, reads the rows, embeds them with a
 :class:`~tessera_onnx.distributed.embedder.TesseraBatchEmbedder` and writes the shard's Parquet
-file atomically with its completion marker. Ray restarts an actor that dies and retries its
-shard (``max_restarts`` / ``max_task_retries``); because files are named by shard and written
+file atomically with its completion marker. Ray Data restarts an actor that dies and retries its
+shard (its actor pools run with ``max_restarts=-1`` and ``max_task_retries=-1``); because files are named by shard and written
 atomically, a retry or a rerun can never write a row twice.
 """
 
@@ -145,8 +145,6 @@ def embed_dataset(
                 "id_column": id_column,
                 "keep_columns": list(keep_columns),
             },
-            max_restarts=-1,
-            max_task_retries=-1,
         )
         written = [row for row in ds.take_all() if row["written"]]
     missing = [s.shard_id for s in shards if not store.is_done(s)]
@@ -194,8 +192,6 @@ def map_embeddings(
         num_cpus=cpus_per_actor,
         num_gpus=gpus_per_actor or None,
         fn_constructor_kwargs={"model": _model_reference(model), "column": column, **embedder_kwargs},
-        max_restarts=-1,
-        max_task_retries=-1,
     )
 
 
