@@ -171,7 +171,7 @@ def test_resumed_run_equals_uninterrupted_run(local_ray, tiny_bert_dense_artifac
 
 
 @pytest.mark.filterwarnings("ignore::tessera_onnx.errors.TruncationWarning")
-def test_multi_vector_quantized_and_sparse_outputs(
+def test_multi_vector_quantized_and_sparse_outputs_cli(
     local_ray, tiny_colbert_pylate_artifact, tiny_splade_artifact, tmp_path
 ):
     texts = corpus(30, seed=3)
@@ -200,7 +200,22 @@ def test_multi_vector_quantized_and_sparse_outputs(
         total += want.size * 8
     assert flipped <= 0.001 * total
 
-    embed_dataset(src, tmp_path / "splade", tiny_splade_artifact, shard_rows=8, actors=2)
+    from click.testing import CliRunner
+
+    from tessera_onnx.cli import main
+
+    argv = [
+        "embed-dataset",
+        str(src),
+        str(tmp_path / "splade"),
+        "-m",
+        str(tiny_splade_artifact),
+        "--shard-rows",
+        "8",
+    ]
+    result = CliRunner().invoke(main, [*argv, "--actors", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["rows_total"] == len(texts)
     out = read_output(tmp_path / "splade")
     splade = Tessera(tiny_splade_artifact)
     rows = by_id(out)
@@ -210,3 +225,30 @@ def test_multi_vector_quantized_and_sparse_outputs(
         dense = np.zeros(splade.dimension, np.float32)
         dense[out.column("sparse_indices")[r].as_py()] = out.column("sparse_values")[r].as_py()
         np.testing.assert_allclose(dense, ref_vec.to_dense(splade.dimension), atol=1e-5)
+
+
+def test_benchmark_quick_mode(local_ray, tiny_bert_dense_artifact, tmp_path):
+    """benchmarks/ray_scaling.py --quick on tiny inputs, on this module's Ray instance, so that it cannot rot."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import ray_scaling
+
+    out = tmp_path / "ray_scaling.json"
+    assert ray_scaling.main(["--quick", "--artifact", str(tiny_bert_dense_artifact), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    rows = res["contenders"]
+    assert {
+        "plain",
+        "ray 1 actor x 2 CPUs",
+        "ray 2 actors x 1 CPU",
+        "embed_dataset 2 x 1",
+        "ray no-op",
+    } <= set(rows)
+    assert all(row["texts_per_s"] > 0 for row in rows.values())
+    assert res["overhead_per_batch_s"]["no_op_pipeline"] > 0 and res["per_actor_texts_per_s"] > 0
+    assert res["load_average_start"] and res["machine"]["cores"] >= 1
+    assert res["projection"][0]["texts_per_s"] > 0
+    assert "| contender |" in out.with_suffix(".md").read_text()
