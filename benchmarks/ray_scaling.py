@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from tessera_onnx import Tessera
     from tessera_onnx.distributed import embed_dataset, map_embeddings
+    from tessera_onnx.errors import TruncationWarning
 
+    warnings.simplefilter("ignore", TruncationWarning)  # the corpus has passages past 256 tokens on purpose
     load_start = os.getloadavg()
     artifact = Path(args.artifact) if args.artifact else None
     if artifact is None:
@@ -230,6 +233,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"round {r}: {name:24s} {res['texts_per_s']:8.1f} texts/s  ({res['seconds']:.1f} s)",
                 flush=True,
             )
+        if args.partial:  # the raw runs of the finished rounds, in case the run is cut short
+            Path(args.partial).write_text(json.dumps(results, indent=1))
     if started_ray:
         ray.shutdown()
     shutil.rmtree(work, ignore_errors=True)
@@ -355,6 +360,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--quick", action="store_true", help="tiny smoke run: 24 generated texts, batches of 8, 1 round"
     )
     ap.add_argument("--out", default=str(RESULTS / "ray_scaling.json"))
+    ap.add_argument("--partial", default=None, help="also write the raw runs here after every round")
     args = ap.parse_args(argv)
     if args.quick:
         args.texts, args.batch_size, args.rounds = min(args.texts, 24), min(args.batch_size, 8), 1

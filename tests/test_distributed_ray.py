@@ -27,6 +27,7 @@ from tessera_onnx.distributed import (  # noqa: E402
     quantization_from_schema,
     read_output,
 )
+from tessera_onnx.errors import InvalidInputError  # noqa: E402
 from tessera_onnx.quantization import quantize  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's own DataContext deprecations
@@ -168,6 +169,11 @@ def test_resumed_run_equals_uninterrupted_run(local_ray, tiny_bert_dense_artifac
         == [f"corpus.jsonl:{i}" for i in range(50)]
     )
     np.testing.assert_allclose(np.stack(embeddings(resumed)), np.stack(embeddings(straight)), atol=1e-6)
+
+    with src.open("a") as f:  # the input grew: its shard ranges would change, so resuming is refused
+        f.write(json.dumps({"text": "one more"}) + "\n")
+    with pytest.raises(InvalidInputError, match="inputs"):
+        embed_dataset(src, tmp_path / "resumed", tiny_bert_dense_artifact, **options)
 
 
 @pytest.mark.filterwarnings("ignore::tessera_onnx.errors.TruncationWarning")

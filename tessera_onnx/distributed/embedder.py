@@ -79,6 +79,8 @@ class TesseraBatchEmbedder:
         options = dict(model_options or {})
         if threads is None and resources.get("CPU"):
             threads = max(1, round(resources["CPU"]))
+        if resources and threads:  # tokenizers' Rust thread pool: the actor's CPUs too (read on first use)
+            os.environ.setdefault("RAYON_NUM_THREADS", str(threads))
         if device is None:
             device = "cuda" if resources.get("GPU") else "cpu"
         options.setdefault("threads", threads)

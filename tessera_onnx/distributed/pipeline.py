@@ -92,7 +92,10 @@ def embed_dataset(
     require_pyarrow()
     started = time.perf_counter()
     quant = Quantization.coerce(quantization)
-    files = expand_inputs(inputs, input_format)
+    store = ShardStore(output_dir)
+    files = [f for f in expand_inputs(inputs, input_format) if store.root not in f.parents]
+    if not files:
+        raise InvalidInputError(f"no input files outside the output directory {store.root}")
     shards = plan_shards(files, shard_rows, input_format)
     if any(s.fmt == "text" for s in shards) and (id_column or keep_columns):
         raise InvalidInputError("text files have no columns besides the text: drop id_column / keep_columns")
@@ -107,10 +110,10 @@ def embed_dataset(
         "quantization": None if quant is None else quant.describe(),
         "model_options": _jsonable(dict(model_options or {})),
         "keep_text": keep_text,
-        "inputs": sorted({s.source for s in shards}),
+        # sizes too: a file that grew would get different shard ranges, and old and new shards would overlap
+        "inputs": {s.source: os.path.getsize(s.path) for s in shards},
     }
     fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
-    store = ShardStore(output_dir)
     store.begin(settings, fingerprint)
     pending = [s for s in shards if not store.is_done(s)]
     pool = 0
