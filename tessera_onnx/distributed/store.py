@@ -10,7 +10,7 @@ A shard is written to a hidden temporary file and renamed into place (atomic on 
 filesystem), then its marker is written the same way. A crash leaves at worst a hidden
 temporary file (removed by the next run) or a finished Parquet file without a marker, which the
 next run rewrites under the same name. Files are named by shard id, so nothing can be written
-twice. Readers that ignore names starting with ``_`` or ``.`` (pyarrow datasets, Ray Data,
+twice. Readers that ignore names starting with ``_`` or ``.`` (pyarrow datasets,
 pandas) see only whole shards.
 """
 
