@@ -77,3 +77,26 @@ def test_vision_modules_import_without_torch_or_pillow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+_DISTRIBUTED_PROBE = """
+import json, sys
+import pyarrow as pa
+from tessera_onnx.distributed import TesseraBatchEmbedder
+out = TesseraBatchEmbedder(sys.argv[1], threads=1)(pa.table({{"text": ["a small test"]}}))
+assert out.num_rows == 1
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def test_ray_batch_embedder_stays_torch_free(tiny_bert_dense_artifact):
+    import pytest
+
+    pytest.importorskip("pyarrow")
+    out = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTED_PROBE.format(heavy=HEAVY), str(tiny_bert_dense_artifact)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
