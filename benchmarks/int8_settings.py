@@ -131,10 +131,6 @@ def variants(quick: bool) -> list[tuple[str, dict[str, Any]]]:
             {**INT8_PROFILES["dynamic"], "exclude_patterns": [r"layer\.[45]/output/dense/MatMul"]},
         ),
         (
-            "dynamic, FFN-out as MatMulNBits 8-bit (block 32, accuracy_level 4)",
-            {**INT8_PROFILES["dynamic"], "excluded_as_nbits": {"block_size": 32, "accuracy_level": 4}},
-        ),
-        (
             "static QDQ (MinMax), every MatMul int8",
             {"method": "static", "quant_format": "QDQ", "calibrate_method": "MinMax", "per_channel": True},
         ),
