@@ -39,35 +39,27 @@ FLOORS: dict[str, dict[str, float]] = {
     "int8": {"min_cosine": 0.98},
 }
 
-# Named int8 settings ("profiles"), chosen by benchmarks/int8_settings.py on all-MiniLM-L6-v2 (README
-# "Precision" has the table). ``tessera-export --precision int8 --int8-profile NAME``.
+# Dynamic quantisation as chosen on all-MiniLM-L6-v2 (benchmarks/int8_settings.py, README "Precision").
+_DYNAMIC: dict[str, Any] = {
+    "method": "dynamic",
+    "weight_type": "QInt8",
+    "per_channel": True,
+    "reduce_range": False,
+    # applied to the optimised graph: fused Attention (QKV) becomes QAttention, dense MatMuls MatMulInteger
+    "op_types_to_quantize": ["MatMul", "Attention"],
+    # the FFN output projection (input: post-GELU activations with outliers) stays fp32: it carries most
+    # of the int8 error (MiniLM mean cos 0.9937 -> 0.9956, min 0.9870 -> 0.9895)
+    "exclude_patterns": [r"layer\.\d+/output/dense/MatMul", r"layers\.\d+/mlp/Wo/"],
+    "extra_options": {"MatMulConstBOnly": True},
+}
+# Named int8 settings: ``tessera-export --precision int8 --int8-profile NAME``.
 INT8_PROFILES: dict[str, dict[str, Any]] = {
-    # the default on AVX2 and on AVX-512 VNNI alike (measured on both): fastest setting over the quality floor
-    "dynamic": {
-        "method": "dynamic",
-        "weight_type": "QInt8",
-        "per_channel": True,
-        "reduce_range": False,
-        # applied to the optimised graph: fused Attention (QKV) becomes QAttention, dense MatMuls MatMulInteger
-        "op_types_to_quantize": ["MatMul", "Attention"],
-        # the FFN output projection (input: post-GELU activations with outliers) stays fp32: it carries most
-        # of the int8 error (MiniLM mean cos 0.9937 -> 0.9956, min 0.9870 -> 0.9895)
-        "exclude_patterns": [r"layer\.\d+/output/dense/MatMul", r"layers\.\d+/mlp/Wo/"],
-        "extra_options": {"MatMulConstBOnly": True},
-    },
+    # the default, measured on AVX2 and on AVX-512 VNNI: the fastest setting over the quality floor
+    "dynamic": _DYNAMIC,
     # "dynamic" with its fp32 FFN-out MatMuls as 8-bit block-wise weights (int8 compute, activations
     # quantised per block of 32): same mean cosine, higher min, 15 % smaller file; as fast or faster
-    # than "dynamic" in the interleaved runs on AVX-512 VNNI (README, Precision)
-    "mixed": {
-        "method": "dynamic",
-        "weight_type": "QInt8",
-        "per_channel": True,
-        "reduce_range": False,
-        "op_types_to_quantize": ["MatMul", "Attention"],
-        "exclude_patterns": [r"layer\.\d+/output/dense/MatMul", r"layers\.\d+/mlp/Wo/"],
-        "extra_options": {"MatMulConstBOnly": True},
-        "excluded_as_nbits": {"block_size": 32, "accuracy_level": 4},
-    },
+    # than "dynamic" in the interleaved runs on AVX-512 VNNI
+    "mixed": {**_DYNAMIC, "excluded_as_nbits": {"block_size": 32, "accuracy_level": 4}},
     # every MatMul (FFN-out too) as 8-bit block-wise weights with int8 compute on per-block quantised
     # activations: cosine ~0.9999 to fp32, but slower than "dynamic" (onnxruntime 1.32, AVX-512 VNNI)
     "blockwise": {"method": "matmul_nbits", "block_size": 32, "accuracy_level": 4},
