@@ -82,3 +82,13 @@ def test_convert_precision_records_the_profile(tiny_bert_dense_artifact, tmp_pat
     assert convert_precision(tiny_bert_dense_artifact / "model.onnx", tmp_path / "d.onnx", "int8")[
         "profile"
     ] == (DEFAULT_INT8_PROFILE)
+
+
+def test_cli_int8_profile_needs_int8(tmp_path):
+    from click.testing import CliRunner
+    from tessera_export.cli import main
+
+    res = CliRunner().invoke(main, ["build", "x", "--out", str(tmp_path / "a"), "--int8-profile", "mixed"])
+    assert res.exit_code != 0 and "--int8-profile goes with --precision int8" in res.output
+    res = CliRunner().invoke(main, ["build", "--help"])
+    assert "--int8-profile [blockwise|dynamic|mixed]" in res.output
