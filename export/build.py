@@ -59,6 +59,7 @@ def build_artifact(
     opset: int = DEFAULT_OPSET,
     optimize: bool = True,
     splade_pooling: str | None = None,
+    int8_profile: str | None = None,
     revision: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     trust_remote_code: bool = False,
@@ -72,7 +73,8 @@ def build_artifact(
     ``None`` means "download ``model_id``". ``model_id`` names the artifact (default: the registry
     id, else the directory name); registry facts fill what the checkpoint does not say.
     ``paradigm`` overrides the registry/inferred paradigm (needed for models outside the registry
-    whose layout is ambiguous). Raises :class:`~tessera_onnx.errors.ParityError` (and writes
+    whose layout is ambiguous). ``int8_profile`` names the int8 settings (``precision="int8"``; see
+    ``tessera_export.precision.INT8_PROFILES``). Raises :class:`~tessera_onnx.errors.ParityError` (and writes
     nothing) when the graph does not match the torch model within the floor of ``precision``.
     """
     progress = progress or silent
@@ -118,4 +120,5 @@ def build_artifact(
         Path(local), Path(out_dir), spec=spec, model_id=model_id, paradigm=chosen, precision=precision,
         opset=opset, optimize=optimize, splade_pooling=splade_pooling or SPLADE_POOLING_DEFAULT,
         trust_remote_code=trust_remote_code, overwrite=overwrite, source=src_info, progress=progress,
+        int8_profile=int8_profile,
     )

@@ -12,6 +12,7 @@ from tessera_onnx.artifact import PARADIGMS, PRECISIONS
 from tessera_onnx.errors import TesseraError
 
 from . import __version__
+from .precision import INT8_PROFILES
 from .progress import make_progress
 
 __all__ = ["main"]
@@ -37,6 +38,9 @@ def main() -> None:
 @click.option("--paradigm", type=click.Choice(PARADIGMS), help="Override/choose the paradigm (models outside the registry).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Weight precision; fp16/int8 must pass their cosine floor against fp32 torch.")
+@click.option("--int8-profile", type=click.Choice(sorted(INT8_PROFILES)), default=None,
+              help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
+              "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.")
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
 @click.option("--optimize/--no-optimize", default=True, show_default=True,
               help="Run onnxruntime's transformer optimizer (kept only if parity holds).")
@@ -53,6 +57,7 @@ def build(
     from_dir: Path | None,
     paradigm: str | None,
     precision: str,
+    int8_profile: str | None,
     opset: int,
     optimize: bool,
     splade_pooling: str | None,
@@ -67,10 +72,13 @@ def build(
 
     if model_id is None and from_dir is None:
         raise click.UsageError("give MODEL_ID, --from-dir DIR, or both")
+    if int8_profile is not None and precision != "int8":
+        raise click.UsageError("--int8-profile goes with --precision int8")
     try:
         manifest = build_artifact(
             from_dir if from_dir is not None else model_id, out_dir, model_id=model_id, paradigm=paradigm,
             precision=precision, opset=opset, optimize=optimize, splade_pooling=splade_pooling, revision=revision,
+            int8_profile=int8_profile,
             cache_dir=cache_dir, trust_remote_code=trust_remote_code, overwrite=overwrite,
             progress=make_progress(not quiet),
         )

@@ -248,6 +248,7 @@ def build_text_artifact(
     opset: int = DEFAULT_OPSET,
     optimize: bool = True,
     splade_pooling: str = SPLADE_POOLING_DEFAULT,
+    int8_profile: str | None = None,
     trust_remote_code: bool = False,
     overwrite: bool = False,
     source: Mapping[str, Any] | None = None,
@@ -359,7 +360,8 @@ def build_text_artifact(
         else:
             progress(f"converting weights to {precision}")
             converted = work_dir / f"model.{precision}.onnx"
-            graph_info["precision_conversion"] = convert_precision(graph, converted, precision)
+            graph_info["precision_conversion"] = convert_precision(graph, converted, precision,
+                                                                  int8_profile=int8_profile)
             write_final_graph(converted, final)
             progress(f"checking {precision} parity against the fp32 torch model")
             record = parity(final, precision)

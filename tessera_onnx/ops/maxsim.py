@@ -86,9 +86,13 @@ def maxsim_scores(
         stop = min(nd, start + chunk)
         block = d[start:stop].reshape(-1, width)
         sims = (q2 @ block.T).reshape(nq, tq, stop - start, td)
-        np.copyto(sims, neg, where=~dm[None, None, start:stop, :])
+        real = dm[start:stop]
+        padded = not real.all()
+        if padded:  # two passes over the block that unpadded documents (the common case) skip
+            np.copyto(sims, neg, where=~real[None, None, :, :])
         best = sims.max(axis=3)  # [nq, tq, chunk]
-        best[np.isneginf(best)] = 0.0  # documents without any real token
+        if padded:
+            best[np.isneginf(best)] = 0.0  # documents without any real token
         scores[:, start:stop] = np.einsum("qtc,qt->qc", best, qweight)
     return scores
 

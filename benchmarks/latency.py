@@ -1,0 +1,217 @@
+"""Single-text latency: tessera vs fastembed, one text per call, same run, interleaved rounds.
+
+    python -m benchmarks.latency                 # 5 rounds x (60 queries + 30 passages) per contender
+    python -m benchmarks.latency --quick
+
+Each contender runs in its own long-lived worker (``benchmarks/worker.py``, as in ``benchmarks.peers``:
+fastembed in its own venv on the plain optimum export, tessera on its fp32 artifact, same intra-op
+threads). Every round asks each worker, in a rotating order, for the per-call times of the same
+queries and passages; the result is the median over rounds of the per-round p50 ratio
+tessera / fastembed (target <= 0.8).
+
+Then, in this process, where one tessera call's time goes, per text: tokenisation, padding/feeds,
+``InferenceSession.run``, pooling + normalisation, and the whole ``encode`` call; and the session
+run at batch 1 against the fp32 GEMM peak measured now (useful FLOPs of that text / run time).
+Writes ``benchmarks/results/latency.json`` (+ ``.md``) with the CPU and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import peers, setup_peers
+from benchmarks.corpus import build_corpus
+from benchmarks.machine import load_average, run_header, save_result
+
+RESULTS = peers.RESULTS
+TARGET = 0.8
+
+
+def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: int) -> dict[str, Any]:
+    """Median ms per stage of one ``Tessera.encode([text])`` call, by text kind (in this process)."""
+    import tessera_onnx
+
+    model = tessera_onnx.Tessera(str(artifact), threads=threads)
+    emb = model.embedder if hasattr(model, "embedder") else model
+    tok, out_name = emb._tokenizer, emb._output
+    model.encode(queries[:2])
+    res: dict[str, Any] = {}
+    for kind, pool in (("query", queries), ("passage", passages)):
+        stages: dict[str, list[float]] = {
+            "tokenise": [],
+            "feeds": [],
+            "session_run": [],
+            "pool": [],
+            "encode": [],
+        }
+        tokens = []
+        for text in pool:
+            t0 = time.perf_counter()
+            tk = tok.encode([text], emb.max_length)
+            t1 = time.perf_counter()
+            ids = np.asarray([tk.ids[0]], dtype=np.int64)
+            mask = np.ones_like(ids)
+            t2 = time.perf_counter()
+            h = emb._run(out_name, ids, mask)
+            t3 = time.perf_counter()
+            v = (h * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            t4 = time.perf_counter()
+            model.encode([text])
+            t5 = time.perf_counter()
+            for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+                stages[k].append(dt * 1e3)
+            tokens.append(ids.shape[1])
+        med = {k: statistics.median(v) for k, v in stages.items()}
+        med["overhead"] = med["encode"] - med["session_run"]
+        res[kind] = {
+            "median_ms": med,
+            "median_tokens": statistics.median(tokens),
+            "tokens": tokens,
+            "session_run_ms": stages["session_run"],
+        }
+    return res
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks.gemm import encoder_flops, ort_gemm
+
+    load_start = load_average()
+    pargs = peers.parse_args(
+        ["--contenders", "fastembed,tessera fp32", "--threads", str(args.threads)]
+        + (["--artifact-fp32", args.artifact] if args.artifact else [])
+    )
+    notes: dict[str, Any] = {}
+    contenders = [c for c in peers.discover(pargs, notes) if c.name in ("fastembed", "tessera fp32")]
+    if {c.name for c in contenders} != {"fastembed", "tessera fp32"}:
+        raise SystemExit(f"fastembed or the tessera artifact could not be set up: {notes}")
+    src = setup_peers.minilm_source_dir()
+    corpus = build_corpus(
+        args.n_queries * 4, query_fraction=0.5, seed=1, tokenizer_json=str(src / "tokenizer.json")
+    )
+    work = setup_peers.CACHE / "latency"
+    work.mkdir(parents=True, exist_ok=True)
+    corpus_file = work / "corpus.json"
+    corpus_file.write_text(json.dumps(corpus))
+    queries = [t for t, k in zip(corpus["texts"], corpus["kinds"], strict=True) if k == "query"][
+        : args.n_queries
+    ]
+    passages = [t for t, k in zip(corpus["texts"], corpus["kinds"], strict=True) if k == "passage"][
+        : args.n_queries // 2
+    ]
+    servers = {c.name: peers.Server(c, corpus_file, args.threads, work / f"{c.name}.log") for c in contenders}
+    p50: dict[str, dict[str, list[float]]] = {n: {"query": [], "passage": []} for n in servers}
+    try:
+        names = list(servers)
+        for rnd in range(args.rounds):
+            for name in names[rnd % 2 :] + names[: rnd % 2]:
+                for kind, n in (("query", len(queries)), ("passage", len(passages))):
+                    times = servers[name].ask(cmd="latency", kind=kind, n=n)["times"]
+                    p50[name][kind].append(statistics.median(times) * 1e3)
+            print(
+                f"round {rnd + 1}/{args.rounds}: "
+                + json.dumps({n: {k: round(v[-1], 2) for k, v in d.items()} for n, d in p50.items()}),
+                file=sys.stderr,
+            )
+    finally:
+        for s in servers.values():
+            s.close()
+    ratios = {
+        kind: statistics.median(
+            t / f for t, f in zip(p50["tessera fp32"][kind], p50["fastembed"][kind], strict=True)
+        )
+        for kind in ("query", "passage")
+    }
+    artifact = Path(next(c.model_dir for c in contenders if c.name == "tessera fp32"))
+    parts = breakdown(artifact, queries, passages, args.threads)
+    peak = max(r["gflops_median"] for r in ort_gemm(args.threads))
+    config = json.loads((src / "config.json").read_text())
+    for kind in ("query", "passage"):
+        part = parts[kind]
+        flops = [encoder_flops(config, t)["total"] for t in part.pop("tokens")]
+        runs = part.pop("session_run_ms")
+        part["session_run_fraction_of_fp32_gemm_peak"] = statistics.median(
+            f / (ms / 1e3) / 1e9 / peak for f, ms in zip(flops, runs, strict=True)
+        )
+    return {
+        **run_header(
+            "latency",
+            "python -m benchmarks.latency" + (" --quick" if args.quick else ""),
+            args.threads,
+            load_start,
+        ),
+        "rounds": args.rounds,
+        "texts": {"query": len(queries), "passage": len(passages)},
+        "p50_ms_per_round": p50,
+        "p50_ms": {n: {k: statistics.median(v) for k, v in d.items()} for n, d in p50.items()},
+        "ratio_tessera_vs_fastembed": ratios,
+        "target": TARGET,
+        "met": {k: v <= TARGET for k, v in ratios.items()},
+        "fp32_gemm_peak_gflops": peak,
+        "tessera_breakdown": parts,
+        "versions": {n: s.hello.get("info", {}).get("versions") for n, s in servers.items()},
+    }
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """Tables of the latency result."""
+    m, la = res["machine"], res["load_average"]
+    lines = [
+        f"CPU: {m['model']} ({m['cores']} cores; {', '.join(m['simd_flags'])}); {res['threads']} threads; load "
+        f"average {la['start'][0]:.2f} -> {la['end'][0]:.2f}; {res['date']}; {res['rounds']} interleaved rounds of "
+        f"{res['texts']['query']} queries + {res['texts']['passage']} passages, one text per call.",
+        "",
+        "| text | fastembed p50 ms | tessera p50 ms | tessera / fastembed (median of per-round ratios) | target "
+        "<= 0.8x |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in ("query", "passage"):
+        lines.append(
+            f"| {kind} | {res['p50_ms']['fastembed'][kind]:.2f} | {res['p50_ms']['tessera fp32'][kind]:.2f} | "
+            f"{res['ratio_tessera_vs_fastembed'][kind]:.2f}x | {'yes' if res['met'][kind] else '**no**'} |"
+        )
+    lines += [
+        "",
+        "Where one tessera call goes (median ms, in-process):",
+        "",
+        "| text | tokens | tokenise | feeds | session run | pool + normalise | whole encode | overhead "
+        "(encode - run) | run at % of fp32 GEMM peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, part in res["tessera_breakdown"].items():
+        md = part["median_ms"]
+        lines.append(
+            f"| {kind} | {part['median_tokens']:.0f} | {md['tokenise']:.3f} | {md['feeds']:.3f} | "
+            f"{md['session_run']:.2f} | {md['pool']:.3f} | {md['encode']:.2f} | {md['overhead']:.2f} | "
+            f"{part['session_run_fraction_of_fp32_gemm_peak'] * 100:.0f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n-queries", type=int, default=60, help="queries per round (passages: half)")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--artifact", default=None, help="tessera fp32 artifact (default: built by setup_peers)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds of 10 queries + 5 passages")
+    ap.add_argument("--out", type=Path, default=RESULTS / "latency.json", help="'' to skip writing")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n_queries, args.rounds = min(args.n_queries, 10), min(args.rounds, 2)
+    res = run(args)
+    md = markdown(res)
+    save_result(res, md, args.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()

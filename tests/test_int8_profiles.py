@@ -1,0 +1,94 @@
+"""Named int8 profiles and the static (calibrated) quantisation path of ``tessera_export.precision``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from tessera_export.precision import (  # noqa: E402
+    DEFAULT_INT8_PROFILE,
+    INT8_PROFILES,
+    INT8_SETTINGS,
+    int8_settings,
+    quantize_int8,
+)
+
+from tessera_onnx.errors import ExportError  # noqa: E402
+
+
+def test_profiles_and_default():
+    assert INT8_SETTINGS == INT8_PROFILES[DEFAULT_INT8_PROFILE]
+    assert int8_settings() == INT8_SETTINGS
+    assert int8_settings("blockwise")["method"] == "matmul_nbits"
+    with pytest.raises(ExportError, match="unknown int8 profile 'avx9'.*dynamic"):
+        int8_settings("avx9")
+
+
+def _feeds(sess, rng, batches=4, batch=3, length=12):
+    out = []
+    for _ in range(batches):
+        f = {}
+        for i in sess.get_inputs():
+            if i.name == "input_ids":
+                f[i.name] = rng.integers(5, 90, size=(batch, length), dtype=np.int64)
+            elif i.name == "attention_mask":
+                f[i.name] = np.ones((batch, length), np.int64)
+            else:
+                f[i.name] = np.zeros((batch, length), np.int64)
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("profile", ["static", "dynamic", "mixed", "blockwise"])
+def test_quantized_graph_stays_close_to_fp32(tiny_bert_dense_artifact, tmp_path, profile):
+    """Each method writes a graph whose token vectors keep cosine >= 0.98 to fp32 (tiny random BERT)."""
+    src = tiny_bert_dense_artifact / "model.onnx"
+    base = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    calib, test = _feeds(base, rng), _feeds(base, rng, batches=1)[0]
+    settings = (
+        {"method": "static", "quant_format": "QDQ", "calibrate_method": "MinMax", "per_channel": True}
+        if profile == "static"
+        else int8_settings(profile)
+    )
+    info = quantize_int8(src, tmp_path / "q.onnx", settings, calibration=calib)
+    assert info["method"] == settings["method"]
+    if profile == "static":
+        assert info["calibration_batches"] == len(calib)
+    got = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, test)[
+        0
+    ]
+    ref = base.run(None, test)[0]
+    a, b = got.reshape(-1, got.shape[-1]), ref.reshape(-1, ref.shape[-1])
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cos.min() >= 0.98, cos.min()
+
+
+def test_static_needs_calibration(tiny_bert_dense_artifact, tmp_path):
+    with pytest.raises(ExportError, match="calibration"):
+        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", {"method": "static"})
+
+
+def test_convert_precision_records_the_profile(tiny_bert_dense_artifact, tmp_path):
+    from tessera_export.precision import convert_precision
+
+    info = convert_precision(
+        tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", "int8", int8_profile="mixed"
+    )
+    assert info["profile"] == "mixed" and "excluded_as" in info
+    assert convert_precision(tiny_bert_dense_artifact / "model.onnx", tmp_path / "d.onnx", "int8")[
+        "profile"
+    ] == (DEFAULT_INT8_PROFILE)
+
+
+def test_cli_int8_profile_needs_int8(tmp_path):
+    from click.testing import CliRunner
+    from tessera_export.cli import main
+
+    res = CliRunner().invoke(main, ["build", "x", "--out", str(tmp_path / "a"), "--int8-profile", "mixed"])
+    assert res.exit_code != 0 and "--int8-profile goes with --precision int8" in res.output
+    res = CliRunner().invoke(main, ["build", "--help"])
+    assert "--int8-profile [blockwise|dynamic|mixed]" in res.output
