@@ -21,6 +21,7 @@ _LAZY = {
     "TesseraSparse": "tessera_onnx.embedders.sparse",
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
     "TesseraTimeSeries": "tessera_onnx.timeseries",
+    "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "TesseraSparse",
     "SparseEmbedding",
     "TesseraTimeSeries",
+    "HyperbolicEmbedder",
     *_errors_all,
 ]
 
@@ -44,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedders.factory import Tessera, load
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
+    from .hyperbolic.embedder import HyperbolicEmbedder
     from .sparse_embedding import SparseEmbedding
     from .timeseries import TesseraTimeSeries
 

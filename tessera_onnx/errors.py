@@ -14,6 +14,8 @@ __all__ = [
     "ChecksumError",
     "InvalidInputError",
     "UnsupportedDimensionError",
+    "HierarchyError",
+    "UnknownNodeError",
     "ProviderUnavailableError",
     "MissingDependencyError",
     "ExportError",
@@ -53,6 +55,17 @@ class InvalidInputError(TesseraError, ValueError):
 
 class UnsupportedDimensionError(InvalidInputError):
     """A requested output dimension (e.g. Matryoshka truncation) is not offered by the model."""
+
+
+class HierarchyError(InvalidInputError):
+    """A hierarchy (edge list) is unusable: it has a cycle, a self-loop, or no edges."""
+
+
+class UnknownNodeError(InvalidInputError, KeyError):
+    """A node name is not in the hierarchy an embedding was trained on."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class ProviderUnavailableError(TesseraError):

@@ -18,6 +18,7 @@ PARADIGM_CLASSES: dict[str, tuple[str, str]] = {
     "multi_vector": ("tessera_onnx.embedders.multi_vector", "TesseraMultiVector"),
     "sparse": ("tessera_onnx.embedders.sparse", "TesseraSparse"),
     "timeseries": ("tessera_onnx.timeseries", "TesseraTimeSeries"),
+    "hyperbolic": ("tessera_onnx.hyperbolic.embedder", "HyperbolicEmbedder"),
 }
 
 
@@ -31,7 +32,7 @@ def Tessera(  # noqa: N802 - reads like the class it returns
     """Load ``model`` (an artifact directory or a model id) as the embedder its manifest names.
 
     Returns a :class:`~tessera_onnx.TesseraDense`, :class:`~tessera_onnx.TesseraMultiVector`,
-    :class:`~tessera_onnx.TesseraSparse` or ``TesseraTimeSeries``; ``options`` go to its
+    :class:`~tessera_onnx.TesseraSparse`, ``TesseraTimeSeries`` or ``HyperbolicEmbedder``; ``options`` go to its
     constructor (``device``, ``threads``, ``max_length``, ``dimension``, ...).
     """
     path = resolve_artifact(model, cache=cache, download=download)
