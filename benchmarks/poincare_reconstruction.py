@@ -31,6 +31,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -141,16 +142,15 @@ def part_mammals(args: argparse.Namespace) -> dict[str, Any]:
             runs.append(row)
             print(json.dumps(row), flush=True)
     out["runs"] = runs
-    tsv = RESULTS / ".mammals_closure.tsv"
-    tsv.parent.mkdir(parents=True, exist_ok=True)
-    wordnet_closure.write_tsv(h, tsv)
     rounds = []
-    for r in range(args.rounds):
-        ours = run_ours(h, "poincare", args.gensim_dim, args.gensim_epochs, args.lr, seed=r)
-        peer = run_gensim(h, args.gensim_dim, args.gensim_epochs, tsv, seed=r)
-        rounds.append({"round": r, "ours": ours, "gensim": peer})
-        print(json.dumps(rounds[-1]), flush=True)
-    tsv.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tsv = Path(tmp) / "mammals_closure.tsv"  # gensim's evaluator reads the relations from a file
+        wordnet_closure.write_tsv(h, tsv)
+        for r in range(args.rounds):
+            ours = run_ours(h, "poincare", args.gensim_dim, args.gensim_epochs, args.lr, seed=r)
+            peer = run_gensim(h, args.gensim_dim, args.gensim_epochs, tsv, seed=r)
+            rounds.append({"round": r, "ours": ours, "gensim": peer})
+            print(json.dumps(rounds[-1]), flush=True)
     if rounds and rounds[0]["gensim"] is not None:
         ratio = [x["gensim"]["train_seconds"] / x["ours"]["train_seconds"] for x in rounds]
         out["gensim"] = {
@@ -264,8 +264,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--eval-sample", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.quick:
-        args.dims, args.epochs, args.gensim_epochs, args.rounds = args.dims[:2] if argv and "--dims" in argv else [2, 5], 5, 3, 1
+    if args.quick:  # a generated tree; small defaults unless given explicitly
+        given = set(argv if argv is not None else sys.argv[1:])
+        args.dims = args.dims if "--dims" in given else [2, 5]
+        args.epochs = args.epochs if "--epochs" in given else 5
+        args.gensim_epochs = args.gensim_epochs if "--gensim-epochs" in given else 3
+        args.rounds = args.rounds if "--rounds" in given else 1
         args.eval_every = 1
     if args.part == "mammals":
         path = args.out or RESULTS / "poincare_reconstruction.json"

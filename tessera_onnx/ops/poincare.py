@@ -355,8 +355,9 @@ def frechet_mean(
 ) -> np.ndarray:
     """The Fréchet (Karcher) mean of points ``[n, d]``: ``argmin_m Σ w_i d(m, x_i)²``.
 
-    Iterates ``m ← exp_m(Σ w_i log_m(x_i) / Σ w_i)``, which converges on the ball (a space of
-    negative curvature has a unique minimiser); starts from the point nearest the origin.
+    Iterates ``m ← exp_m(t·Σ w_i log_m(x_i) / Σ w_i)`` (Riemannian gradient descent, ``t = 1``
+    halved until the cost decreases); the ball has negative curvature, so the minimiser is unique.
+    Starts from the point nearest the origin.
     """
     c = _curvature(c)
     pts = check_in_ball(x, c)
@@ -366,10 +367,26 @@ def frechet_mean(
     if w.shape != (pts.shape[0],) or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
         raise InvalidInputError("weights must be one finite non-negative number per point, not all zero")
     w = w / w.sum()
+    def cost(m: np.ndarray) -> float:
+        return float(np.sum(w * dist_arcosh(m[None, :], pts, c) ** 2))
+
     mean = pts[np.argmin(np.sum(pts * pts, axis=1))]
+    current = cost(mean)
     for _ in range(iters):
-        step = np.sum(w[:, None] * logmap(mean[None, :], pts, c), axis=0)
-        mean = expmap(mean, step, c)
+        # log_m(x) = d(m, x)/λ_m · s/‖s‖ with s = (-m) ⊕ x, d in the unclamped arcosh form
+        s = _mobius_add(-mean[None, :], pts, c)
+        scale = dist_arcosh(mean[None, :], pts, c)[:, None] / float(lambda_x(mean, c)) / _norm(s)
+        step = np.sum(w[:, None] * scale * s, axis=0)
         if np.linalg.norm(step) * float(lambda_x(mean, c)) < tol:
             break
+        t = 1.0  # backtracking: the full Karcher step can overshoot when the points are far apart
+        while t > 1e-6:
+            candidate = expmap(mean, t * step, c)
+            value = cost(candidate)
+            if value <= current:
+                break
+            t /= 2.0
+        else:
+            break
+        mean, current = candidate, value
     return mean
