@@ -53,12 +53,21 @@ from tessera_onnx.hyperbolic import (  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # Nickel & Kiela (2017), Table 1, WordNet nouns reconstruction MAP (only the figures quoted here).
-PAPER_NOUNS_MAP = {("poincare", 5): 0.823, ("poincare", 10): 0.851, ("euclidean", 5): 0.024, ("euclidean", 100): 0.162}
+PAPER_NOUNS_MAP = {
+    ("poincare", 5): 0.823,
+    ("poincare", 10): 0.851,
+    ("euclidean", 5): 0.024,
+    ("euclidean", 100): 0.162,
+}
 
 
 def machine() -> dict[str, Any]:
     """CPU model and flags (lscpu), cores, Python, load average now."""
-    info: dict[str, Any] = {"cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__}
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
         fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
@@ -105,9 +114,16 @@ def run_ours(h: Hierarchy, manifold: str, dim: int, epochs: int, lr: float, seed
     res = train(h, cfg)
     rec = reconstruction(h, res.embeddings, manifold)
     return {
-        "manifold": manifold, "dim": dim, "epochs": epochs, "lr": lr, "train_seconds": round(res.seconds, 3),
-        "final_loss": res.losses[-1], "mean_rank": rec.mean_rank, "map": rec.map,
-        "table_mb": res.embeddings.nbytes / 2**20, "peak_rss_mb_so_far": peak_rss_mb(),
+        "manifold": manifold,
+        "dim": dim,
+        "epochs": epochs,
+        "lr": lr,
+        "train_seconds": round(res.seconds, 3),
+        "final_loss": res.losses[-1],
+        "mean_rank": rec.mean_rank,
+        "map": rec.map,
+        "table_mb": res.embeddings.nbytes / 2**20,
+        "peak_rss_mb_so_far": peak_rss_mb(),
     }
 
 
@@ -126,7 +142,11 @@ def run_gensim(h: Hierarchy, dim: int, epochs: int, tsv: Path, seed: int = 0) ->
     rec = reconstruction(h, table, "poincare")
     own = ReconstructionEvaluation(str(tsv), model.kv).evaluate()
     return {
-        "dim": dim, "epochs": epochs, "train_seconds": round(seconds, 3), "mean_rank": rec.mean_rank, "map": rec.map,
+        "dim": dim,
+        "epochs": epochs,
+        "train_seconds": round(seconds, 3),
+        "mean_rank": rec.mean_rank,
+        "map": rec.map,
         "gensim_evaluator": {"mean_rank": float(own["mean_rank"]), "map": float(own["MAP"])},
     }
 
@@ -134,7 +154,10 @@ def run_gensim(h: Hierarchy, dim: int, epochs: int, tsv: Path, seed: int = 0) ->
 def part_mammals(args: argparse.Namespace) -> dict[str, Any]:
     """Poincaré vs Euclidean at every dim, then ours vs gensim in interleaved rounds."""
     h = load_closures(args.quick)["mammals"]
-    out: dict[str, Any] = {"machine_start": machine(), "data": {"nodes": h.n_nodes, "edges": int(len(h.edges))}}
+    out: dict[str, Any] = {
+        "machine_start": machine(),
+        "data": {"nodes": h.n_nodes, "edges": int(len(h.edges))},
+    }
     runs = []
     for dim in args.dims:
         for manifold in ("poincare", "euclidean"):
@@ -161,6 +184,8 @@ def part_mammals(args: argparse.Namespace) -> dict[str, Any]:
             "median_map_ours": statistics.median(x["ours"]["map"] for x in rounds),
             "median_map_gensim": statistics.median(x["gensim"]["map"] for x in rounds),
         }
+    elif not rounds:
+        out["gensim"] = {"rounds": [], "skipped": "not run (--rounds 0)"}
     else:
         out["gensim"] = {"rounds": rounds, "skipped": "gensim is not installed (pip install gensim)"}
     out["machine_end"] = machine()
@@ -173,9 +198,15 @@ def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     h = load_closures(args.quick)["nouns"]
     manifold = args.manifold
     out: dict[str, Any] = {
-        "machine_start": machine(), "data": {"nodes": h.n_nodes, "edges": int(len(h.edges))},
-        "dim": args.dim, "manifold": manifold, "lr": args.lr, "epochs_max": args.epochs,
-        "time_budget_s": args.time_budget, "eval_sample": args.eval_sample, "evals": [],
+        "machine_start": machine(),
+        "data": {"nodes": h.n_nodes, "edges": int(len(h.edges))},
+        "dim": args.dim,
+        "manifold": manifold,
+        "lr": args.lr,
+        "epochs_max": args.epochs,
+        "time_budget_s": args.time_budget,
+        "eval_sample": args.eval_sample,
+        "evals": [],
     }
     start = time.perf_counter()
 
@@ -191,10 +222,17 @@ def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             t = time.perf_counter()
             rec = reconstruction(h, emb, manifold, sample=args.eval_sample, seed=1)
             spent = time.perf_counter() - t
-            out["evals"].append({
-                "epoch": epoch + 1, "loss": loss, "train_seconds": round(elapsed - eval_seconds[0], 1),
-                "mean_rank": rec.mean_rank, "map": rec.map, "eval_nodes": rec.nodes, "eval_seconds": round(spent, 1),
-            })
+            out["evals"].append(
+                {
+                    "epoch": epoch + 1,
+                    "loss": loss,
+                    "train_seconds": round(elapsed - eval_seconds[0], 1),
+                    "mean_rank": rec.mean_rank,
+                    "map": rec.map,
+                    "eval_nodes": rec.nodes,
+                    "eval_seconds": round(spent, 1),
+                }
+            )
             eval_seconds[0] += spent
             out["peak_rss_mb"] = peak_rss_mb()
             out["machine_end"] = machine()
@@ -204,7 +242,9 @@ def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             raise Stop
 
     try:
-        train(h, TrainConfig(dim=args.dim, manifold=manifold, epochs=args.epochs, lr=args.lr), on_epoch=on_epoch)
+        train(
+            h, TrainConfig(dim=args.dim, manifold=manifold, epochs=args.epochs, lr=args.lr), on_epoch=on_epoch
+        )
     except Stop:
         pass
     return out
@@ -223,26 +263,41 @@ def markdown(res: dict[str, Any]) -> str:
     load = [round(x, 1) for x in res.get("machine_start", {}).get("loadavg", [])]
     lines = [f"CPU: {cpu}; load average at start {load}", ""]
     if "runs" in res:
-        lines += ["| dim | Poincaré MAP | Poincaré mean rank | Euclidean MAP | Euclidean mean rank | train s (P / E) |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| dim | Poincaré MAP | Poincaré mean rank | Euclidean MAP | Euclidean mean rank | train s (P / E) |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         by = {(r["manifold"], r["dim"]): r for r in res["runs"]}
         for dim in sorted({r["dim"] for r in res["runs"]}):
             p, e = by[("poincare", dim)], by[("euclidean", dim)]
-            lines.append(f"| {dim} | {p['map']:.3f} | {p['mean_rank']:.2f} | {e['map']:.3f} | {e['mean_rank']:.2f} "
-                         f"| {p['train_seconds']:.1f} / {e['train_seconds']:.1f} |")
+            lines.append(
+                f"| {dim} | {p['map']:.3f} | {p['mean_rank']:.2f} | {e['map']:.3f} | {e['mean_rank']:.2f} "
+                f"| {p['train_seconds']:.1f} / {e['train_seconds']:.1f} |"
+            )
         g = res.get("gensim", {})
         if "median_seconds_gensim" in g:
-            lines += ["", "| dim 10, same epochs | train s (median) | MAP (median) |", "|---|---:|---:|",
-                      f"| tessera | {g['median_seconds_ours']:.1f} | {g['median_map_ours']:.3f} |",
-                      f"| gensim PoincareModel | {g['median_seconds_gensim']:.1f} | {g['median_map_gensim']:.3f} |",
-                      "", f"median speed-up vs gensim: {g['median_speedup_vs_gensim']:.1f}x"]
+            lines += [
+                "",
+                "| dim 10, same epochs | train s (median) | MAP (median) |",
+                "|---|---:|---:|",
+                f"| tessera | {g['median_seconds_ours']:.1f} | {g['median_map_ours']:.3f} |",
+                f"| gensim PoincareModel | {g['median_seconds_gensim']:.1f} | {g['median_map_gensim']:.3f} |",
+                "",
+                f"median speed-up vs gensim: {g['median_speedup_vs_gensim']:.1f}x",
+            ]
     if "evals" in res:
         paper = PAPER_NOUNS_MAP.get((res["manifold"], res["dim"]))
-        lines += [f"nouns, {res['manifold']}, dim {res['dim']} (paper MAP: {paper if paper else 'not quoted'})", "",
-                  "| epoch | train s | loss | MAP | mean rank | eval nodes |", "|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"nouns, {res['manifold']}, dim {res['dim']} (paper MAP: {paper if paper else 'not quoted'})",
+            "",
+            "| epoch | train s | loss | MAP | mean rank | eval nodes |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
         for e in res["evals"]:
-            lines.append(f"| {e['epoch']} | {e['train_seconds']:.0f} | {e['loss']:.3f} | {e['map']:.3f} "
-                         f"| {e['mean_rank']:.1f} | {e['eval_nodes']} |")
+            lines.append(
+                f"| {e['epoch']} | {e['train_seconds']:.0f} | {e['loss']:.3f} | {e['map']:.3f} "
+                f"| {e['mean_rank']:.1f} | {e['eval_nodes']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -259,7 +314,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds vs gensim")
     ap.add_argument("--gensim-dim", type=int, default=10)
     ap.add_argument("--gensim-epochs", type=int, default=50)
-    ap.add_argument("--time-budget", type=float, default=3600.0, help="nouns: stop training after this many seconds")
+    ap.add_argument(
+        "--time-budget", type=float, default=3600.0, help="nouns: stop training after this many seconds"
+    )
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--eval-sample", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=None)
@@ -277,7 +334,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         path = args.out or RESULTS / f"poincare_nouns_{args.manifold}_d{args.dim}.json"
         res = part_nouns(args, path)
-    res["command"] = " ".join(["python", "benchmarks/poincare_reconstruction.py", *(argv if argv is not None else sys.argv[1:])])
+    res["command"] = " ".join(
+        ["python", "benchmarks/poincare_reconstruction.py", *(argv if argv is not None else sys.argv[1:])]
+    )
     write(res, path)
     return res
 

@@ -101,8 +101,10 @@ def main() -> None:
     mammals = subtree_closure(nouns, "mammal.n.01")
     write_tsv(nouns, args.out / "nouns.tsv")
     write_tsv(mammals, args.out / "mammals.tsv")
-    print(f"nouns: {nouns.n_nodes} nodes, {len(nouns.edges)} edges; "
-          f"mammals: {mammals.n_nodes} nodes, {len(mammals.edges)} edges")
+    print(
+        f"nouns: {nouns.n_nodes} nodes, {len(nouns.edges)} edges; "
+        f"mammals: {mammals.n_nodes} nodes, {len(mammals.edges)} edges"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ def test_quick_mammals_and_nouns_parts(tmp_path):
     out = tmp_path / "m.json"
     res = bench.main(["--quick", "--epochs", "8", "--out", str(out)])
     assert json.loads(out.read_text())["runs"] == res["runs"]
-    assert {(r["manifold"], r["dim"]) for r in res["runs"]} == {(m, d) for m in ("poincare", "euclidean") for d in (2, 5)}
+    assert {(r["manifold"], r["dim"]) for r in res["runs"]} == {
+        (m, d) for m in ("poincare", "euclidean") for d in (2, 5)
+    }
     assert all(0 < r["map"] <= 1 and r["mean_rank"] >= 1 for r in res["runs"])
     assert "| dim |" in out.with_suffix(".md").read_text()
     rounds = res["gensim"]["rounds"]

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tessera_onnx import Tessera
+from tessera_onnx.cli import main
 from tessera_onnx.errors import ChecksumError, HierarchyError, InvalidInputError, UnknownNodeError
 from tessera_onnx.hyperbolic import (
     HyperbolicEmbedder,
@@ -53,8 +54,13 @@ def trained(tree):
 def artifact(tmp_path_factory, tree, trained):
     path = tmp_path_factory.mktemp("hyp") / "tree-poincare"
     rec = reconstruction(tree, trained.embeddings)
-    return write_artifact(path, tree, trained.embeddings, training=trained.summary(),
-                          evaluation={"map": rec.map, "mean_rank": rec.mean_rank})
+    return write_artifact(
+        path,
+        tree,
+        trained.embeddings,
+        training=trained.summary(),
+        evaluation={"map": rec.map, "mean_rank": rec.mean_rank},
+    )
 
 
 def test_closure_of_a_tree_and_a_dag():
@@ -64,7 +70,13 @@ def test_closure_of_a_tree_and_a_dag():
     ids = h.ids(["root.0.1.2", "root.0", "root.1"])
     assert h.has_edges(ids[:1].repeat(2), ids[1:]).tolist() == [True, False]
     dag = transitive_closure([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
-    assert {tuple(dag.names[i] for i in e) for e in dag.edges} == {("a", "b"), ("a", "c"), ("a", "d"), ("b", "d"), ("c", "d")}
+    assert {tuple(dag.names[i] for i in e) for e in dag.edges} == {
+        ("a", "b"),
+        ("a", "c"),
+        ("a", "d"),
+        ("b", "d"),
+        ("c", "d"),
+    }
 
 
 def test_bad_hierarchies_are_typed_errors(tmp_path):
@@ -175,7 +187,10 @@ def test_artifact_embedder_and_factory(artifact, tree, trained):
         assert [n for n, _ in got] == [tree.names[i] for i in want]
         np.testing.assert_allclose([x for _, x in got], dists[want], rtol=1e-9)
     index, query = emb.index_vectors(), emb.query_vectors("root.2")
-    assert np.argsort(-(index @ query[0]))[1] == np.argsort(P.pairwise_dist(emb.encode(["root.2"]), emb.table)[0])[1]
+    assert (
+        np.argsort(-(index @ query[0]))[1]
+        == np.argsort(P.pairwise_dist(emb.encode(["root.2"]), emb.table)[0])[1]
+    )
     # is-a score: a true parent outranks a non-ancestor and the reversed relation
     assert emb.is_a_score("root.1.0", "root.1") > emb.is_a_score("root.1.0", "root.2")
     assert emb.is_a_score("root.1.0", "root.1") > emb.is_a_score("root.1", "root.1.0")
@@ -211,13 +226,23 @@ def test_cli_train_query_evaluate(tmp_path):
     edges.write_text("".join(f"{c}\t{p}\n" for c, p in tree_pairs(2, 3)))
     out = tmp_path / "art"
     runner = CliRunner()
-    res = runner.invoke(__import__("tessera_onnx.cli", fromlist=["main"]).main,
-                        ["hyperbolic", "train", str(edges), "--out", str(out), "--dim", "4", "--epochs", "30",
-                         "--batch-size", "8"])
+    args = [
+        "hyperbolic",
+        "train",
+        str(edges),
+        "--out",
+        str(out),
+        "--dim",
+        "4",
+        "--epochs",
+        "30",
+        "--batch-size",
+        "8",
+    ]
+    res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["map"] > 0.8
-    from tessera_onnx.cli import main
 
     res = runner.invoke(main, ["hyperbolic", "query", str(out), "root.1.0", "--k", "3", "--parent", "root.1"])
     assert res.exit_code == 0, res.output

@@ -88,9 +88,17 @@ def test_round_trips_symmetry_and_boundary(c):
     assert np.all(P.dist(x[:-1], x[1:], c) <= P.dist(x[:-1], y[:-1], c) + P.dist(y[:-1], x[1:], c) + 1e-9)
     # near-boundary points at norm (1 - 1e-7)/√c: finite everywhere
     edge = x / np.linalg.norm(x, axis=1, keepdims=True) * (1 - 1e-7) / np.sqrt(c)
-    for out in (P.dist(edge, y, c), P.logmap0(edge, c), P.logmap(edge, y, c), P.mobius_add(edge, edge, c),
-                P.expmap(edge, u, c), P.to_lorentz(edge, c), P.dist_arcosh(edge, edge[::-1], c),
-                P.parallel_transport(edge, y, u, c), P.lambda_x(edge, c)):
+    for out in (
+        P.dist(edge, y, c),
+        P.logmap0(edge, c),
+        P.logmap(edge, y, c),
+        P.mobius_add(edge, edge, c),
+        P.expmap(edge, u, c),
+        P.to_lorentz(edge, c),
+        P.dist_arcosh(edge, edge[::-1], c),
+        P.parallel_transport(edge, y, u, c),
+        P.lambda_x(edge, c),
+    ):
         assert np.all(np.isfinite(out))
     # tiny vectors and zero: no NaN
     assert np.all(P.expmap0(np.zeros((2, 6)), c) == 0) and np.all(P.logmap0(np.zeros(6), c) == 0)
@@ -131,14 +139,17 @@ def test_gyration_and_transport_properties():
     x, y = (rng.uniform(-0.5, 0.5, size=(20, 3)) for _ in range(2))
     w = rng.normal(size=(20, 3))
     # gyration is the closed form of ⊖(u ⊕ v) ⊕ (u ⊕ (v ⊕ w))
-    slow = P.mobius_add(-P.mobius_add(x, y, project_result=False),
-                        P.mobius_add(x, P.mobius_add(y, w * 0.1, project_result=False), project_result=False),
-                        project_result=False)
+    slow = P.mobius_add(
+        -P.mobius_add(x, y, project_result=False),
+        P.mobius_add(x, P.mobius_add(y, w * 0.1, project_result=False), project_result=False),
+        project_result=False,
+    )
     np.testing.assert_allclose(P.gyration(x, y, w * 0.1), slow, atol=1e-12)
     # parallel transport is an isometry of the Riemannian norm λ_x‖v‖
     moved = P.parallel_transport(x, y, w)
-    np.testing.assert_allclose(P.lambda_x(y) * np.linalg.norm(moved, axis=1),
-                               P.lambda_x(x) * np.linalg.norm(w, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(
+        P.lambda_x(y) * np.linalg.norm(moved, axis=1), P.lambda_x(x) * np.linalg.norm(w, axis=1), rtol=1e-10
+    )
 
 
 def test_frechet_mean():

@@ -26,20 +26,51 @@ def hyperbolic_group() -> None:
 
 @hyperbolic_group.command("train")
 @click.argument("edges", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Artifact directory to write.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Artifact directory to write.",
+)
 @click.option("--dim", "-d", type=int, default=10, show_default=True)
-@click.option("--manifold", type=click.Choice(["poincare", "euclidean"]), default="poincare", show_default=True)
+@click.option(
+    "--manifold", type=click.Choice(["poincare", "euclidean"]), default="poincare", show_default=True
+)
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--lr", type=float, default=1.0, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--negatives", type=int, default=10, show_default=True)
-@click.option("--burn-in", type=int, default=10, show_default=True, help="Epochs at lr/10 with degree-weighted negatives.")
+@click.option(
+    "--burn-in",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Epochs at lr/10 with degree-weighted negatives.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--evaluate/--no-evaluate", default=True, show_default=True, help="Measure mean rank and MAP after training.")
-@click.option("--eval-sample", type=int, default=None, help="Evaluate on this many random nodes instead of all.")
+@click.option(
+    "--evaluate/--no-evaluate",
+    default=True,
+    show_default=True,
+    help="Measure mean rank and MAP after training.",
+)
+@click.option(
+    "--eval-sample", type=int, default=None, help="Evaluate on this many random nodes instead of all."
+)
 def train_command(
-    edges: Path, out: Path, dim: int, manifold: str, epochs: int, lr: float, batch_size: int, negatives: int,
-    burn_in: int, seed: int, evaluate: bool, eval_sample: int | None,
+    edges: Path,
+    out: Path,
+    dim: int,
+    manifold: str,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    negatives: int,
+    burn_in: int,
+    seed: int,
+    evaluate: bool,
+    eval_sample: int | None,
 ) -> None:
     """Train embeddings of the hierarchy in EDGES (child<TAB>parent lines) into an artifact."""
     from ..hyperbolic import (
@@ -54,8 +85,14 @@ def train_command(
     try:
         hierarchy = transitive_closure(read_edges_tsv(edges))
         config = TrainConfig(
-            dim=dim, manifold=manifold, epochs=epochs, lr=lr, batch_size=batch_size, negatives=negatives,
-            burn_in=burn_in, seed=seed,
+            dim=dim,
+            manifold=manifold,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            negatives=negatives,
+            burn_in=burn_in,
+            seed=seed,
         )
         click.echo(f"{hierarchy.n_nodes} nodes, {len(hierarchy.edges)} closure edges", err=True)
         result = train(hierarchy, config)
@@ -64,20 +101,35 @@ def train_command(
             rec = reconstruction(hierarchy, result.embeddings, manifold, sample=eval_sample)
             figures = {"mean_rank": rec.mean_rank, "map": rec.map, "nodes": rec.nodes, "edges": rec.edges}
         path = write_artifact(
-            out, hierarchy, result.embeddings, manifold=manifold, model_id=out.name,
-            training=result.summary(), evaluation=figures,
+            out,
+            hierarchy,
+            result.embeddings,
+            manifold=manifold,
+            model_id=out.name,
+            training=result.summary(),
+            evaluation=figures,
         )
     except TesseraError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"artifact": str(path), "train_seconds": round(result.seconds, 2),
-                           "final_loss": result.losses[-1] if result.losses else None, **figures}))
+    click.echo(
+        json.dumps(
+            {
+                "artifact": str(path),
+                "train_seconds": round(result.seconds, 2),
+                "final_loss": result.losses[-1] if result.losses else None,
+                **figures,
+            }
+        )
+    )
 
 
 @hyperbolic_group.command("query")
 @click.argument("artifact")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--k", "-k", type=int, default=10, show_default=True, help="Neighbours per name.")
-@click.option("--parent", default=None, help="Also print the distance and is-a score of each NAME below this node.")
+@click.option(
+    "--parent", default=None, help="Also print the distance and is-a score of each NAME below this node."
+)
 def query_command(artifact: str, names: tuple[str, ...], k: int, parent: str | None) -> None:
     """Print the K nearest nodes of each NAME (and scores against --parent) as JSON lines."""
     from ..hyperbolic.embedder import HyperbolicEmbedder
@@ -112,4 +164,6 @@ def evaluate_command(artifact: str, sample: int | None) -> None:
         rec = reconstruction(emb.hierarchy, emb.table, emb.manifold, sample=sample)
     except TesseraError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"mean_rank": rec.mean_rank, "map": rec.map, "nodes": rec.nodes, "edges": rec.edges}))
+    click.echo(
+        json.dumps({"mean_rank": rec.mean_rank, "map": rec.map, "nodes": rec.nodes, "edges": rec.edges})
+    )

@@ -141,6 +141,10 @@ def read_artifact(directory: str | os.PathLike[str], *, verify: bool | str = Tru
             f"{root}: table shape {emb.shape} does not match {len(names)} nodes x dim {manifest.dim} "
             "or holds non-finite values; re-create the artifact"
         )
-    if edges.ndim != 2 or edges.shape[1] != 2 or (edges.size and (edges.min() < 0 or edges.max() >= len(names))):
+    if (
+        edges.ndim != 2
+        or edges.shape[1] != 2
+        or (edges.size and (edges.min() < 0 or edges.max() >= len(names)))
+    ):
         raise ArtifactError(f"{root}: {EDGES_FILE} is not a valid [E, 2] edge list of node ids")
     return HierarchyArtifact(path=root, manifest=manifest, embeddings=emb, names=names, edges=edges)

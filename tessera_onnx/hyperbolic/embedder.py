@@ -109,7 +109,9 @@ class HyperbolicEmbedder:
             raise InvalidInputError("vectors hold NaN or inf values")
         return pts
 
-    def distance(self, a: str | Sequence[str] | np.ndarray, b: str | Sequence[str] | np.ndarray) -> np.ndarray:
+    def distance(
+        self, a: str | Sequence[str] | np.ndarray, b: str | Sequence[str] | np.ndarray
+    ) -> np.ndarray:
         """Distances between ``a`` and ``b`` (names or vectors), paired row by row, broadcast 1-to-n."""
         pa, pb = self._points(a), self._points(b)
         if len(pa) != len(pb) and 1 not in (len(pa), len(pb)):
@@ -161,7 +163,9 @@ class HyperbolicEmbedder:
         dist = self.distance(self.table[top], self._points(x))
         return [(self.names[i], float(d)) for i, d in zip(top, dist, strict=True)]
 
-    def is_a_score(self, child: str | Sequence[str], parent: str | Sequence[str], *, alpha: float = IS_A_ALPHA) -> Any:
+    def is_a_score(
+        self, child: str | Sequence[str], parent: str | Sequence[str], *, alpha: float = IS_A_ALPHA
+    ) -> Any:
         """Nickel & Kiela's score that ``parent`` is above ``child``: ``-(1 + α(‖p‖ - ‖c‖))·d(c, p)``.
 
         Higher is more likely (general concepts sit near the origin, so a parent with a smaller

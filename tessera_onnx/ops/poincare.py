@@ -61,7 +61,9 @@ _TAYLOR_C = 1e-8
 def _curvature(c: float) -> float:
     value = float(c)
     if not np.isfinite(value) or value < 0:
-        raise InvalidInputError(f"curvature c must be a finite number >= 0 (the ball has curvature -c), got {c!r}")
+        raise InvalidInputError(
+            f"curvature c must be a finite number >= 0 (the ball has curvature -c), got {c!r}"
+        )
     return value
 
 
@@ -72,7 +74,9 @@ def _sqrt_c(c: float) -> float:
 def _as_points(x: np.ndarray | list, name: str = "x") -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim == 0:
-        raise InvalidInputError(f"{name} must be a vector or a batch of vectors (last axis = dimension), got a scalar")
+        raise InvalidInputError(
+            f"{name} must be a vector or a batch of vectors (last axis = dimension), got a scalar"
+        )
     if not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"{name} holds NaN or inf values; hyperbolic ops need finite coordinates")
     return arr
@@ -367,6 +371,7 @@ def frechet_mean(
     if w.shape != (pts.shape[0],) or np.any(w < 0) or not np.isfinite(w).all() or w.sum() <= 0:
         raise InvalidInputError("weights must be one finite non-negative number per point, not all zero")
     w = w / w.sum()
+
     def cost(m: np.ndarray) -> float:
         return float(np.sum(w * dist_arcosh(m[None, :], pts, c) ** 2))
 

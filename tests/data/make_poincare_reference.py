@@ -50,10 +50,15 @@ def main() -> None:
             "parallel_transport": ball.transp(t(x), t(y), t(u)),
             "mobius_scalar_mul": ball.mobius_scalar_mul(t(np.array(0.7)), t(y)),
         }
-        cases.append({
-            "c": c, "x": x.tolist(), "y": y.tolist(), "u": u.tolist(),
-            "out": {k: v.numpy().tolist() for k, v in out.items()},
-        })
+        cases.append(
+            {
+                "c": c,
+                "x": x.tolist(),
+                "y": y.tolist(),
+                "u": u.tolist(),
+                "out": {k: v.numpy().tolist() for k, v in out.items()},
+            }
+        )
     path = Path(__file__).with_name("poincare_geoopt_reference.json")
     meta = {"geoopt": geoopt.__version__, "torch": torch.__version__}
     path.write_text(json.dumps({"meta": meta, "cases": cases}) + "\n", encoding="utf-8")
