@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--dim", type=int, default=10, help="nouns: the dimension")
     ap.add_argument("--manifold", choices=["poincare", "euclidean"], default="poincare", help="nouns")
     ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--lr", type=float, default=1.0)
+    ap.add_argument("--lr", type=float, default=0.3)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds vs gensim")
     ap.add_argument("--gensim-dim", type=int, default=10)
     ap.add_argument("--gensim-epochs", type=int, default=50)

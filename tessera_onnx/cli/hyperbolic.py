@@ -38,7 +38,7 @@ def hyperbolic_group() -> None:
     "--manifold", type=click.Choice(["poincare", "euclidean"]), default="poincare", show_default=True
 )
 @click.option("--epochs", type=int, default=100, show_default=True)
-@click.option("--lr", type=float, default=1.0, show_default=True)
+@click.option("--lr", type=float, default=0.3, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--negatives", type=int, default=10, show_default=True)
 @click.option(

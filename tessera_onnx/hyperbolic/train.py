@@ -37,12 +37,17 @@ MANIFOLDS = ("poincare", "euclidean")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`train` (defaults: the paper's settings where it states them)."""
+    """Hyper-parameters of :func:`train`.
+
+    ``lr = 0.3`` gave the best Poincaré MAP of 0.3 / 1 / 3 on WordNet mammals (dim 10, 100 epochs);
+    ``negatives = 10`` trained both faster and to a higher MAP there than 50; burn-in and
+    initialisation follow the paper.
+    """
 
     dim: int = 10
     manifold: str = "poincare"
     epochs: int = 100
-    lr: float = 1.0
+    lr: float = 0.3
     batch_size: int = 64
     negatives: int = 10
     burn_in: int = 10
