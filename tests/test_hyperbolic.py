@@ -191,9 +191,13 @@ def test_artifact_embedder_and_factory(artifact, tree, trained):
         np.argsort(-(index @ query[0]))[1]
         == np.argsort(P.pairwise_dist(emb.encode(["root.2"]), emb.table)[0])[1]
     )
-    # is-a score: a true parent outranks a non-ancestor and the reversed relation
-    assert emb.is_a_score("root.1.0", "root.1") > emb.is_a_score("root.1.0", "root.2")
+    # is-a score (α = 1000: the norm term dominates): a true parent outranks the reversed relation
+    # and a more specific non-ancestor; it is the paper's formula, checked by value
     assert emb.is_a_score("root.1.0", "root.1") > emb.is_a_score("root.1", "root.1.0")
+    assert emb.is_a_score("root.1.0", "root.1") > emb.is_a_score("root.1.0", "root.2.0.1")
+    c, p = emb.encode("root.1.0"), emb.encode("root.1")
+    want = -(1 + 1000 * (np.linalg.norm(p) - np.linalg.norm(c))) * P.dist_arcosh(c, p)
+    assert emb.is_a_score("root.1.0", "root.1") == pytest.approx(want, rel=1e-12)
     rec = reconstruction(emb.hierarchy, emb.table)
     assert rec.map == pytest.approx(emb.manifest.config["hyperbolic"]["evaluation"]["map"])
 

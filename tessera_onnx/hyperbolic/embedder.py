@@ -169,7 +169,10 @@ class HyperbolicEmbedder:
         """Nickel & Kiela's score that ``parent`` is above ``child``: ``-(1 + α(‖p‖ - ‖c‖))·d(c, p)``.
 
         Higher is more likely (general concepts sit near the origin, so a parent with a smaller
-        norm than the child raises the score). ``α = 1000`` as in the paper.
+        norm than the child raises the score). ``α = 1000`` as in the paper: the norm term then
+        dominates, so the score mostly says "``parent`` is more general than ``child``"; when the
+        parent's norm is smaller the factor is negative and the score grows with the distance. Use
+        :meth:`distance` or :meth:`nearest` for "how closely related", this score for the direction.
         """
         pc, pp = self._points(child), self._points(parent)
         norm_c = np.linalg.norm(pc, axis=1)
