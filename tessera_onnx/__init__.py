@@ -27,6 +27,7 @@ _LAZY = {
     "Retriever": "tessera_onnx.index",
     "load_index": "tessera_onnx.index",
     "TesseraImageText": "tessera_onnx.embedders.image_text",
+    "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
 }
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Retriever",
     "load_index",
     "TesseraImageText",
+    "HyperbolicEmbedder",
     *_errors_all,
 ]
 
@@ -57,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedders.image_text import TesseraImageText
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
     from .embedders.sparse import TesseraSparse
+    from .hyperbolic.embedder import HyperbolicEmbedder
     from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index
     from .sparse_embedding import SparseEmbedding
     from .timeseries import TesseraTimeSeries

@@ -17,7 +17,12 @@ alone, with no registry entry. Layout of the manifest (``format_version`` 1)::
       "created": "2026-11-22T10:00:00+00:00"
     }
 
-Loading an artifact never executes code from it: only JSON, ONNX and tokenizer files are read.
+A ``hyperbolic`` artifact (a trained hierarchy embedding, see ``tessera_onnx.hyperbolic``) has no
+ONNX graph: its ``model_file`` is the ``.npy`` table, ``inputs``/``outputs`` are empty and its
+precision is ``fp64``.
+
+Loading an artifact never executes code from it: only JSON, ONNX, tokenizer files and ``.npy``
+arrays (read with ``allow_pickle=False``) are read.
 """
 
 from __future__ import annotations
@@ -50,8 +55,8 @@ __all__ = [
 FORMAT = "tessera-artifact"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "tessera.json"
-PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries")
-PRECISIONS = ("fp32", "fp16", "int8")
+PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries", "hyperbolic")
+PRECISIONS = ("fp32", "fp16", "int8", "fp64")
 _CHUNK = 1 << 20
 
 

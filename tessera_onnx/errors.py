@@ -15,6 +15,8 @@ __all__ = [
     "InvalidInputError",
     "UnsupportedDimensionError",
     "InvalidImageError",
+    "HierarchyError",
+    "UnknownNodeError",
     "ProviderUnavailableError",
     "MissingDependencyError",
     "DuplicateIdError",
@@ -70,6 +72,17 @@ class InvalidImageError(InvalidInputError):
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+
+class HierarchyError(InvalidInputError):
+    """A hierarchy (edge list) is unusable: it has a cycle, a self-loop, or no edges."""
+
+
+class UnknownNodeError(InvalidInputError, KeyError):
+    """A node name is not in the hierarchy an embedding was trained on."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 class ProviderUnavailableError(TesseraError):

@@ -100,3 +100,26 @@ def test_ray_batch_embedder_stays_torch_free(tiny_bert_dense_artifact):
         check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+_HYPERBOLIC_PROBE = """
+import json, sys, tempfile
+from tessera_onnx import Tessera
+from tessera_onnx.hyperbolic import TrainConfig, train, transitive_closure, write_artifact
+import tessera_onnx.ops.poincare, tessera_onnx.cli.hyperbolic
+h = transitive_closure([("b", "a"), ("c", "a"), ("d", "b")])
+out = write_artifact(tempfile.mkdtemp() + "/t", h, train(h, TrainConfig(dim=2, epochs=2, batch_size=2, negatives=2)).embeddings)
+Tessera(out).nearest("d", 2)
+heavy = sorted(m for m in {heavy!r} + ("onnxruntime", "gensim", "geoopt") if m in sys.modules)
+print(json.dumps({{"heavy": heavy}}))
+"""
+
+
+def test_hyperbolic_stays_torch_and_onnxruntime_free():
+    out = subprocess.run(
+        [sys.executable, "-c", _HYPERBOLIC_PROBE.format(heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []

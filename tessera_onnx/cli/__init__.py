@@ -21,7 +21,7 @@ def _register() -> None:
     """Import the command modules so they attach their commands to :func:`main`."""
     import importlib
 
-    for name in ("text", "timeseries", "vision", "serve", "distributed"):
+    for name in ("text", "timeseries", "vision", "serve", "distributed", "hyperbolic"):
         try:
             importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:  # a module not written yet must not break the CLI

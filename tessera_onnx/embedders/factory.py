@@ -19,6 +19,7 @@ PARADIGM_CLASSES: dict[str, tuple[str, str]] = {
     "sparse": ("tessera_onnx.embedders.sparse", "TesseraSparse"),
     "timeseries": ("tessera_onnx.timeseries", "TesseraTimeSeries"),
     "vision": ("tessera_onnx.embedders.image_text", "TesseraImageText"),
+    "hyperbolic": ("tessera_onnx.hyperbolic.embedder", "HyperbolicEmbedder"),
 }
 
 
@@ -32,7 +33,7 @@ def Tessera(  # noqa: N802 - reads like the class it returns
     """Load ``model`` (an artifact directory or a model id) as the embedder its manifest names.
 
     Returns a :class:`~tessera_onnx.TesseraDense`, :class:`~tessera_onnx.TesseraMultiVector`,
-    :class:`~tessera_onnx.TesseraSparse` or ``TesseraTimeSeries``; ``options`` go to its
+    :class:`~tessera_onnx.TesseraSparse`, ``TesseraTimeSeries`` or ``HyperbolicEmbedder``; ``options`` go to its
     constructor (``device``, ``threads``, ``max_length``, ``dimension``, ...).
     """
     path = resolve_artifact(model, cache=cache, download=download)

@@ -1,0 +1,199 @@
+"""Poincaré (and Euclidean) embeddings of a hierarchy, trained as in Nickel & Kiela (2017).
+
+The loss for a closure edge ``(u, v)`` (u below v) is a softmax over distances,
+``-log(exp(-d(u, v)) / Σ_{v' ∈ {v} ∪ N(u)} exp(-d(u, v')))``, where ``N(u)`` are ``negatives``
+nodes sampled per edge that are not linked to ``u`` (sampled nodes that are linked to ``u`` are
+masked out of the softmax rather than resampled). Riemannian SGD updates a Poincaré point with
+the Euclidean gradient rescaled by the inverse metric, ``θ ← proj(θ - lr·(1-‖θ‖²)²/4·∇)``, and
+projects back to norm ``1 - eps``. The first ``burn_in`` epochs use ``lr·burn_in_lr_factor`` and
+draw negatives by node degree to the power ``dampening`` (uniform afterwards), as the paper's
+burn-in. Embeddings start uniform in ``±init_range``.
+
+The Euclidean baseline runs the same loop with the Euclidean distance ``‖u - v‖`` and plain SGD
+without a norm constraint. (The squared distance, which the reference code uses, has gradients that
+grow with the distance and diverged here at learning rates the plain distance trains well with.)
+
+Everything is vectorised numpy over mini-batches; gradients of a node that appears several times
+in a batch are summed (as sequential SGD on the batch would add them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidInputError
+from ..ops.poincare import project
+from .hierarchy import Hierarchy
+
+__all__ = ["MANIFOLDS", "TrainConfig", "TrainResult", "train"]
+
+MANIFOLDS = ("poincare", "euclidean")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train`.
+
+    ``lr = 0.3`` gave the best Poincaré MAP of 0.3 / 1 / 3 on WordNet mammals (dim 10, 100 epochs);
+    ``negatives = 10`` trained both faster and to a higher MAP there than 50; burn-in and
+    initialisation follow the paper.
+    """
+
+    dim: int = 10
+    manifold: str = "poincare"
+    epochs: int = 100
+    lr: float = 0.3
+    batch_size: int = 64
+    negatives: int = 10
+    burn_in: int = 10
+    burn_in_lr_factor: float = 0.1
+    dampening: float = 0.75
+    init_range: float = 1e-3
+    eps: float = 1e-5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.manifold not in MANIFOLDS:
+            raise InvalidInputError(f"manifold must be one of {MANIFOLDS}, got {self.manifold!r}")
+        for name in ("dim", "batch_size", "negatives"):
+            if int(getattr(self, name)) < 1:
+                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.epochs < 0 or self.burn_in < 0:
+            raise InvalidInputError("epochs and burn_in must be >= 0")
+        if not (self.lr > 0 and self.init_range > 0 and 0 < self.eps < 1):
+            raise InvalidInputError("lr and init_range must be > 0 and eps in (0, 1)")
+
+
+@dataclass
+class TrainResult:
+    """The trained table ``[n_nodes, dim]`` (float64), per-epoch mean losses and seconds."""
+
+    embeddings: np.ndarray
+    config: TrainConfig
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (config, final loss, training time)."""
+        return {
+            "config": asdict(self.config),
+            "final_loss": self.losses[-1] if self.losses else None,
+            "epochs_run": len(self.losses),
+            "train_seconds": round(self.seconds, 3),
+        }
+
+
+def _poincare_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances ``[B, K]`` and their Euclidean gradients w.r.t. ``u [B, d]`` and ``v [B, K, d]``."""
+    uu = np.sum(u * u, axis=-1)[:, None]
+    vv = np.sum(v * v, axis=-1)
+    uv = np.einsum("bd,bkd->bk", u, v)
+    sq = np.maximum(uu + vv - 2.0 * uv, 0.0)
+    alpha = 1.0 - uu
+    beta = 1.0 - vv
+    gamma = 1.0 + 2.0 * sq / (alpha * beta)
+    d = np.arccosh(np.maximum(gamma, 1.0))
+    common = 4.0 / np.sqrt(np.maximum(gamma * gamma - 1.0, 1e-15))
+    coef_u = common / beta
+    du_self = coef_u * (vv - 2.0 * uv + 1.0) / (alpha * alpha)
+    du_other = -coef_u / alpha
+    coef_v = common / alpha
+    dv_self = coef_v * (uu - 2.0 * uv + 1.0) / (beta * beta)
+    dv_other = -coef_v / beta
+    gu = du_self[..., None] * u[:, None, :] + du_other[..., None] * v
+    gv = dv_self[..., None] * v + dv_other[..., None] * u[:, None, :]
+    return d, gu, gv
+
+
+def _euclidean_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    diff = u[:, None, :] - v
+    d = np.sqrt(np.sum(diff * diff, axis=-1))
+    unit = diff / np.maximum(d, 1e-15)[..., None]
+    return d, unit, -unit
+
+
+def train(
+    hierarchy: Hierarchy,
+    config: TrainConfig | None = None,
+    *,
+    init: np.ndarray | None = None,
+    on_epoch: Callable[[int, np.ndarray, float], None] | None = None,
+) -> TrainResult:
+    """Train embeddings of ``hierarchy``'s closure; returns a :class:`TrainResult`.
+
+    ``init`` continues from a table of shape ``[n_nodes, dim]``; ``on_epoch(epoch, table, loss)``
+    is called after each epoch (e.g. to evaluate or checkpoint).
+    """
+    cfg = config or TrainConfig()
+    n, dim, k = hierarchy.n_nodes, cfg.dim, cfg.negatives
+    rng = np.random.default_rng(cfg.seed)
+    if init is None:
+        emb = rng.uniform(-cfg.init_range, cfg.init_range, size=(n, dim))
+    else:
+        emb = np.array(init, dtype=np.float64)
+        if emb.shape != (n, dim):
+            raise InvalidInputError(f"init must have shape {(n, dim)}, got {emb.shape}")
+    edges = hierarchy.edges
+    weights = hierarchy.degrees().astype(np.float64) ** cfg.dampening
+    cdf = np.cumsum(weights / weights.sum())
+    grads = _poincare_grads if cfg.manifold == "poincare" else _euclidean_grads
+    result = TrainResult(embeddings=emb, config=cfg)
+    start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        burn = epoch < cfg.burn_in
+        lr = cfg.lr * (cfg.burn_in_lr_factor if burn else 1.0)
+        perm = rng.permutation(len(edges))
+        total = 0.0
+        for lo in range(0, len(perm), cfg.batch_size):
+            batch = edges[perm[lo : lo + cfg.batch_size]]
+            bu, bv = batch[:, 0], batch[:, 1]
+            b = len(bu)
+            if burn:
+                neg = np.searchsorted(cdf, rng.random((b, k)))
+                neg = np.minimum(neg, n - 1)
+            else:
+                neg = rng.integers(0, n, size=(b, k))
+            invalid = (neg == bu[:, None]) | hierarchy.has_edges(np.repeat(bu, k), neg.ravel()).reshape(b, k)
+            cand = np.concatenate([bv[:, None], neg], axis=1)
+            d, gu, gv = grads(emb[bu], emb[cand])
+            logits = -d
+            logits[:, 1:][invalid] = -np.inf
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            p /= p.sum(axis=1, keepdims=True)
+            total += float(-np.sum(np.log(np.maximum(p[:, 0], 1e-300))))
+            if not np.isfinite(total):
+                raise InvalidInputError(
+                    f"training diverged in epoch {epoch + 1} (non-finite loss); lower lr (now {cfg.lr})"
+                )
+            coef = -p
+            coef[:, 0] += 1.0  # dL/dd_i = [i = 0] - p_i
+            g_u = np.einsum("bk,bkd->bd", coef, gu)
+            g_v = coef[..., None] * gv
+            idx = np.concatenate([bu, cand.ravel()])
+            upd = np.concatenate([g_u, g_v.reshape(-1, dim)])
+            order = np.argsort(idx, kind="stable")
+            sidx = idx[order]
+            starts = np.flatnonzero(np.concatenate([[True], sidx[1:] != sidx[:-1]]))
+            rows = sidx[starts]
+            acc = np.add.reduceat(upd[order], starts, axis=0)
+            theta = emb[rows]
+            if cfg.manifold == "poincare":
+                scale = (1.0 - np.sum(theta * theta, axis=1, keepdims=True)) ** 2 / 4.0
+                theta = theta - lr * scale * acc
+                theta = project(theta, 1.0, eps=cfg.eps)
+            else:
+                theta = theta - lr * acc
+            emb[rows] = theta
+        loss = total / max(len(edges), 1)
+        result.losses.append(loss)
+        result.seconds = time.perf_counter() - start
+        if on_epoch is not None:
+            on_epoch(epoch, emb, loss)
+    result.seconds = time.perf_counter() - start
+    return result

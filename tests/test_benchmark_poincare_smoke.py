@@ -1,0 +1,36 @@
+"""The reconstruction benchmark (benchmarks/poincare_reconstruction.py) in --quick mode, so it cannot rot.
+
+A generated tree replaces WordNet; gensim joins when it is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+
+def test_quick_mammals_and_nouns_parts(tmp_path):
+    from benchmarks import poincare_reconstruction as bench
+
+    out = tmp_path / "m.json"
+    res = bench.main(["--quick", "--epochs", "8", "--out", str(out)])
+    assert json.loads(out.read_text())["runs"] == res["runs"]
+    assert {(r["manifold"], r["dim"]) for r in res["runs"]} == {
+        (m, d) for m in ("poincare", "euclidean") for d in (2, 5)
+    }
+    assert all(0 < r["map"] <= 1 and r["mean_rank"] >= 1 for r in res["runs"])
+    assert "| dim |" in out.with_suffix(".md").read_text()
+    rounds = res["gensim"]["rounds"]
+    assert len(rounds) == 1 and rounds[0]["ours"]["map"] > 0
+    if rounds[0]["gensim"] is not None:  # gensim counts the node itself as a closer non-neighbour
+        g = rounds[0]["gensim"]
+        assert abs(g["gensim_evaluator"]["mean_rank"] - (g["mean_rank"] + 1)) < 1e-9
+    nouns = tmp_path / "n.json"
+    res = bench.main(["--quick", "--part", "nouns", "--dim", "3", "--epochs", "2", "--out", str(nouns)])
+    assert [e["epoch"] for e in res["evals"]] == [1, 2]
+    assert "nouns, poincare, dim 3" in nouns.with_suffix(".md").read_text()
