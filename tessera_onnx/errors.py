@@ -21,6 +21,7 @@ __all__ = [
     "TesseraWarning",
     "ProviderWarning",
     "TruncationWarning",
+    "DimensionWarning",
 ]
 
 
@@ -81,3 +82,7 @@ class ProviderWarning(TesseraWarning):
 
 class TruncationWarning(TesseraWarning):
     """Some texts were longer than the model's maximum length and were truncated."""
+
+
+class DimensionWarning(TesseraWarning):
+    """Vectors were truncated to a dimension the model was not trained for (not a Matryoshka size)."""
