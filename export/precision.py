@@ -102,20 +102,25 @@ def quantize_int8(src: str | Path, dst: str | Path, settings: dict[str, Any] | N
         model = onnx.load(str(src), load_external_data=False)
         exclude += [n.name for n in model.graph.node if n.op_type in ("MatMul", "Attention")
                     and any(re.search(p, n.name) for p in cfg["exclude_patterns"])]
+    import logging
+
+    root = logging.getLogger()
+    level = root.level  # quantize_dynamic logs on the root logger: quiet it for this call only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import logging
-
-        logging.getLogger().setLevel(logging.ERROR)
-        quantize_dynamic(
-            str(src), str(dst),
-            weight_type=getattr(QuantType, cfg.get("weight_type", "QInt8")),
-            per_channel=bool(cfg.get("per_channel", True)),
-            reduce_range=bool(cfg.get("reduce_range", False)),
-            op_types_to_quantize=cfg.get("op_types_to_quantize"),
-            nodes_to_exclude=exclude or None,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, **dict(cfg.get("extra_options", {}))},
-        )
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(
+                str(src), str(dst),
+                weight_type=getattr(QuantType, cfg.get("weight_type", "QInt8")),
+                per_channel=bool(cfg.get("per_channel", True)),
+                reduce_range=bool(cfg.get("reduce_range", False)),
+                op_types_to_quantize=cfg.get("op_types_to_quantize"),
+                nodes_to_exclude=exclude or None,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, **dict(cfg.get("extra_options", {}))},
+            )
+        finally:
+            root.setLevel(level)
     return {"method": "onnxruntime.quantization.quantize_dynamic", **cfg, "excluded_nodes": len(exclude)}
 
 

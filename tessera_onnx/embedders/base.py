@@ -15,7 +15,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from .._warnings import warn
-from ..artifact import Manifest, read_manifest, verify_files
+from ..artifact import Manifest, member_path, read_manifest, verify_files
 from ..configs import TextConfig
 from ..errors import (
     ArtifactError,
@@ -35,14 +35,6 @@ _R = TypeVar("_R")
 
 _ORT_INT = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
-
-
-def _inside(root: Path, name: str, what: str) -> Path:
-    """``root/name``, refusing names that escape the artifact directory."""
-    path = (root / name).resolve()
-    if path != root.resolve() and root.resolve() not in path.parents:
-        raise ArtifactError(f"manifest {what} {name!r} points outside the artifact directory {root}")
-    return path
 
 
 class TextEmbedder:
@@ -105,8 +97,8 @@ class TextEmbedder:
                 )
         self.max_length = max_length or self.text_config.max_length
         self.batch_size = _check_batch_size(batch_size)
-        model_file = _inside(root, manifest.model_file, "model_file")
-        tokenizer_file = _inside(root, self.text_config.tokenizer_file, "tokenizer_file")
+        model_file = member_path(root, manifest.model_file, "model_file")
+        tokenizer_file = member_path(root, self.text_config.tokenizer_file, "tokenizer_file")
         checker = (
             _Verifier(
                 root,
