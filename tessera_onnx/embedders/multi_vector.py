@@ -1,4 +1,4 @@
-"""ColBERT multi-vector embeddings and MaxSim scoring (Stanford and PyLate rules, PARADIGMS.md §1).
+"""ColBERT multi-vector embeddings and MaxSim scoring (Stanford and PyLate rules, docs/reference-semantics.md §1).
 
 Queries: tokenize with specials truncated to ``query_length - 1``, insert the query marker at
 position 1 (after [CLS]), pad to ``query_length`` with the mask token (attention 0 unless

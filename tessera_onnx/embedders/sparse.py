@@ -1,4 +1,4 @@
-"""SPLADE sparse embeddings: ``max_t log1p(relu(z_t)) · m_t`` over the MLM logits (PARADIGMS.md §2)."""
+"""SPLADE sparse embeddings: ``max_t log1p(relu(z_t)) · m_t`` over the MLM logits (docs/reference-semantics.md §2)."""
 
 from __future__ import annotations
 
