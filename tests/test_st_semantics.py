@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import pytest
 
-from tessera_onnx import Tessera
-from tessera_onnx.errors import DimensionWarning, UnsupportedDimensionError
+from tessera_onnx import Tessera, errors
+from tessera_onnx.errors import UnsupportedDimensionError
 
 TEXTS = ["A man is eating food.", "The cat sleeps on the sofa", "Stock markets fell sharply today", ""]
 
@@ -50,11 +50,11 @@ def test_raw_pooled_is_the_pooling_output(minilm, st_minilm):
 def test_any_dimension_like_truncate_dim(minilm, st_minilm, normalize):
     ref = st_minilm.encode(TEXTS, truncate_dim=100, normalize_embeddings=normalize)
     model = Tessera(minilm.path, device="cpu")
-    with pytest.warns(DimensionWarning, match="not trained for dimension 100"):
+    with pytest.warns(errors.DimensionWarning, match="not trained for dimension 100"):
         got = model.encode(TEXTS, dimension=100, normalize=normalize)
     np.testing.assert_allclose(got, ref, atol=1e-5)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", DimensionWarning)  # warned once per embedder and size
+        warnings.simplefilter("error", errors.DimensionWarning)  # warned once per embedder and size
         default = model.encode(TEXTS, dimension=100)
     np.testing.assert_allclose(
         default, st_minilm.encode(TEXTS, truncate_dim=100, normalize_embeddings=True), atol=1e-5
@@ -127,7 +127,7 @@ def test_nomic_layer_norm_recipe(nomic_like_artifact, tiny_bert_dir, dim, normal
     ref = F.layer_norm(pooled, normalized_shape=(pooled.shape[1],), eps=1e-5)
     ref = F.normalize(ref[:, : dim or pooled.shape[1]], p=2, dim=1).numpy()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DimensionWarning)
+        warnings.simplefilter("ignore", errors.DimensionWarning)
         got = Tessera(nomic_like_artifact, device="cpu").encode(TEXTS, dimension=dim, normalize=normalize)
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
@@ -157,7 +157,7 @@ def test_export_records_matryoshka_dims_for_models_outside_the_registry(tiny_ber
     manifest = json.loads((out / "tessera.json").read_text())
     assert manifest["matryoshka_dims"] == [manifest["dim"], 16, 8]
     with warnings.catch_warnings():
-        warnings.simplefilter("error", DimensionWarning)  # a recorded size does not warn
+        warnings.simplefilter("error", errors.DimensionWarning)  # a recorded size does not warn
         assert Tessera(out, dimension=8).encode("x").shape == (8,)
     bad = CliRunner().invoke(
         main,

@@ -14,7 +14,7 @@ from tessera_onnx import Tessera
 from tessera_onnx.errors import InvalidInputError, TruncationWarning
 from tessera_onnx.sparse_embedding import SparseEmbedding, sparse_dot
 from tessera_onnx.text import tokenize
-from tessera_onnx.text.tokenize import CHARS_PER_TOKEN, WINDOW, TextTokenizer, Tokenized
+from tessera_onnx.text.tokenize import TextTokenizer, Tokenized
 
 pytestmark = pytest.mark.filterwarnings("ignore::tessera_onnx.errors.TruncationWarning")
 
@@ -55,10 +55,10 @@ def tiny_dense(tiny_bert_dense_artifact):
 
 
 def test_encode_tokenizes_in_windows_with_identical_results(tiny_dense):
-    texts = _texts(WINDOW + 700)
+    texts = _texts(tokenize.WINDOW + 700)
     spy = _spy(tiny_dense)
     whole = tiny_dense.encode(texts)
-    assert max(spy.calls) <= WINDOW  # today's main tokenizes all texts in one call
+    assert max(spy.calls) <= tokenize.WINDOW  # today's main tokenizes all texts in one call
     assert whole.shape == (len(texts), tiny_dense.dimension)
     pieces = np.concatenate([tiny_dense.encode(texts[i : i + 500]) for i in range(0, len(texts), 500)])
     np.testing.assert_allclose(whole, pieces, atol=1e-6)  # windows change nothing but memory
@@ -74,7 +74,7 @@ def test_encode_iter_streams_a_generator_in_order(
         "splade": tiny_splade_artifact,
     }[kind]
     model = Tessera(path, device="cpu", threads=1)
-    texts = _texts(WINDOW + 300)
+    texts = _texts(tokenize.WINDOW + 300)
     consumed = []
 
     def source():
@@ -84,10 +84,10 @@ def test_encode_iter_streams_a_generator_in_order(
 
     stream = model.encode_iter(source())
     first = next(stream)
-    assert len(consumed) <= WINDOW  # only the first window was read
+    assert len(consumed) <= tokenize.WINDOW  # only the first window was read
     rest = list(stream)
     assert len(rest) + 1 == len(texts)
-    sample = [0, 1, WINDOW - 1, WINDOW, len(texts) - 1]
+    sample = [0, 1, tokenize.WINDOW - 1, tokenize.WINDOW, len(texts) - 1]
     expected = model.encode([texts[i] for i in sample])
     got = [first, *rest]
     for j, i in enumerate(sample):
@@ -121,7 +121,7 @@ def test_tokenized_holds_flat_numpy_ids():
 
 @functools.cache
 def _long_texts() -> dict[str, str]:
-    words = " ".join(_texts(200))  # every text is far over 128 x CHARS_PER_TOKEN characters
+    words = " ".join(_texts(200))  # every text is far over 128 x tokenize.CHARS_PER_TOKEN characters
     return {
         "prose": words,
         "whitespace_run": "start " + " " * 50_000 + words,
@@ -161,11 +161,11 @@ def test_character_cut_keeps_the_truncated_tokens(name, fixture, request):
     expected = [e.ids for e in reference.encode_batch([text, "short text"])]
     assert [x.tolist() for x in got.ids] == expected
     assert got.truncated == (1 if len(expected[0]) == 128 else 0)
-    # whenever the first 128 x CHARS_PER_TOKEN characters already overflow 128 tokens, the tokenizer
+    # whenever the first 128 x tokenize.CHARS_PER_TOKEN characters already overflow 128 tokens, the tokenizer
     # never sees more of the text (main tokenizes each text whole); a whitespace run, or a long run
     # the vocabulary maps to one unknown token, needs more of the text and gets it
-    if reference.encode(text[: 128 * CHARS_PER_TOKEN - 1]).overflowing:
-        assert spy.longest <= 128 * CHARS_PER_TOKEN
+    if reference.encode(text[: 128 * tokenize.CHARS_PER_TOKEN - 1]).overflowing:
+        assert spy.longest <= 128 * tokenize.CHARS_PER_TOKEN
     else:
         assert name in ("whitespace_run", "no_space", "cjk")
 
@@ -175,7 +175,7 @@ def test_ten_megabyte_text_is_cut_before_tokenizing(tiny_dense):
     text = "word " * 2_000_000
     vec = tiny_dense.encode(text)
     assert vec.shape == (tiny_dense.dimension,)
-    assert spy.longest <= tiny_dense.max_length * CHARS_PER_TOKEN
+    assert spy.longest <= tiny_dense.max_length * tokenize.CHARS_PER_TOKEN
     np.testing.assert_allclose(vec, tiny_dense.encode("word " * 20_000), atol=1e-6)
 
 
