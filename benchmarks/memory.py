@@ -25,6 +25,7 @@ Results: benchmarks/results/memory.json and .md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -134,6 +135,12 @@ def _machine() -> dict:
 
 
 def _run_case(case: dict) -> dict:
+    """Run ``case`` in a fresh process; its result is kept in benchmarks/.cache/memory/cases so an
+    interrupted run resumes where it stopped (delete that folder to measure again)."""
+    key = json.dumps({k: v for k, v in case.items() if k != "name"}, sort_keys=True)
+    done = CACHE / "cases" / f"{case['name']}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(case, fh)
     try:
@@ -143,8 +150,11 @@ def _run_case(case: dict) -> dict:
     finally:
         os.unlink(fh.name)
     if proc.returncode != 0:
-        raise RuntimeError(f"case {case['name']} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": f"case {case['name']} failed: {proc.stderr[-2000:]}"}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(result))
+    return result
 
 
 def _compare(small: dict, large: dict, period: int) -> dict:
@@ -262,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--multi-vector-artifact", type=Path)
     ap.add_argument("--parallel", type=int, default=1, help="cases run at once (each in its own process)")
     ap.add_argument("--out", type=Path, default=RESULTS / "memory.json")
+    ap.add_argument("--cache-dir", type=Path, default=CACHE, help="exported artifacts and finished cases")
     args = ap.parse_args(argv)
+    global CACHE
+    CACHE = args.cache_dir
     if args.worker:
         print(json.dumps(worker(json.loads(Path(args.worker).read_text()))))
         return 0
@@ -286,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.corpus import build_corpus
 
     corpus = build_corpus(args.small, query_fraction=0.0, seed=0)["texts"]
-    tmp = Path(tempfile.mkdtemp(prefix="tessera-memory-"))
-    corpus_file = tmp / "corpus.json"
+    corpus_file = CACHE / f"corpus-{args.small}.json"
+    corpus_file.parent.mkdir(parents=True, exist_ok=True)
     corpus_file.write_text(json.dumps(corpus))
     base = {"threads": args.threads, "max_length": args.max_length, "corpus": str(corpus_file)}
     jobs: dict[str, dict] = {}
@@ -327,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max(1, args.parallel)) as pool:
         done = dict(zip(jobs, pool.map(_run_case, jobs.values()), strict=True))
     rows = []
+    failed = {key: res["error"] for key, res in done.items() if "error" in res}
+    done = {key: res for key, res in done.items() if "error" not in res}
     for key, res in done.items():
-        if key.startswith("big|"):
+        if key.startswith("big|") or (key.endswith("|large") and key.replace("|large", "|small") not in done):
             continue
         paradigm, mode, size = key.split("|")
         row = {
@@ -344,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             row["identity"] = _compare(small, res, args.small)
         rows.append(row)
     big = None
-    if "big|big" in done:
+    if "big|big" in done and "big|short" in done:
         res, one = done["big|big"], done["big|short"]
         big = {
             "mb": args.big_text_mb,
@@ -364,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": loadavg_start,
         "loadavg_end": os.getloadavg(),
         "cases": rows,
+        "failed": failed,
         "big_text": big,
         "all_targets_met": all(r["target_met"] for r in rows if "target_met" in r),
         "all_identical": all(

@@ -23,7 +23,7 @@ def test_memory_benchmark_quick(tmp_path, tiny_bert_dense_artifact, tiny_colbert
             "--modes", "encode", "--parallel", "4",
             "--dense-artifact", str(tiny_bert_dense_artifact),
             "--multi-vector-artifact", str(tiny_colbert_pylate_artifact),
-            "--sparse-artifact", str(tiny_splade_artifact), "--out", str(out)]
+            "--sparse-artifact", str(tiny_splade_artifact), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
     assert memory.main(argv) == 0
     res = json.loads(out.read_text())
     cases = {(c["paradigm"], c["mode"], c["size"]) for c in res["cases"]}
