@@ -257,6 +257,7 @@ def markdown(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CACHE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="200 vs 2,000 texts, a 1 MB text")
@@ -272,10 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--multi-vector-artifact", type=Path)
     ap.add_argument("--parallel", type=int, default=1, help="cases run at once (each in its own process)")
     ap.add_argument("--out", type=Path, default=RESULTS / "memory.json")
-    ap.add_argument("--cache-dir", type=Path, default=CACHE, help="exported artifacts and finished cases")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="exported artifacts and finished cases")
     args = ap.parse_args(argv)
-    global CACHE
-    CACHE = args.cache_dir
+    CACHE = args.cache_dir or CACHE
     if args.worker:
         print(json.dumps(worker(json.loads(Path(args.worker).read_text()))))
         return 0
