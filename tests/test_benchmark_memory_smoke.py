@@ -14,16 +14,37 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an inst
     sys.path.insert(0, str(ROOT))
 
 
-def test_memory_benchmark_quick(tmp_path, tiny_bert_dense_artifact, tiny_colbert_pylate_artifact,
-                                tiny_splade_artifact):
+def test_memory_benchmark_quick(
+    tmp_path, tiny_bert_dense_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact
+):
     from benchmarks import memory
 
     out = tmp_path / "memory.json"
-    argv = ["--quick", "--small", "40", "--large", "300", "--big-text-mb", "0.2", "--threads", "1",
-            "--modes", "encode", "--parallel", "4",
-            "--dense-artifact", str(tiny_bert_dense_artifact),
-            "--multi-vector-artifact", str(tiny_colbert_pylate_artifact),
-            "--sparse-artifact", str(tiny_splade_artifact), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    argv = [
+        "--quick",
+        "--small",
+        "40",
+        "--large",
+        "300",
+        "--big-text-mb",
+        "0.2",
+        "--threads",
+        "1",
+        "--modes",
+        "encode",
+        "--parallel",
+        "4",
+        "--dense-artifact",
+        str(tiny_bert_dense_artifact),
+        "--multi-vector-artifact",
+        str(tiny_colbert_pylate_artifact),
+        "--sparse-artifact",
+        str(tiny_splade_artifact),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
     assert memory.main(argv) == 0
     res = json.loads(out.read_text())
     cases = {(c["paradigm"], c["mode"], c["size"]) for c in res["cases"]}
