@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def build_artifact(
     trust_remote_code: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
+    matryoshka_dims: Sequence[int] | None = None,
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -76,6 +78,8 @@ def build_artifact(
     whose layout is ambiguous). ``int8_profile`` names the int8 settings (``precision="int8"``; see
     ``tessera_export.precision.INT8_PROFILES``). Raises :class:`~tessera_onnx.errors.ParityError` (and writes
     nothing) when the graph does not match the torch model within the floor of ``precision``.
+    ``matryoshka_dims`` records the truncation sizes the model was trained for (for models outside
+    the registry; a registry entry's own sizes are used otherwise).
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -96,7 +100,8 @@ def build_artifact(
         if spec is None and "/" not in repo:
             raise ExportError(f"{name!r} is neither a registry id, a hub repo id (org/name) nor a local directory")
         revision = revision or (spec.revision if spec else None)
-        local = download_checkpoint(repo, revision=revision, cache_dir=cache_dir, progress=progress)
+        local = download_checkpoint(repo, revision=revision, cache_dir=cache_dir, progress=progress,
+                                    trust_remote_code=trust_remote_code)
         src_info = {"type": "hub", "hf_repo": repo, "revision": revision, "path": str(local)}
         model_id = model_id or (spec.id if spec else repo.split("/")[-1].lower())
     if spec is not None and paradigm is not None and paradigm != spec.paradigm:
@@ -121,4 +126,5 @@ def build_artifact(
         opset=opset, optimize=optimize, splade_pooling=splade_pooling or SPLADE_POOLING_DEFAULT,
         trust_remote_code=trust_remote_code, overwrite=overwrite, source=src_info, progress=progress,
         int8_profile=int8_profile,
+        matryoshka_dims=matryoshka_dims,
     )

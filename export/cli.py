@@ -50,6 +50,9 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Hugging Face cache directory.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom modelling code from the checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--matryoshka-dims", "matryoshka_dims", default=None, metavar="D1,D2,...",
+              help="Truncation sizes the model was trained for (e.g. 768,512,256), recorded in the manifest "
+                   "(for models outside the registry).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -65,6 +68,7 @@ def build(
     cache_dir: Path | None,
     trust_remote_code: bool,
     overwrite: bool,
+    matryoshka_dims: str | None,
     quiet: bool,
 ) -> None:
     """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
@@ -74,13 +78,19 @@ def build(
         raise click.UsageError("give MODEL_ID, --from-dir DIR, or both")
     if int8_profile is not None and precision != "int8":
         raise click.UsageError("--int8-profile goes with --precision int8")
+    sizes = None
+    if matryoshka_dims is not None:
+        try:
+            sizes = [int(x) for x in matryoshka_dims.replace(" ", "").split(",") if x]
+        except ValueError:
+            raise click.BadParameter("a comma-separated list of integers", param_hint="--matryoshka-dims") from None
     try:
         manifest = build_artifact(
             from_dir if from_dir is not None else model_id, out_dir, model_id=model_id, paradigm=paradigm,
             precision=precision, opset=opset, optimize=optimize, splade_pooling=splade_pooling, revision=revision,
             int8_profile=int8_profile,
             cache_dir=cache_dir, trust_remote_code=trust_remote_code, overwrite=overwrite,
-            progress=make_progress(not quiet),
+            progress=make_progress(not quiet), matryoshka_dims=sizes,
         )
     except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
         _fail(exc)

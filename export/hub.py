@@ -13,9 +13,10 @@ from tessera_onnx.errors import ExportError, MissingDependencyError
 
 from .progress import Progress, silent
 
-__all__ = ["download_checkpoint", "snapshot_download", "ALLOW_PATTERNS"]
+__all__ = ["download_checkpoint", "snapshot_download", "ALLOW_PATTERNS", "CODE_PATTERNS"]
 
 # Everything an export can need; skips other frameworks' weights (tf, flax, onnx, openvino, ...).
+# No Python: a checkpoint's own code is fetched only with trust_remote_code (CODE_PATTERNS).
 ALLOW_PATTERNS = [
     "*.json",
     "*.txt",
@@ -24,8 +25,8 @@ ALLOW_PATTERNS = [
     "pytorch_model.bin",
     "*/pytorch_model.bin",
     "artifact.metadata",
-    "*.py",
 ]
+CODE_PATTERNS = ["*.py"]
 
 
 def snapshot_download(**kwargs: Any) -> str:  # pragma: no cover - replaced in tests; thin indirection
@@ -46,15 +47,19 @@ def download_checkpoint(
     cache_dir: str | Path | None = None,
     local_files_only: bool = False,
     progress: Progress = silent,
+    trust_remote_code: bool = False,
 ) -> Path:
-    """Download (or find in the HF cache) the files of ``repo_id`` needed to export it; return the dir."""
+    """Download (or find in the HF cache) the files of ``repo_id`` needed to export it; return the dir.
+
+    ``*.py`` files (custom modelling code) are fetched only when ``trust_remote_code`` is true.
+    """
     progress(f"fetching {repo_id}" + (f"@{revision}" if revision else "") + " from the Hugging Face Hub")
     try:
         path = snapshot_download(
             repo_id=repo_id,
             revision=revision,
             cache_dir=str(cache_dir) if cache_dir else None,
-            allow_patterns=ALLOW_PATTERNS,
+            allow_patterns=ALLOW_PATTERNS + (CODE_PATTERNS if trust_remote_code else []),
             local_files_only=local_files_only,
         )
     except MissingDependencyError:

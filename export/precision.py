@@ -221,23 +221,28 @@ def quantize_int8(
     if cfg.get("method") == "matmul_nbits":
         return _matmul_nbits(src, dst, cfg)
     exclude = _excluded_nodes(src, cfg)
+    import logging
+
+    root = logging.getLogger()
+    level = root.level  # onnxruntime's quantizers log on the root logger: quiet it for this call only
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import logging
-
-        logging.getLogger().setLevel(logging.ERROR)
-        if cfg.get("method") == "static":
-            return _static(src, dst, cfg, exclude, calibration)
-        quantize_dynamic(
-            str(src),
-            str(dst),
-            weight_type=getattr(QuantType, cfg.get("weight_type", "QInt8")),
-            per_channel=bool(cfg.get("per_channel", True)),
-            reduce_range=bool(cfg.get("reduce_range", False)),
-            op_types_to_quantize=cfg.get("op_types_to_quantize"),
-            nodes_to_exclude=exclude or None,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, **dict(cfg.get("extra_options", {}))},
-        )
+        root.setLevel(logging.ERROR)
+        try:
+            if cfg.get("method") == "static":
+                return _static(src, dst, cfg, exclude, calibration)
+            quantize_dynamic(
+                str(src),
+                str(dst),
+                weight_type=getattr(QuantType, cfg.get("weight_type", "QInt8")),
+                per_channel=bool(cfg.get("per_channel", True)),
+                reduce_range=bool(cfg.get("reduce_range", False)),
+                op_types_to_quantize=cfg.get("op_types_to_quantize"),
+                nodes_to_exclude=exclude or None,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, **dict(cfg.get("extra_options", {}))},
+            )
+        finally:
+            root.setLevel(level)
     info = {"method": "onnxruntime.quantization.quantize_dynamic", **cfg, "excluded_nodes": len(exclude)}
     if cfg.get("excluded_as_nbits"):
         # the MatMuls kept out of dynamic quantisation get 8-bit block-wise weights instead (with

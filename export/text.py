@@ -7,7 +7,7 @@ import json
 import shutil
 import string
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,13 +185,15 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
     raise ExportError(f"paradigm {paradigm!r} is not a text paradigm {TEXT_PARADIGMS}")
 
 
-def _load_model(info: CheckpointInfo, paradigm: str, trust_remote_code: bool):
+def _load_model(info: CheckpointInfo, paradigm: str, trust_remote_code: bool, code_revision: str | None = None):
     import torch
     from transformers import AutoModel, AutoModelForMaskedLM
 
     cls = AutoModelForMaskedLM if paradigm == "sparse" else AutoModel
     path = info.transformer_path or info.root
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code, "dtype": torch.float32}
+    if trust_remote_code and code_revision:
+        kwargs["code_revision"] = code_revision  # pins custom code that lives in another repo
     try:
         model, loading = cls.from_pretrained(str(path), attn_implementation="eager", output_loading_info=True,
                                              **kwargs)
@@ -253,8 +255,12 @@ def build_text_artifact(
     overwrite: bool = False,
     source: Mapping[str, Any] | None = None,
     progress: Progress = silent,
+    matryoshka_dims: Sequence[int] | None = None,
 ) -> Manifest:
-    """Export one text checkpoint directory into an artifact at ``out_dir`` (see :func:`tessera_export.build_artifact`)."""
+    """Export one text checkpoint directory into an artifact at ``out_dir`` (see :func:`tessera_export.build_artifact`).
+
+    ``matryoshka_dims`` (sizes the model was trained to be truncated to) override the registry's.
+    """
     from transformers import AutoTokenizer
 
     from .wrappers import (
@@ -284,7 +290,10 @@ def build_text_artifact(
                                                   trust_remote_code=trust_remote_code)
         tok_path = _write_tokenizer(info, tokenizer, stage.path)
         progress(f"loading torch model ({info.model_type}, paradigm {paradigm})")
-        model = _load_model(info, paradigm, trust_remote_code)
+        code_revision = spec.code_revision if spec is not None else None
+        if trust_remote_code and spec is not None and spec.trust_remote_code and not (spec.revision and code_revision):
+            progress(f"note: {spec.id} runs custom code whose revision the registry does not pin")
+        model = _load_model(info, paradigm, trust_remote_code, code_revision)
         input_names = _input_names(model)
         projection = load_projection(info) if paradigm in ("dense", "multi_vector") else None
         vocab = int(model.config.vocab_size)
@@ -376,10 +385,20 @@ def build_text_artifact(
         manifest = Manifest(
             model_id=model_id, paradigm=paradigm, architecture=info.model_type, dim=int(dim),
             inputs=tuple(input_names), outputs=(settings.output_name,), config=config,
-            matryoshka_dims=tuple(spec.matryoshka_dims) if spec is not None and spec.paradigm == paradigm else (),
+            matryoshka_dims=_matryoshka_dims(matryoshka_dims, spec, paradigm, int(dim)),
             precision=precision, opset=int(graph_info.get("opset", opset)), model_file="model.onnx",
             parity=record, versions=collect_versions(), source=src,
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")
     return result
+
+
+def _matryoshka_dims(given: Sequence[int] | None, spec: ModelSpec | None, paradigm: str, dim: int) -> tuple[int, ...]:
+    """The Matryoshka sizes to record: ``given`` (checked, full width first), else the registry's."""
+    if given is None:
+        return tuple(spec.matryoshka_dims) if spec is not None and spec.paradigm == paradigm else ()
+    sizes = sorted({int(d) for d in given} | {dim}, reverse=True)
+    if sizes[-1] < 1 or sizes[0] != dim:
+        raise ExportError(f"matryoshka_dims {list(given)} must be integers in 1..{dim} (the model's width)")
+    return tuple(sizes)

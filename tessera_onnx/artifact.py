@@ -50,6 +50,7 @@ __all__ = [
     "read_manifest",
     "write_manifest",
     "verify_files",
+    "member_path",
 ]
 
 FORMAT = "tessera-artifact"
@@ -100,6 +101,9 @@ class Manifest:
         bad = [d for d in self.matryoshka_dims if not (0 < d <= self.dim)]
         if bad:
             raise ArtifactError(f"manifest matryoshka_dims {bad} are outside 1..{self.dim}")
+        _check_member_name(self.model_file, "model_file")
+        for name in self.files:
+            _check_member_name(name, "files entry")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-serialisable manifest, with ``format`` and tuples as lists."""
@@ -142,6 +146,35 @@ class Manifest:
         from dataclasses import replace
 
         return replace(self, files=file_entries(directory, names))
+
+
+def _check_member_name(name: Any, what: str) -> None:
+    """Refuse a manifest file name that is not a plain relative path inside the artifact."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ArtifactError(f"manifest {what} {name!r} is not a file name; re-export the artifact")
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or (name[:1].isalpha() and name[1:2] == ":") or ".." in parts:
+        raise ArtifactError(
+            f"manifest {what} {name!r} points outside the artifact directory (absolute path or '..'); "
+            "the manifest was crafted or corrupted: re-export or re-download the artifact"
+        )
+
+
+def member_path(directory: str | os.PathLike[str], name: str, what: str = "files entry") -> Path:
+    """The path of artifact file ``name``, refusing any that resolves outside ``directory``.
+
+    Absolute names, ``..`` components and symlinks leading out of the artifact raise
+    :class:`ArtifactError` naming the entry.
+    """
+    _check_member_name(name, what)
+    root = Path(directory).resolve()
+    path = (root / name).resolve()
+    if path != root and root not in path.parents:
+        raise ArtifactError(
+            f"manifest {what} {name!r} resolves to {path}, outside the artifact directory {root} "
+            "(a symlink leads out); refusing to read it"
+        )
+    return path
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -246,7 +279,7 @@ def verify_files(directory: str | os.PathLike[str], manifest: Manifest, *, cache
     known = _load_verified() if cached else {}
     fresh: dict[str, Any] = {}
     for name, entry in manifest.files.items():
-        path = root / name
+        path = member_path(root, name)
         if not path.is_file():
             raise ChecksumError(f"artifact file {name!r} is missing from {root}; re-export or re-download it")
         size = path.stat().st_size
@@ -255,7 +288,7 @@ def verify_files(directory: str | os.PathLike[str], manifest: Manifest, *, cache
                 f"artifact file {name!r} in {root} has {size} bytes, the manifest records "
                 f"{entry['size']}: it is truncated or altered; re-export or re-download it"
             )
-        key = str(path.resolve())
+        key = str(path)
         stat_key = _stat_key(path) if cached else []
         record = known.get(key)
         if cached and isinstance(record, dict) and record.get("sha256") == entry.get("sha256") \

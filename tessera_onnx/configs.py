@@ -92,7 +92,7 @@ class DenseConfig(_ConfigBase):
 
 @dataclass(frozen=True)
 class MultiVectorConfig(_ConfigBase):
-    """ColBERT late-interaction settings (Stanford and PyLate conventions, PARADIGMS.md §1).
+    """ColBERT late-interaction settings (Stanford and PyLate conventions, docs/reference-semantics.md §1).
 
     Marker ids are inserted at position 1 (after [CLS]); queries are padded to
     ``query_length`` with ``mask_token_id`` (query expansion), documents are padded to the
@@ -117,7 +117,7 @@ class MultiVectorConfig(_ConfigBase):
 
 @dataclass(frozen=True)
 class SparseConfig(_ConfigBase):
-    """SPLADE settings (PARADIGMS.md §2).
+    """SPLADE settings (docs/reference-semantics.md §2).
 
     ``activation`` is ``log1p_relu`` (SPLADE) or ``log1p_log1p_relu`` (OpenSearch models);
     ``aggregation`` is ``max`` or ``sum`` over the sequence axis. When ``pooled_in_graph`` the

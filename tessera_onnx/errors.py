@@ -29,6 +29,7 @@ __all__ = [
     "TesseraWarning",
     "ProviderWarning",
     "TruncationWarning",
+    "DimensionWarning",
 ]
 
 
@@ -138,3 +139,7 @@ class ProviderWarning(TesseraWarning):
 
 class TruncationWarning(TesseraWarning):
     """Some texts were longer than the model's maximum length and were truncated."""
+
+
+class DimensionWarning(TesseraWarning):
+    """Vectors were truncated to a dimension the model was not trained for (not a Matryoshka size)."""

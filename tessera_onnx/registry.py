@@ -47,6 +47,7 @@ class ModelSpec:
     matryoshka_dims: tuple[int, ...] = ()
     max_length: int | None = None
     trust_remote_code: bool = False
+    code_revision: str | None = None  # commit of custom modelling code kept in another repo
     notes: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -92,7 +93,7 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> ModelSpec:
     max_length = raw.get("max_length")
     if max_length is not None and (not isinstance(max_length, int) or max_length <= 0):
         raise RegistryError(f"model {mid!r}: max_length must be a positive integer, got {max_length!r}")
-    known = set(_COMMON) | {"revision", "matryoshka_dims", "max_length", "trust_remote_code", "notes"}
+    known = set(_COMMON) | {"revision", "code_revision", "matryoshka_dims", "max_length", "trust_remote_code", "notes"}
     options = {k: v for k, v in raw.items() if k not in known}
     return ModelSpec(
         id=mid,
@@ -105,6 +106,7 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> ModelSpec:
         matryoshka_dims=tuple(mdims),
         max_length=max_length,
         trust_remote_code=bool(raw.get("trust_remote_code", False)),
+        code_revision=raw.get("code_revision"),
         notes=raw.get("notes", ""),
         options=options,
     )

@@ -161,20 +161,30 @@ def inverted_index(
 
 
 def sparse_dot(a: Sequence[SparseEmbedding], b: Sequence[SparseEmbedding]) -> np.ndarray:
-    """Dot-product score matrix ``(len(a), len(b))`` float32, computed in numpy.
+    """Dot-product score matrix ``(len(a), len(b))`` float32: a sparse product in numpy.
 
-    Both sides are densified over the union of their ids only, so memory is
-    ``(len(a) + len(b)) × n_distinct_ids``, not ``× vocabulary``.
+    The longer side is turned into posting lists (one array of ``(term, row, weight)`` sorted by
+    term); each row of the shorter side looks its terms up and accumulates only the matching
+    postings. Memory is ``O(nnz + len(a) × len(b))``, never ``× vocabulary`` or ``× distinct ids``.
     """
     if not a or not b:
         return np.zeros((len(a), len(b)), dtype=np.float32)
-    all_ids = np.concatenate([e.indices for e in (*a, *b)])
-    vocab = np.unique(all_ids)
-
-    def dense(rows: Sequence[SparseEmbedding]) -> np.ndarray:
-        out = np.zeros((len(rows), vocab.size), dtype=np.float32)
-        for r, e in enumerate(rows):
-            out[r, np.searchsorted(vocab, e.indices)] = e.values
-        return out
-
-    return dense(a) @ dense(b).T
+    if len(a) > len(b):
+        return np.ascontiguousarray(sparse_dot(b, a).T)
+    terms = np.concatenate([e.indices for e in b])
+    weights = np.concatenate([e.values for e in b])
+    rows = np.repeat(np.arange(len(b), dtype=np.int64), [e.nnz for e in b])
+    order = np.argsort(terms, kind="stable")
+    terms, weights, rows = terms[order], weights[order], rows[order]
+    out = np.zeros((len(a), len(b)), dtype=np.float32)
+    for i, query in enumerate(a):
+        lo = np.searchsorted(terms, query.indices, side="left")
+        counts = np.searchsorted(terms, query.indices, side="right") - lo
+        total = int(counts.sum())
+        if not total:
+            continue
+        first = np.cumsum(counts) - counts  # where each term's postings start in the gathered list
+        hits = np.repeat(lo - first, counts) + np.arange(total)
+        contrib = np.repeat(query.values.astype(np.float64), counts) * weights[hits]
+        out[i] = np.bincount(rows[hits], weights=contrib, minlength=len(b))
+    return out

@@ -1,4 +1,4 @@
-"""ColBERT runtime vs a torch reference of the Stanford / PyLate rules (PARADIGMS.md §1)."""
+"""ColBERT runtime vs a torch reference of the Stanford / PyLate rules (docs/reference-semantics.md §1)."""
 
 from __future__ import annotations
 

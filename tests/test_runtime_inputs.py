@@ -88,7 +88,7 @@ def test_bad_batch_size(embedder, size):
 
 def test_bad_dimension_and_max_length(tiny_bert_dense_artifact):
     with pytest.raises(UnsupportedDimensionError):
-        Tessera(tiny_bert_dense_artifact, dimension=7)
+        Tessera(tiny_bert_dense_artifact, dimension=0)
     with pytest.raises(InvalidInputError, match="max_length"):
         Tessera(tiny_bert_dense_artifact, max_length=10**6)
     short = Tessera(tiny_bert_dense_artifact, max_length=8)

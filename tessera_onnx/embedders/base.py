@@ -8,32 +8,33 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ..artifact import Manifest, read_manifest, verify_files
+from .._warnings import warn
+from ..artifact import Manifest, member_path, read_manifest, verify_files
 from ..configs import TextConfig
-from ..errors import ArtifactError, InvalidInputError, TesseraError, UnsupportedDimensionError
+from ..errors import (
+    ArtifactError,
+    DimensionWarning,
+    InvalidInputError,
+    TesseraError,
+    UnsupportedDimensionError,
+)
 from ..locate import resolve_artifact
 from ..session import create_session, short_provider_name
-from ..text.batching import DEFAULT_BATCH_SIZE, REFERENCE_LENGTH, pad_batch, plan_batches, progress
-from ..text.tokenize import TextTokenizer, Tokenized, prepare_texts, validate_texts
+from ..text.batching import DEFAULT_BATCH_SIZE, REFERENCE_LENGTH, ProgressBar, plan_batches
+from ..text.tokenize import TextTokenizer, Tokenized, iter_windows, prepare_texts, validate_texts
 
 __all__ = ["TextEmbedder"]
 
+_R = TypeVar("_R")
+
 _ORT_INT = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
-
-
-def _inside(root: Path, name: str, what: str) -> Path:
-    """``root/name``, refusing names that escape the artifact directory."""
-    path = (root / name).resolve()
-    if path != root.resolve() and root.resolve() not in path.parents:
-        raise ArtifactError(f"manifest {what} {name!r} points outside the artifact directory {root}")
-    return path
 
 
 class TextEmbedder:
@@ -48,7 +49,10 @@ class TextEmbedder:
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).
     - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
-      tokens, so short texts go in larger batches and long ones in smaller.
+      tokens, so short texts go in larger batches and long ones in smaller. Inputs are
+      processed in windows of :data:`~tessera_onnx.text.tokenize.WINDOW` texts (length-sorted
+      inside a window, results in input order), so memory does not grow with the input;
+      ``encode_iter`` streams any iterable in constant memory.
     - ``verify``: check every artifact file against the sha256 in its manifest on load. ``True``
       (default) hashes a file once and then trusts it while its size/mtime/ctime/inode are
       unchanged (see :func:`tessera_onnx.artifact.verify_files`); ``"always"`` re-hashes on every
@@ -82,6 +86,7 @@ class TextEmbedder:
             )
         self.path = root
         self.manifest = manifest
+        self._warned_dims: set[int] = set()
         self.text_config = TextConfig.from_dict(manifest.config.get("text"))
         if max_length is not None:
             if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
@@ -92,16 +97,23 @@ class TextEmbedder:
                 )
         self.max_length = max_length or self.text_config.max_length
         self.batch_size = _check_batch_size(batch_size)
-        model_file = _inside(root, manifest.model_file, "model_file")
-        tokenizer_file = _inside(root, self.text_config.tokenizer_file, "tokenizer_file")
+        model_file = member_path(root, manifest.model_file, "model_file")
+        tokenizer_file = member_path(root, self.text_config.tokenizer_file, "tokenizer_file")
         checker = (
-            _Verifier(root, manifest, (manifest.model_file, self.text_config.tokenizer_file), cached=verify != "always")
+            _Verifier(
+                root,
+                manifest,
+                (manifest.model_file, self.text_config.tokenizer_file),
+                cached=verify != "always",
+            )
             if verify
             else None
         )
         try:
             self._tokenizer = TextTokenizer(tokenizer_file, self.max_length)
-            session, provider = create_session(model_file, device, threads, providers=providers, fallback=fallback)
+            session, provider = create_session(
+                model_file, device, threads, providers=providers, fallback=fallback
+            )
         except TesseraError:
             if checker is not None:
                 checker.result()  # a checksum failure explains a broken file best
@@ -119,7 +131,9 @@ class TextEmbedder:
         dtypes: dict[str, type] = {}
         for spec in self._session.get_inputs():
             if spec.name not in _KNOWN_INPUTS:
-                raise ArtifactError(f"graph input {spec.name!r} is not one a text embedder can feed ({_KNOWN_INPUTS})")
+                raise ArtifactError(
+                    f"graph input {spec.name!r} is not one a text embedder can feed ({_KNOWN_INPUTS})"
+                )
             dtypes[spec.name] = _ORT_INT.get(spec.type, np.int64)
         if "input_ids" not in dtypes:
             raise ArtifactError("the graph has no input_ids input")
@@ -155,6 +169,32 @@ class TextEmbedder:
         cfg = self.text_config
         return prepare_texts(items, prefix, strip=cfg.strip, lowercase=cfg.lowercase), single
 
+    def _windowed(
+        self,
+        texts: Any,
+        prefix: str,
+        show_progress: bool,
+        work: Callable[[list[str], ProgressBar], _R],
+    ) -> tuple[Iterator[_R], bool, int | None]:
+        """Validate ``texts`` and return ``(results per window, was_single_str, total or None)``.
+
+        ``work(prepared_texts, bar)`` turns one window of prompt-prefixed, stripped (and
+        lowercased) texts into that window's results, in order. Nothing runs until the
+        iterator is consumed; a sequence is validated whole now, a generator as it streams.
+        """
+        windows, single, total = iter_windows(texts)
+        cfg = self.text_config
+
+        def run() -> Iterator[_R]:
+            bar = ProgressBar(show_progress, total)
+            try:
+                for window in windows:
+                    yield work(prepare_texts(window, prefix, strip=cfg.strip, lowercase=cfg.lowercase), bar)
+            finally:
+                bar.close()
+
+        return run(), single, total
+
     def _tokenize(self, texts: list[str], max_length: int | None = None) -> Tokenized:
         return self._tokenizer.encode(texts, max_length or self.max_length)
 
@@ -162,18 +202,33 @@ class TextEmbedder:
         self,
         tokens: Tokenized,
         batch_size: int | None,
-        show_progress: bool,
+        show_progress: bool | ProgressBar,
         token_budget: int | None = None,
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Yield ``(indices, ids, mask)`` per length bucket, padded with the pad id."""
+        pad_ids: bool = True,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]:
+        """Yield ``(indices, ids, mask)`` per length bucket, padded with the pad id.
+
+        ``show_progress`` is a bool or a shared :class:`ProgressBar`; with ``pad_ids=False``
+        only the indices are planned (``ids`` and ``mask`` are None: the caller pads).
+        """
         size = _check_batch_size(batch_size) if batch_size is not None else self.batch_size
         pad = self.text_config.pad_token_id
         side = self.text_config.padding_side
         if token_budget is not None:
             token_budget = min(token_budget, size * REFERENCE_LENGTH)
-        for index in progress(plan_batches(tokens.lengths, size, token_budget), show_progress):
-            ids, mask = pad_batch([tokens.ids[i] for i in index], pad, side=side)
-            yield index, ids, mask
+        own = not isinstance(show_progress, ProgressBar)
+        bar = ProgressBar(bool(show_progress), len(tokens)) if own else show_progress
+        try:
+            for index in plan_batches(tokens.lengths, size, token_budget):
+                if pad_ids:
+                    ids, mask = tokens.pad(index, pad, side=side)
+                    yield index, ids, mask
+                else:
+                    yield index, None, None
+                bar.update(len(index))
+        finally:
+            if own:
+                bar.close()
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None, default: str = "") -> str:
         if prompt is not None and prompt_name is not None:
@@ -246,23 +301,47 @@ class TextEmbedder:
         return f"{type(self).__name__}({self.manifest.model_id!r}, dimension={self.dimension}, device={self.device!r})"
 
     def _check_dimension(self, dimension: int | None) -> int | None:
-        """Validate a Matryoshka ``dimension=``; None or the full width means no truncation."""
+        """Validate a truncation ``dimension=``; None or the full width means no truncation.
+
+        Any ``1 <= dimension <= dim`` is accepted, as sentence-transformers' ``truncate_dim``;
+        a size the manifest does not list in ``matryoshka_dims`` gets one
+        :class:`~tessera_onnx.errors.DimensionWarning` per embedder and size (the model was not
+        trained for it, so quality may drop more than for a Matryoshka size).
+        """
         if dimension is None:
             return None
         full = self.manifest.dim
-        offered = sorted(set(self.manifest.matryoshka_dims) | {full}, reverse=True)
-        if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)) or int(dimension) not in offered:
+        if (
+            isinstance(dimension, bool)
+            or not isinstance(dimension, (int, np.integer))
+            or not 1 <= int(dimension) <= full
+        ):
+            offered = sorted(set(self.manifest.matryoshka_dims) | {full}, reverse=True)
             raise UnsupportedDimensionError(
-                f"dimension {dimension!r} is not offered by {self.manifest.model_id}; choose one of {offered}"
-                + ("" if len(offered) > 1 else " (the model was not trained for Matryoshka truncation)")
+                f"dimension {dimension!r} is not available for {self.manifest.model_id}: pass an integer "
+                f"in 1..{full} (trained Matryoshka sizes: {offered})"
             )
-        return None if int(dimension) == full else int(dimension)
+        size = int(dimension)
+        if size == full:
+            return None
+        if size not in self.manifest.matryoshka_dims and size not in self._warned_dims:
+            self._warned_dims.add(size)
+            listed = list(self.manifest.matryoshka_dims)
+            warn(
+                f"{self.manifest.model_id} was not trained for dimension {size} "
+                + (f"(its Matryoshka sizes are {listed})" if listed else "(it lists no Matryoshka sizes)")
+                + "; the truncated vectors may lose more quality than a trained size",
+                DimensionWarning,
+            )
+        return size
 
 
 class _Verifier:
     """Checksums the artifact in a thread while the session is built (hashlib frees the GIL)."""
 
-    def __init__(self, root: Path, manifest: Manifest, required: tuple[str, ...], cached: bool = True) -> None:
+    def __init__(
+        self, root: Path, manifest: Manifest, required: tuple[str, ...], cached: bool = True
+    ) -> None:
         self._cached = cached
         missing = [name for name in required if name not in manifest.files]
         if missing:
@@ -298,4 +377,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
-

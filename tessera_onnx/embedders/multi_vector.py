@@ -1,4 +1,4 @@
-"""ColBERT multi-vector embeddings and MaxSim scoring (Stanford and PyLate rules, PARADIGMS.md §1).
+"""ColBERT multi-vector embeddings and MaxSim scoring (Stanford and PyLate rules, docs/reference-semantics.md §1).
 
 Queries: tokenize with specials truncated to ``query_length - 1``, insert the query marker at
 position 1 (after [CLS]), pad to ``query_length`` with the mask token (attention 0 unless
@@ -11,6 +11,7 @@ to the longest in the bucket, and drop rows that are padding or whose id is in t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..configs import MultiVectorConfig
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores, pad_multivectors
 from ..ops.normalize import l2_normalize
-from ..text.batching import pad_batch
+from ..text.batching import ProgressBar
 from .base import TextEmbedder
 
 __all__ = ["TesseraMultiVector", "MultiVectorBatch"]
@@ -54,12 +55,15 @@ class TesseraMultiVector(TextEmbedder):
     float32 array per text (``padded=True``: a :class:`MultiVectorBatch`);
     ``similarity(queries, documents)`` is the MaxSim score matrix. ``encode(texts)`` encodes
     documents unless ``is_query=True``. ``dimension=`` slices the un-normalised projection,
-    then renormalises (only sizes listed in the manifest's ``matryoshka_dims``).
+    then renormalises (any ``1..dim``; sizes outside the manifest's ``matryoshka_dims`` warn once).
+    ``encode_iter(texts)`` streams one array per text from any iterable, in constant memory.
     """
 
     paradigm = "multi_vector"
 
-    def __init__(self, model: str | os.PathLike[str], *, dimension: int | None = None, **options: Any) -> None:
+    def __init__(
+        self, model: str | os.PathLike[str], *, dimension: int | None = None, **options: Any
+    ) -> None:
         super().__init__(model, **options)
         self.config = MultiVectorConfig.from_dict(self.manifest.config.get("multi_vector"))
         self._truncate = self._check_dimension(dimension)
@@ -128,6 +132,19 @@ class TesseraMultiVector(TextEmbedder):
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"cannot score {type(x).__name__}: {exc}") from exc
 
+    def encode_iter(self, texts: Any, *, is_query: bool = False, **kwargs: Any) -> Iterator[np.ndarray]:
+        """Yield one ``(tokens_i, d)`` float32 array per text, in input order, from any iterable.
+
+        Takes ``batch_size``, ``show_progress`` and ``dimension``; documents unless
+        ``is_query=True``. Texts are read a window at a time (constant memory).
+        """
+        unknown = set(kwargs) - {"batch_size", "show_progress", "dimension"}
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
+        work = self._window(is_query, kwargs.get("batch_size"), kwargs.get("dimension"))
+        chunks, _, _ = self._windowed(texts, "", kwargs.get("show_progress", False), work)
+        return (row for chunk in chunks for row in chunk)
+
     def _encode(
         self,
         texts: Any,
@@ -138,44 +155,50 @@ class TesseraMultiVector(TextEmbedder):
         dimension: int | None = None,
         padded: bool = False,
     ) -> Any:
+        work = self._window(is_query, batch_size, dimension)
+        chunks, single, _ = self._windowed(texts, "", show_progress, work)
+        rows: list[np.ndarray] = []
+        for chunk in chunks:
+            rows.extend(chunk)
+        if padded:
+            if rows:
+                return MultiVectorBatch.from_list(rows)
+            width = self._check_dimension(dimension) or self._truncate or self.manifest.dim
+            return MultiVectorBatch(np.zeros((0, 0, width), np.float32), np.zeros((0, 0), bool))
+        return rows[0] if single else rows
+
+    def _window(self, is_query: bool, batch_size: int | None, dimension: int | None) -> Any:
+        """The per-window encoder: ``work(texts, bar) -> list of (tokens_i, d) arrays``."""
         truncate = self._truncate if dimension is None else self._check_dimension(dimension)
-        width = truncate or self.manifest.dim
-        items, single = self._prepare(texts)
         cfg = self.config
         length = self.query_length if is_query else self.document_length
         marker = cfg.query_marker_id if is_query else cfg.document_marker_id
         expand = is_query and cfg.do_query_expansion
-        tokens = self._tokenize(items, length - 1)
-        rows: list[np.ndarray] = [np.zeros((0, width), np.float32)] * len(items)
         pad_id = self.text_config.pad_token_id
-        for index, _, _ in self._batches(tokens, batch_size, show_progress):
-            seqs = [_insert_marker(tokens.ids[i], marker) for i in index]
-            if expand:
-                ids, mask = pad_batch(seqs, cfg.mask_token_id, length=length)
-                if cfg.attend_to_expansion_tokens:
-                    mask[:] = 1
-            else:
-                ids, mask = pad_batch(seqs, pad_id)
-            hidden = self._run(self._output, ids, mask)
-            if truncate:
-                hidden = hidden[..., :truncate]
-            if expand:
-                keep = np.ones(ids.shape, dtype=bool)
-            else:
-                keep = mask.astype(bool)
-                if not is_query and self._skiplist.size:
-                    keep &= ~np.isin(ids, self._skiplist)
-            for row, i in enumerate(index):
-                vectors = np.ascontiguousarray(hidden[row][keep[row]], dtype=np.float32)
-                rows[i] = l2_normalize(vectors, out=vectors) if cfg.normalize else vectors
-        if padded:
-            batch = MultiVectorBatch.from_list(rows) if rows else MultiVectorBatch(
-                np.zeros((0, 0, width), np.float32), np.zeros((0, 0), bool)
-            )
-            return batch
-        return rows[0] if single else rows
 
+        def work(items: list[str], bar: ProgressBar) -> list[np.ndarray]:
+            tokens = self._tokenize(items, length - 1)
+            marked = tokens.with_token(marker, 1)
+            rows: list[np.ndarray] = [np.zeros((0, truncate or self.manifest.dim), np.float32)] * len(items)
+            for index, _, _ in self._batches(tokens, batch_size, bar, pad_ids=False):
+                if expand:
+                    ids, mask = marked.pad(index, cfg.mask_token_id, length=length)
+                    if cfg.attend_to_expansion_tokens:
+                        mask[:] = 1
+                else:
+                    ids, mask = marked.pad(index, pad_id)
+                hidden = self._run(self._output, ids, mask)
+                if truncate:
+                    hidden = hidden[..., :truncate]
+                if expand:
+                    keep = np.ones(ids.shape, dtype=bool)
+                else:
+                    keep = mask.astype(bool)
+                    if not is_query and self._skiplist.size:
+                        keep &= ~np.isin(ids, self._skiplist)
+                for row, i in enumerate(index):
+                    vectors = np.ascontiguousarray(hidden[row][keep[row]], dtype=np.float32)
+                    rows[i] = l2_normalize(vectors, out=vectors) if cfg.normalize else vectors
+            return rows
 
-def _insert_marker(ids: list[int], marker: int) -> list[int]:
-    """``[CLS] x… [SEP]`` → ``[CLS] marker x… [SEP]`` (position 1)."""
-    return [*ids[:1], marker, *ids[1:]]
+        return work

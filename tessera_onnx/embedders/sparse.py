@@ -1,16 +1,19 @@
-"""SPLADE sparse embeddings: ``max_t log1p(relu(z_t)) · m_t`` over the MLM logits (PARADIGMS.md §2)."""
+"""SPLADE sparse embeddings: ``max_t log1p(relu(z_t)) · m_t`` over the MLM logits (docs/reference-semantics.md §2)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from .._malloc import fix_mmap_threshold
 from ..configs import SparseConfig
 from ..errors import InvalidInputError
 from ..ops.splade import dense_to_sparse, splade_pool, top_k_sparse
 from ..sparse_embedding import SparseEmbedding, inverted_index, sparse_dot, to_scipy
+from ..text.batching import ProgressBar
 from .base import TextEmbedder
 
 __all__ = ["TesseraSparse"]
@@ -32,6 +35,7 @@ class TesseraSparse(TextEmbedder):
 
     def __init__(self, model: str | os.PathLike[str], *, top_k: int | None = None, **options: Any) -> None:
         super().__init__(model, **options)
+        fix_mmap_threshold()  # [batch, vocab] blocks must not fragment the heap (see _malloc)
         self.config = SparseConfig.from_dict(self.manifest.config.get("sparse"))
         self.top_k = _check_top_k(top_k)
         names = [o.name for o in self._session.get_outputs()]
@@ -89,19 +93,35 @@ class TesseraSparse(TextEmbedder):
         """``scipy.sparse.csr_matrix`` ``(n, vocab)`` (needs scipy)."""
         return to_scipy(embeddings, self._vocab_size)
 
-    def inverted_index(self, embeddings: list[SparseEmbedding], doc_ids: Any = None, decode: bool = False) -> dict:
+    def inverted_index(
+        self, embeddings: list[SparseEmbedding], doc_ids: Any = None, decode: bool = False
+    ) -> dict:
         """``{term: [(doc_id, weight)]}``; terms are ids, or tokens with ``decode=True``."""
         return inverted_index(embeddings, doc_ids, decode=decode)
 
     # ------------------------------------------------------------------ internals
 
-    def _encode_with(self, texts: Any, prefix: str, kwargs: dict[str, Any]) -> Any:
-        unknown = set(kwargs) - {"batch_size", "show_progress", "top_k"}
+    def encode_iter(self, texts: Any, **kwargs: Any) -> Iterator[SparseEmbedding]:
+        """Yield one :class:`SparseEmbedding` per text, in input order, from any iterable of str.
+
+        Takes :meth:`encode`'s keywords; texts are read a window at a time (constant memory).
+        """
+        prefix = self._resolve_prompt(kwargs.get("prompt"), kwargs.get("prompt_name"))
+        work = self._window(*self._options(kwargs))
+        chunks, _, _ = self._windowed(texts, prefix, kwargs.get("show_progress", False), work)
+        return (item for chunk in chunks for item in chunk)
+
+    def _options(self, kwargs: dict[str, Any]) -> tuple[int | None, int | None]:
+        unknown = set(kwargs) - {"batch_size", "show_progress", "top_k", "prompt", "prompt_name"}
         if unknown:
             raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
-        return self._encode(
-            texts, prefix, kwargs.get("batch_size"), kwargs.get("show_progress", False), kwargs.get("top_k")
-        )
+        return kwargs.get("batch_size"), kwargs.get("top_k")
+
+    def _encode_with(self, texts: Any, prefix: str, kwargs: dict[str, Any]) -> Any:
+        if kwargs.get("prompt") is not None or kwargs.get("prompt_name") is not None:
+            prefix = self._resolve_prompt(kwargs.get("prompt"), kwargs.get("prompt_name"))
+        batch_size, top_k = self._options(kwargs)
+        return self._encode(texts, prefix, batch_size, kwargs.get("show_progress", False), top_k)
 
     def _as_list(self, x: Any, query: bool) -> list[SparseEmbedding]:
         if isinstance(x, SparseEmbedding):
@@ -112,31 +132,42 @@ class TesseraSparse(TextEmbedder):
         items = list(x)
         bad = next((i for i, e in enumerate(items) if not isinstance(e, SparseEmbedding)), None)
         if bad is not None:
-            raise InvalidInputError(f"item {bad} is {type(items[bad]).__name__}, expected SparseEmbedding or str")
+            raise InvalidInputError(
+                f"item {bad} is {type(items[bad]).__name__}, expected SparseEmbedding or str"
+            )
         return items
 
     def _encode(
         self, texts: Any, prefix: str, batch_size: int | None, show_progress: bool, top_k: int | None
     ) -> Any:
+        chunks, single, _ = self._windowed(texts, prefix, show_progress, self._window(batch_size, top_k))
+        out: list[SparseEmbedding] = []
+        for chunk in chunks:
+            out.extend(chunk)
+        return out[0] if single else out
+
+    def _window(self, batch_size: int | None, top_k: int | None) -> Any:
+        """The per-window encoder: ``work(texts, bar) -> list[SparseEmbedding]``."""
         k = self.top_k if top_k is None else _check_top_k(top_k)
-        items, single = self._prepare(texts, prefix)
-        if not items:
-            return []
-        tokens = self._tokenize(items)
         vocab = self._tokenizer.vocabulary
-        out: list[SparseEmbedding | None] = [None] * len(items)
-        for index, ids, mask in self._batches(tokens, batch_size, show_progress, token_budget=self._budget):
-            result = self._run(self._output, ids, mask)
-            if not self._pooled:
-                result = splade_pool(
-                    result, mask, self.config.activation, self.config.aggregation, inplace=True
-                )
-            for row, i in enumerate(index):
-                idx, val = dense_to_sparse(result[row])
-                if k is not None:
-                    idx, val = top_k_sparse(idx, val, k)
-                out[i] = SparseEmbedding(idx, val, vocab, self._vocab_size)
-        return out[0] if single else out  # type: ignore[return-value]
+
+        def work(items: list[str], bar: ProgressBar) -> list[SparseEmbedding]:
+            tokens = self._tokenize(items)
+            out: list[SparseEmbedding | None] = [None] * len(items)
+            for index, ids, mask in self._batches(tokens, batch_size, bar, token_budget=self._budget):
+                result = self._run(self._output, ids, mask)
+                if not self._pooled:
+                    result = splade_pool(
+                        result, mask, self.config.activation, self.config.aggregation, inplace=True
+                    )
+                for row, i in enumerate(index):
+                    idx, val = dense_to_sparse(result[row])
+                    if k is not None:
+                        idx, val = top_k_sparse(idx, val, k)
+                    out[i] = SparseEmbedding(idx, val, vocab, self._vocab_size)
+            return out  # type: ignore[return-value]
+
+        return work
 
 
 def _check_top_k(top_k: Any) -> int | None:

@@ -5,7 +5,7 @@ numeric or bool dtype) and returns ``[B, D]`` in ``hidden``'s dtype. Padded posi
 enter a result, so the same text pooled inside batches padded to different lengths gives the
 same vector (up to float rounding of the encoder itself).
 
-Reference: ``sentence_transformers/models/Pooling.py:Pooling.forward`` (PARADIGMS.md §3).
+Reference: ``sentence_transformers/models/Pooling.py:Pooling.forward`` (docs/reference-semantics.md §3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SPLADE pooling of MLM logits and sparse-vector helpers (PARADIGMS.md §2).
+"""SPLADE pooling of MLM logits and sparse-vector helpers (docs/reference-semantics.md §2).
 
 ``splade_pool`` computes ``agg_t act(z_t) · m_t`` with ``act = log1p(relu(.))`` (or a second
 ``log1p`` for OpenSearch models) and ``agg`` = max or sum over the sequence axis. The mask is

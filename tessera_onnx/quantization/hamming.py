@@ -135,6 +135,10 @@ class PackedWords:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+# A forked child inherits the pool objects but not their threads: submitting to them would wait
+# for ever. The child starts with no pools and makes fresh ones on first use.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:

@@ -129,7 +129,8 @@ def _blocked_topk(
             keep = topk(val, k)
             val, idx = np.take_along_axis(val, keep, axis=1), np.take_along_axis(idx, keep, axis=1)
         best_idx, best_val = idx, val
-    assert best_idx is not None and best_val is not None
+    if best_idx is None or best_val is None:  # empty corpus: no hits for any query
+        return np.zeros((n_queries, 0), dtype=np.int64), np.zeros((n_queries, 0), dtype=np.float32)
     return best_idx, best_val
 
 

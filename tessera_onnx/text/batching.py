@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_BATCH_SIZE", "REFERENCE_LENGTH", "plan_batches", "pad_batch", "progress"]
+__all__ = ["DEFAULT_BATCH_SIZE", "REFERENCE_LENGTH", "plan_batches", "pad_batch", "progress", "ProgressBar"]
 
 DEFAULT_BATCH_SIZE = 32
 # batch_size counts texts of this many tokens; a batch holds about batch_size × this many tokens
@@ -92,3 +92,55 @@ def _plain_progress(batches: list[np.ndarray], desc: str) -> Iterator[np.ndarray
         sys.stderr.write(f"\r{desc}: {done}/{total} texts")
         sys.stderr.flush()
     sys.stderr.write("\n")
+
+
+class ProgressBar:
+    """A count of encoded texts drawn with tqdm (plain stderr without it); inert when disabled.
+
+    ``total`` may be ``None`` (a generator of unknown length). Call :meth:`update` per batch and
+    :meth:`close` at the end (or use it as a context manager).
+    """
+
+    def __init__(self, enabled: bool, total: int | None = None, desc: str = "Encoding") -> None:
+        self._bar = None
+        self._plain = False
+        self._done = 0
+        self._total = total
+        self._desc = desc
+        if not enabled:
+            return
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self._plain = True
+        else:
+            self._bar = tqdm(total=total, desc=desc, unit="text")
+
+    def update(self, n: int) -> None:
+        """Count ``n`` more texts as done."""
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._plain:
+            import sys
+
+            self._done += n
+            of = f"/{self._total}" if self._total is not None else ""
+            sys.stderr.write(f"\r{self._desc}: {self._done}{of} texts")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        """Finish the bar (idempotent)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._plain:
+            import sys
+
+            sys.stderr.write("\n")
+            self._plain = False
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,16 +1,20 @@
 """Input validation and tokenization with the ``tokenizers`` library (no padding there).
 
-Texts are tokenized once per call with ``encode_batch`` (Rust, multi-threaded); padding happens
-per length bucket in numpy (:mod:`.batching`). A :class:`TextTokenizer` is immutable after
-construction — one ``tokenizers.Tokenizer`` per truncation length, created under a lock — so
-one instance serves many threads.
+Texts are tokenized one window at a time (:data:`WINDOW` texts, :func:`iter_windows`) with
+``encode_batch`` (Rust, multi-threaded); the ids go straight into one flat numpy array
+(:class:`Tokenized`) so no ``Encoding`` object outlives the call, and padding happens per
+length bucket in numpy. Texts far longer than the token limit are cut by characters first
+(:meth:`TextTokenizer.encode`), without changing the tokens that survive truncation.
+A :class:`TextTokenizer` is immutable after construction — one ``tokenizers.Tokenizer`` per
+truncation length, created under a lock — so one instance serves many threads.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +23,27 @@ import numpy as np
 from .._warnings import warn as _warn
 from ..errors import ArtifactError, InvalidInputError, TruncationWarning
 
-__all__ = ["validate_texts", "prepare_texts", "sanitize_text", "TextTokenizer", "Tokenized"]
+__all__ = [
+    "WINDOW",
+    "CHARS_PER_TOKEN",
+    "validate_texts",
+    "iter_windows",
+    "prepare_texts",
+    "sanitize_text",
+    "TextTokenizer",
+    "Tokenized",
+]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+
+# Texts tokenized, length-sorted and batched together: bounds the memory of one call whatever
+# the input size, while batches stay full (a few thousand texts give well-filled length buckets).
+WINDOW = 2048
+# A text longer than max_length × this many characters is cut (at a whitespace) before
+# tokenizing; if the cut text no longer overflows max_length, it is re-tokenized with more.
+CHARS_PER_TOKEN = 16
+# How far back from the cut point a whitespace is looked for.
+_WHITESPACE_LOOKBACK = 256
 
 
 def validate_texts(texts: Any) -> tuple[list[str], bool]:
@@ -51,12 +73,57 @@ def validate_texts(texts: Any) -> tuple[list[str], bool]:
     return items, False
 
 
+def _bad_item(index: int, item: Any) -> InvalidInputError:
+    hint = "; decode bytes first" if isinstance(item, (bytes, bytearray)) else ""
+    return InvalidInputError(f"texts[{index}] is {type(item).__name__} ({item!r:.40}), expected str{hint}")
+
+
+def iter_windows(texts: Any, size: int = WINDOW) -> tuple[Iterator[list[str]], bool, int | None]:
+    """Split ``texts`` (a str, a sequence or any iterable of str) into lists of ``size`` texts.
+
+    Returns ``(windows, was_single_str, total)`` where ``total`` is ``None`` for an iterable
+    without a length. A sequence is checked whole before the first window (an error costs no
+    work); a generator is checked as it is consumed, so it is never held in memory. Errors are
+    :class:`InvalidInputError` naming the offending index.
+    """
+    if isinstance(texts, str):
+        return iter(([texts],)), True, 1
+    if texts is None or isinstance(texts, (bytes, bytearray, memoryview)) or isinstance(texts, dict):
+        validate_texts(texts)  # raises with the right message
+    if isinstance(texts, np.ndarray):
+        texts = texts.tolist() if texts.ndim == 1 else texts
+    if isinstance(texts, Sequence):
+        for index, item in enumerate(texts):
+            if not isinstance(item, str):
+                raise _bad_item(index, item)
+        n = len(texts)
+        return (list(texts[i : i + size]) for i in range(0, n, size)), False, n
+    if not isinstance(texts, Iterable):
+        raise InvalidInputError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
+    return _checked_windows(iter(texts), size), False, None
+
+
+def _checked_windows(items: Iterator[Any], size: int) -> Iterator[list[str]]:
+    offset = 0
+    while True:
+        window = list(itertools.islice(items, size))
+        if not window:
+            return
+        for index, item in enumerate(window):
+            if not isinstance(item, str):
+                raise _bad_item(offset + index, item)
+        offset += len(window)
+        yield window
+
+
 def sanitize_text(text: str) -> str:
     """Replace lone surrogates (which cannot be UTF-8 encoded) with U+FFFD."""
     return _SURROGATES.sub("\ufffd", text)
 
 
-def prepare_texts(texts: list[str], prefix: str = "", strip: bool = True, lowercase: bool = False) -> list[str]:
+def prepare_texts(
+    texts: list[str], prefix: str = "", strip: bool = True, lowercase: bool = False
+) -> list[str]:
     """Prefix (prompt), then strip and lowercase as sentence-transformers does."""
     if prefix:
         texts = [prefix + t for t in texts]
@@ -68,17 +135,76 @@ def prepare_texts(texts: list[str], prefix: str = "", strip: bool = True, lowerc
 
 
 class Tokenized:
-    """Token ids of a list of texts: ``ids[i]`` is a list of ints, ``lengths`` an int64 array."""
+    """Token ids of a list of texts, held as one flat int64 array.
 
-    __slots__ = ("ids", "lengths", "truncated")
+    ``flat`` concatenates every text's ids, ``starts[i]``/``lengths[i]`` locate text ``i``;
+    ``ids[i]`` (an int64 view) and :meth:`pad` read them. Build from per-text id lists with
+    ``Tokenized(ids, truncated)`` or from the flat form with :meth:`from_flat`.
+    """
 
-    def __init__(self, ids: list[list[int]], truncated: int) -> None:
-        self.ids = ids
-        self.lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    __slots__ = ("flat", "starts", "lengths", "truncated")
+
+    def __init__(self, ids: Sequence[Sequence[int]], truncated: int = 0) -> None:
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        total = int(lengths.sum())
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=total)
+        self._set(flat, lengths, truncated)
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, lengths: np.ndarray, truncated: int = 0) -> Tokenized:
+        """Wrap concatenated ids ``flat`` split by ``lengths`` (no copy)."""
+        self = cls.__new__(cls)
+        self._set(np.asarray(flat, dtype=np.int64), np.asarray(lengths, dtype=np.int64), truncated)
+        return self
+
+    def _set(self, flat: np.ndarray, lengths: np.ndarray, truncated: int) -> None:
+        self.flat = flat
+        self.lengths = lengths
+        self.starts = np.zeros(len(lengths), dtype=np.int64)
+        if len(lengths) > 1:
+            np.cumsum(lengths[:-1], out=self.starts[1:])
         self.truncated = truncated
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.lengths)
+
+    @property
+    def ids(self) -> list[np.ndarray]:
+        """One int64 view per text."""
+        return [
+            self.flat[s : s + n] for s, n in zip(self.starts.tolist(), self.lengths.tolist(), strict=True)
+        ]
+
+    def with_token(self, token_id: int, position: int = 1) -> Tokenized:
+        """A copy with ``token_id`` inserted at ``position`` of every text (ColBERT markers)."""
+        where = self.starts + np.minimum(self.lengths, position)
+        return Tokenized.from_flat(np.insert(self.flat, where, token_id), self.lengths + 1, self.truncated)
+
+    def pad(
+        self,
+        index: np.ndarray,
+        pad_id: int,
+        *,
+        length: int | None = None,
+        side: str = "right",
+        dtype: type = np.int64,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, attention_mask)`` of the texts ``index``, padded to ``length`` (default: the longest)."""
+        index = np.asarray(index, dtype=np.int64)
+        lengths = self.lengths[index]
+        width = int(lengths.max(initial=0)) if length is None else length
+        lengths = np.minimum(lengths, width)
+        positions = np.arange(width)
+        if side == "right":
+            real = positions[None, :] < lengths[:, None]
+        else:
+            real = positions[None, :] >= (width - lengths)[:, None]
+        # flat positions of each kept token, in row-major order (the order `real` is filled in)
+        total = int(lengths.sum())
+        row_offset = np.repeat(self.starts[index] - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+        ids = np.full((len(index), width), pad_id, dtype=dtype)
+        ids[real] = self.flat[row_offset + np.arange(total)]
+        return ids, real.astype(dtype)
 
 
 class TextTokenizer:
@@ -149,24 +275,63 @@ class TextTokenizer:
     def encode(self, texts: list[str], max_length: int | None = None, warn: bool = True) -> Tokenized:
         """Tokenize with special tokens, truncated to ``max_length`` (default: the model max).
 
-        Lone surrogates are replaced with U+FFFD. When some texts were truncated and ``warn``,
-        a :class:`TruncationWarning` says how many.
+        Lone surrogates are replaced with U+FFFD. A text longer than ``max_length ×``
+        :data:`CHARS_PER_TOKEN` characters is cut at a whitespace before tokenizing; when the
+        cut text no longer fills ``max_length`` tokens it is tokenized again with more
+        characters (up to the whole text), so the kept tokens are those of the whole text for
+        any tokenizer that splits words at whitespace. When some texts were truncated and
+        ``warn``, a :class:`TruncationWarning` says how many.
         """
         length = max_length or self.max_length
         tok = self._truncating(length)
-        try:
-            encodings = tok.encode_batch(texts, add_special_tokens=True)
-        except Exception:  # lone surrogates cannot cross into Rust: replace them and retry
-            try:
-                encodings = tok.encode_batch([sanitize_text(t) for t in texts], add_special_tokens=True)
-            except Exception as exc:
-                raise InvalidInputError(f"the tokenizer rejected the input: {exc}") from exc
-        ids = [e.ids for e in encodings]
-        truncated = sum(1 for e, i in zip(encodings, ids, strict=True) if len(i) >= length and e.overflowing)
+        limit = length * CHARS_PER_TOKEN
+        long = [i for i, t in enumerate(texts) if len(t) > limit]
+        if long:
+            texts = list(texts)
+            originals = {i: texts[i] for i in long}
+            for i in long:
+                texts[i] = _cut(originals[i], limit)
+        encodings = _encode_batch(tok, texts)
+        while long:  # cut texts that no longer overflow: give them more characters
+            limit *= 8
+            long = [i for i in long if not encodings[i].overflowing and len(texts[i]) < len(originals[i])]
+            if long:
+                retry = [_cut(originals[i], limit) for i in long]
+                for i, text, enc in zip(long, retry, _encode_batch(tok, retry), strict=True):
+                    texts[i] = text
+                    encodings[i] = enc
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        truncated = sum(
+            1 for e, n in zip(encodings, lengths.tolist(), strict=True) if n >= length and e.overflowing
+        )
+        flat = np.fromiter(
+            itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=int(lengths.sum())
+        )
+        del encodings
         if truncated and warn:
             _warn(
                 f"{truncated} of {len(texts)} texts were longer than {length} tokens and were "
                 "truncated (the model's maximum length)",
                 TruncationWarning,
             )
-        return Tokenized(ids, truncated)
+        return Tokenized.from_flat(flat, lengths, truncated)
+
+
+def _encode_batch(tok: Any, texts: list[str]) -> list[Any]:
+    try:
+        return tok.encode_batch(texts, add_special_tokens=True)
+    except Exception:  # lone surrogates cannot cross into Rust: replace them and retry
+        try:
+            return tok.encode_batch([sanitize_text(t) for t in texts], add_special_tokens=True)
+        except Exception as exc:
+            raise InvalidInputError(f"the tokenizer rejected the input: {exc}") from exc
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, before a whitespace when one is near the end."""
+    if len(text) <= limit:
+        return text
+    for end in range(limit, max(0, limit - _WHITESPACE_LOOKBACK), -1):
+        if text[end].isspace():
+            return text[:end]
+    return text[:limit]

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import Manifest, read_manifest, verify_files
+from ..artifact import Manifest, member_path, read_manifest, verify_files
 from ..errors import ArtifactError, InvalidInputError
 from .config import TimeSeriesConfig
 from .frequency import frequency_token, infer_frequency
@@ -134,9 +134,7 @@ class TesseraTimeSeries:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
-        model_path = (self.path / manifest.model_file).resolve()
-        if self.path.resolve() not in model_path.parents:
-            raise ArtifactError(f"manifest model_file {manifest.model_file!r} points outside {root}")
+        model_path = member_path(self.path, manifest.model_file, "model_file")
         from ..session import create_session
 
         self.session, self.provider = create_session(
@@ -320,13 +318,15 @@ class TesseraTimeSeries:
         ``query`` series - cosine of their :meth:`embed` vectors - best first, as
         ``(index, score)``. For repeated searches, embed the corpus once and use
         :func:`tessera_onnx.timeseries.cosine_similarity`."""
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise InvalidInputError(f"top_k must be a positive integer, got {top_k!r}")
         q = self.embed(query, freq=freq)
         if q.ndim != 1:
             raise InvalidInputError("search takes one query series; use similarity() for many")
         emb = self.embed(corpus, freq=freq)
         emb = np.atleast_2d(emb)
         scores = cosine_similarity(q[None, :], emb)[0]
-        k = max(1, min(int(top_k), scores.shape[0]))
+        k = min(int(top_k), scores.shape[0])
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(i), float(scores[i])) for i in order]
 
@@ -359,15 +359,18 @@ class TesseraTimeSeries:
         start = min(self.context_length, n // 2) if min_context is None else int(min_context)
         if not 1 <= start < n:
             raise InvalidInputError(f"min_context must be in 1..{n - 1} for a series of length {n}, got {start}")
-        ends = list(range(start, n, h))
-        windows = SeriesBatch([x[max(0, e - self.context_length) : e] for e in ends], "batch", index=batch.index)
-        values, masks = build_inputs(windows, self.context_length)
-        tokens = self._freq_tokens(freq, windows)
-        pred, scale = self._run(values, masks, tokens, ["prediction_outputs", "scale"])
+        tokens = self._freq_tokens(freq, SeriesBatch([x], "batch", index=batch.index))
         scores = np.full(x.shape, np.nan, dtype=np.float64)
-        for w, e in enumerate(ends):
-            stop = min(e + h, n)
-            actual = x[e:stop]
-            err = np.abs(actual - pred[w, : stop - e, :]) / scale[w, 0, :]
-            scores[e:stop] = np.where(np.isfinite(actual), err, np.nan)
+        ends_all = range(start, n, h)
+        for lo in range(0, len(ends_all), self.batch_size):  # one batch of windows at a time
+            ends = ends_all[lo : lo + self.batch_size]
+            windows = SeriesBatch([x[max(0, e - self.context_length) : e] for e in ends], "batch", index=batch.index)
+            values, masks = build_inputs(windows, self.context_length)
+            chunk_tokens = None if tokens is None else np.repeat(tokens, len(ends))
+            pred, scale = self._run(values, masks, chunk_tokens, ["prediction_outputs", "scale"])
+            for w, e in enumerate(ends):
+                stop = min(e + h, n)
+                actual = x[e:stop]
+                err = np.abs(actual - pred[w, : stop - e, :]) / scale[w, 0, :]
+                scores[e:stop] = np.where(np.isfinite(actual), err, np.nan)
         return scores[:, 0] if batch.layout == "1d" else scores

@@ -6,14 +6,17 @@ The token table is granite-tsfm's ``DEFAULT_FREQUENCY_MAPPING``
 resolves other spellings through ``pandas.tseries.frequencies.to_offset``; this module does the
 same without pandas: it parses ``[count]unit[-anchor]`` (``"h"``, ``"1H"``, ``"60min"``,
 ``"15T"``, ``"D"``, ``"24h"``, ``"W-SUN"``, ``"hourly"``, ``"daily"``, ``"weekly"``), turns it
-into a number of minutes, and looks the canonical key up. A frequency outside the table maps to
-``oov`` (token 0), as in the reference; a token the model's embedding cannot hold is an error.
+into an exact number of minutes (``"60000ms"`` and ``"3600s"`` are ``"min"`` and ``"h"``), and
+looks the canonical key up. A valid frequency outside the table (``"MS"``, ``"Q"``, ``"30s"``)
+maps to ``oov`` (token 0), as in the reference; a string that is no frequency at all, or a
+token the model's embedding cannot hold, is an error.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 from ..errors import InvalidInputError
@@ -35,19 +38,26 @@ DEFAULT_FREQUENCY_MAPPING: dict[str, int] = {
     "W": 9,
 }
 
-# unit spelling -> minutes (seconds and finer are fractions of a minute -> never in the table)
-_UNIT_MINUTES: dict[str, float] = {}
+# unit spelling -> minutes, exact (sub-minute counts can add up to whole minutes: "60000ms")
+_UNIT_MINUTES: dict[str, Fraction] = {}
 for _names, _minutes in (
-    (("s", "S", "sec", "secs", "second", "seconds", "secondly"), 1 / 60),
-    (("ms", "L", "us", "U", "ns", "N"), 1e-6),
-    (("min", "T", "minute", "minutes", "minutely", "mins"), 1.0),
-    (("h", "H", "hr", "hrs", "hour", "hours", "hourly"), 60.0),
-    (("d", "D", "day", "days", "daily"), 1440.0),
-    (("w", "W", "week", "weeks", "weekly"), 10080.0),
+    (("s", "S", "sec", "secs", "second", "seconds", "secondly"), Fraction(1, 60)),
+    (("ms", "L", "millisecond", "milliseconds"), Fraction(1, 60_000)),
+    (("us", "U", "microsecond", "microseconds"), Fraction(1, 60_000_000)),
+    (("ns", "N", "nanosecond", "nanoseconds"), Fraction(1, 60_000_000_000)),
+    (("min", "T", "minute", "minutes", "minutely", "mins"), Fraction(1)),
+    (("h", "H", "hr", "hrs", "hour", "hours", "hourly"), Fraction(60)),
+    (("d", "D", "day", "days", "daily"), Fraction(1440)),
+    (("w", "W", "week", "weeks", "weekly"), Fraction(10080)),
 ):
     for _name in _names:
         _UNIT_MINUTES[_name] = _minutes
 
+# pandas calendar aliases (months, quarters, years, business days/hours): valid, not in the table
+_CALENDAR_UNITS = frozenset(
+    "M ME MS SM SME SMS BM BME BMS CBM CBME CBMS Q QE QS BQ BQE BQS Y YE YS A AS BA BAS BY BYE BYS B C BH CBH"
+    " month months monthly quarter quarters quarterly year years yearly annual annually".split()
+)
 _CANONICAL_BY_MINUTES = {1: "min", 2: "2min", 5: "5min", 10: "10min", 15: "15min", 30: "30min", 60: "h", 1440: "d", 10080: "W"}
 _FREQ_RE = re.compile(r"^\s*(\d+)?\s*([A-Za-z]+)(?:-[A-Za-z]{3})?\s*$")
 
@@ -64,19 +74,24 @@ def normalize_frequency(freq: str) -> str:
         key = freq.strip()
         return {"H": "h", "D": "d"}.get(key, key)
     match = _FREQ_RE.match(freq)
-    if not match:
-        return "oov"
-    count = int(match.group(1)) if match.group(1) else 1
-    unit = match.group(2)
+    unit = match.group(2) if match else ""
     minutes = _UNIT_MINUTES.get(unit)
+    if minutes is None and len(unit) > 1:
+        minutes = _UNIT_MINUTES.get(unit.lower())
     if minutes is None:
-        minutes = _UNIT_MINUTES.get(unit.lower()) if len(unit) > 1 else None
-    if minutes is None or count <= 0:
-        return "oov"  # months, quarters, years, business days, ...
+        if match and (unit in _CALENDAR_UNITS or unit.lower() in _CALENDAR_UNITS):
+            return "oov"  # months, quarters, years, business days: real frequencies outside the table
+        raise InvalidInputError(
+            f"cannot read frequency {freq!r}: use a pandas alias such as 'min', '15min', 'h', 'D', 'W', "
+            "'60000ms', or 'oov' for a frequency the model does not know"
+        )
+    count = int(match.group(1)) if match and match.group(1) else 1
+    if count <= 0:
+        raise InvalidInputError(f"frequency {freq!r} has a zero count")
     total = count * minutes
-    if abs(total - round(total)) > 1e-9:
-        return "oov"
-    return _CANONICAL_BY_MINUTES.get(int(round(total)), "oov")
+    if total.denominator != 1:
+        return "oov"  # a sub-minute period (e.g. 30s): a real frequency outside the table
+    return _CANONICAL_BY_MINUTES.get(int(total), "oov")
 
 
 def frequency_token(freq: Any, mapping: Mapping[str, int] | None = None, vocab_size: int | None = None) -> int:
