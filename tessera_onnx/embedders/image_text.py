@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import read_manifest
+from ..artifact import member_path, read_manifest
 from ..configs import TextConfig
 from ..errors import ArtifactError, InvalidInputError, TesseraError
 from ..locate import resolve_artifact
@@ -28,7 +28,7 @@ from ..text.tokenize import validate_texts
 from ..vision.config import DEFAULT_MAX_PIXELS, ImagePreprocessConfig, ImageTextConfig
 from ..vision.preprocess import ImagePreprocessor, as_image_iterable, default_workers
 from ..vision.text import DualEncoderTokenizer
-from .base import _check_batch_size, _inside, _jsonable, _Verifier
+from .base import _check_batch_size, _jsonable, _Verifier
 
 __all__ = ["TesseraImageText", "cosine_top_k"]
 
@@ -108,7 +108,7 @@ class TesseraImageText:
             "fallback": fallback,
         }
         files = (self.config.image_model_file, self.config.text_model_file, self.text_config.tokenizer_file)
-        paths = [_inside(root, name, "file") for name in files]
+        paths = [member_path(root, name, "file") for name in files]
         checker = _Verifier(root, manifest, files, cached=verify != "always") if verify else None
         try:
             self._tokenizer = DualEncoderTokenizer(paths[2], self.text_config, self.config)
