@@ -5,8 +5,10 @@ per text that the caller keeps).
 glibc raises its mmap threshold each time an mmapped block is freed (up to 32 MiB), so after the
 first batch the blocks come from the heap; the small arrays then land in the freed block's hole,
 the next block no longer fits there, and the heap grows by about one block per batch (measured:
-~105 kB per SPLADE text, 7 GB for 100,000 texts). Fixing the threshold at 4 MiB keeps such blocks
-mmapped, so freeing them returns the memory. Only glibc is touched; elsewhere this does nothing.
+~105 kB per SPLADE text, 7 GB for 100,000 texts). Dense models show the same drift on a smaller
+scale (all-MiniLM-L6-v2 ``encode_iter``: peak RSS 264 MiB at 2,000 texts, 443 MiB at 100,000).
+Fixing the threshold at 4 MiB keeps such blocks mmapped, so freeing them returns the memory; every
+text embedder applies it when it is created. Only glibc is touched; elsewhere this does nothing.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .._malloc import fix_mmap_threshold
 from .._warnings import warn
 from ..artifact import Manifest, member_path, read_manifest, verify_files
 from ..configs import TextConfig
@@ -84,6 +85,7 @@ class TextEmbedder:
                 f"{root} holds a {manifest.paradigm!r} model, not {self.paradigm!r}: "
                 "load it with tessera_onnx.Tessera(...), which picks the right class"
             )
+        fix_mmap_threshold()  # per-batch blocks must not fragment the heap as texts stream (see _malloc)
         self.path = root
         self.manifest = manifest
         self._warned_dims: set[int] = set()

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from .._malloc import fix_mmap_threshold
 from ..configs import SparseConfig
 from ..errors import InvalidInputError
 from ..ops.splade import dense_to_sparse, splade_pool, top_k_sparse
@@ -35,7 +34,6 @@ class TesseraSparse(TextEmbedder):
 
     def __init__(self, model: str | os.PathLike[str], *, top_k: int | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        fix_mmap_threshold()  # [batch, vocab] blocks must not fragment the heap (see _malloc)
         self.config = SparseConfig.from_dict(self.manifest.config.get("sparse"))
         self.top_k = _check_top_k(top_k)
         names = [o.name for o in self._session.get_outputs()]
