@@ -7,8 +7,10 @@ directory, its default torch engine) with the same intra-op threads. Phases:
    short queries and long passages, ``benchmarks/corpus.py``) back to back for ``--duration``
    seconds; ``--rounds`` rounds, the two servers interleaved (order alternating per round);
 2. overload: an open-loop Poisson stream at 2x each server's own measured capacity (requests/s)
-   for ``--overload-duration`` seconds: accepted / 429 / failed requests, latency of the accepted
-   ones, peak RSS, and whether the server still answers ``/health`` afterwards.
+   for ``--overload-duration`` seconds: accepted / 429 (refused on arrival) / 503 (waited past
+   tessera's ``--queue-timeout``) / failed requests, latency of the accepted ones, peak RSS, and
+   whether the server still answers ``/health`` afterwards. tessera runs with
+   ``--max-in-flight`` (above ``--clients``, so the closed loop is never refused).
 
 Peak RSS is sampled (every 0.25 s) over the server process and its children. The client runs in
 this process, on the same machine: it takes the same share of CPU from both servers.
@@ -137,9 +139,10 @@ class Server:
 
 
 def start_tessera(
-    artifact: Path, threads: int, concurrency: int, max_queue_tokens: int, logs: Path
+    artifact: Path, threads: int, concurrency: int, args: argparse.Namespace, logs: Path
 ) -> Server:
-    """``tessera serve``: ``threads`` onnxruntime threads per batch, ``concurrency`` batches at once."""
+    """``tessera serve``: ``threads`` onnxruntime threads per batch, ``concurrency`` batches at once,
+    the queue and admission limits of ``args``."""
     port = _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     exe = Path(sys.executable).parent / "tessera"
@@ -154,7 +157,11 @@ def start_tessera(
         "--batch-concurrency",
         str(concurrency),
         "--max-queue-tokens",
-        str(max_queue_tokens),
+        str(args.max_queue_tokens),
+        "--max-in-flight",
+        str(args.max_in_flight),
+        "--queue-timeout",
+        str(args.queue_timeout),
         "--log-level",
         "warning",
     ]
@@ -293,13 +300,15 @@ async def open_loop(server: Server, texts: list[str], rate: float, duration: flo
             tasks.append(asyncio.ensure_future(one(rng.randrange(len(texts)))))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
-    ok = codes.get(200, 0)
+    ok, refused, late = codes.get(200, 0), codes.get(429, 0), codes.get(503, 0)
     return {
         "offered_rps": rate,
         "sent": len(tasks),
         "ok": ok,
-        "rejected_429": codes.get(429, 0),
-        "failed": len(tasks) - ok - codes.get(429, 0),
+        "rejected_429": refused,
+        "refused_503": late,
+        "rejected_share": (refused + late) / max(1, len(tasks)),
+        "failed": len(tasks) - ok - refused - late,
         "codes": {str(k): v for k, v in codes.items()},
         "seconds": elapsed,
         "ok_per_s": ok / elapsed,
@@ -382,18 +391,19 @@ def markdown(res: dict) -> str:
         ]
     lines += [
         "",
-        "| overload (2x own capacity) | offered req/s | sent | ok | 429 | failed | ok/s | p99 ms (ok) | "
-        "peak RSS MB | healthy after |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| overload (2x own capacity) | offered req/s | sent | ok | 429 | 503 | failed | ok/s | p50 ms (ok) | "
+        "p99 ms (ok) | peak RSS MB | healthy after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in res["servers"].items():
         o = row.get("overload")
         if not o:
             continue
-        p99 = "—" if o["p99_ms"] is None else f"{o['p99_ms']:.0f}"
+        p50, p99 = ("—" if o[k] is None else f"{o[k]:.0f}" for k in ("p50_ms", "p99_ms"))
         lines.append(
-            f"| {name} | {o['offered_rps']:.1f} | {o['sent']} | {o['ok']} | {o['rejected_429']} | {o['failed']} | "
-            f"{o['ok_per_s']:.1f} | {p99} | {o['peak_rss_mb']:.0f} | {o['healthy_after']} |"
+            f"| {name} | {o['offered_rps']:.1f} | {o['sent']} | {o['ok']} | {o['rejected_429']} | "
+            f"{o.get('refused_503', 0)} | {o['failed']} | {o['ok_per_s']:.1f} | {p50} | {p99} | "
+            f"{o['peak_rss_mb']:.0f} | {o['healthy_after']} |"
         )
     lines += ["", f"Reproduce: `{res['command']}`"]
     return "\n".join(lines) + "\n"
@@ -417,6 +427,18 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=10240,
         help="tessera's queue bound (64 clients x one text stay well below it)",
+    )
+    ap.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=96,
+        help="tessera: requests in flight before 429 on arrival (above --clients)",
+    )
+    ap.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=15.0,
+        help="tessera: refuse (503) requests still waiting after this many seconds (0 = off)",
     )
     ap.add_argument("--texts", type=int, default=400)
     ap.add_argument("--peers", default="infinity", help="'infinity' or 'none'")
@@ -453,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     servers: dict[str, Server] = {}
     per_batch = max(1, args.threads // args.batch_concurrency)
     servers["tessera"] = start_tessera(
-        ensure_artifact(args.artifact), per_batch, args.batch_concurrency, args.max_queue_tokens, logs
+        ensure_artifact(args.artifact), per_batch, args.batch_concurrency, args, logs
     )
     if args.peers == "infinity":
         ok, why = infinity_available()

@@ -25,6 +25,7 @@ __all__ = [
     "ExportError",
     "ParityError",
     "OverloadedError",
+    "QueueTimeoutError",
     "LimitExceededError",
     "TesseraWarning",
     "ProviderWarning",
@@ -123,6 +124,10 @@ class OverloadedError(TesseraError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QueueTimeoutError(OverloadedError):
+    """A request waited longer than the server's queue timeout and was refused instead of run late."""
 
 
 class LimitExceededError(InvalidInputError):

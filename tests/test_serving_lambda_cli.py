@@ -64,13 +64,15 @@ def test_config_file(tmp_path, minilm_artifact):
             {
                 "port": 9100,
                 "memory_budget_mb": 512,
-                "limits": {"max_inputs": 10},
+                "limits": {"max_inputs": 10, "max_in_flight": 32, "queue_timeout_s": 5},
                 "models": [{"path": str(minilm_artifact), "name": "m", "keep_alive": 30, "threads": 1}],
             }
         )
     )
     s = load_settings(cfg)
     assert s.port == 9100 and s.limits.max_inputs == 10 and s.limits.batch_tokens == 1024
+    assert s.limits.max_in_flight == 32 and s.limits.queue_timeout_s == 5
+    assert s.limits.max_in_flight_tokens == 1_048_576  # the default
     assert s.models[0].name == "m" and s.models[0].keep_alive == 30 and s.models[0].options == {"threads": 1}
     cfg.write_text(json.dumps({"limits": {"max_imputs": 1}}))
     with pytest.raises(Exception, match="max_imputs"):

@@ -64,6 +64,25 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
     default=None,
     help="Batches of one model running at once (default 1; e.g. 2 with --threads 1 on 2 cores).",
 )
+@click.option(
+    "--max-in-flight",
+    type=int,
+    default=None,
+    help="Requests served at once; more get 429 before their body is read (default 512; 0 = no limit).",
+)
+@click.option(
+    "--max-in-flight-tokens",
+    type=int,
+    default=None,
+    help="Tokens in flight, estimated as body bytes / 4, before 429 (default 1048576; 0 = no limit).",
+)
+@click.option(
+    "--queue-timeout",
+    "queue_timeout_s",
+    type=float,
+    default=None,
+    help="Refuse (503) a request still waiting this many seconds after it arrived (default 0 = off).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve_command(
     artifacts: tuple[str, ...],
@@ -82,6 +101,9 @@ def serve_command(
     max_queue_tokens: int | None,
     batch_window_ms: float | None,
     batch_concurrency: int | None,
+    max_in_flight: int | None,
+    max_in_flight_tokens: int | None,
+    queue_timeout_s: float | None,
     log_level: str,
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
@@ -109,6 +131,9 @@ def serve_command(
             max_queue_tokens=max_queue_tokens,
             batch_window_ms=batch_window_ms,
             batch_concurrency=batch_concurrency,
+            max_in_flight=max_in_flight,
+            max_in_flight_tokens=max_in_flight_tokens,
+            queue_timeout_s=queue_timeout_s,
         )
         if not settings.models:
             raise click.UsageError("nothing to serve: pass artifact directories or --config FILE")

@@ -10,7 +10,11 @@ Routes (``create_app(engine)``; ``tessera serve`` runs it under uvicorn):
 - ``POST /forecast``: time-series forecasts. ``GET /health``, ``GET /metrics`` (Prometheus).
 
 Status codes: 401 bad API key, 404 unknown model, 413 body/inputs/tokens over a limit, 422
-malformed input, 429 queue full (with ``Retry-After``), 499 never leaves (the client is gone).
+malformed input, 429 too many requests in flight or queue full (with ``Retry-After``), 503 the
+request waited past the queue timeout (with ``Retry-After``), 499 never leaves (the client is gone).
+
+Admission (:mod:`tessera_onnx.serving.admission`) happens in ASGI middleware before the body is
+read: a POST that arrives when the in-flight limits are reached is answered 429 at once.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the route annotations at definition time
@@ -32,6 +36,7 @@ from ..errors import (
     TesseraError,
 )
 from . import protocol
+from .admission import Admission, current_ticket, estimate_tokens
 from .engine import Engine
 from .metrics import ServerMetrics
 
@@ -94,6 +99,43 @@ class _AuthAndSize:
         await self.app(scope, receive, send)
 
 
+class _Admit:
+    """ASGI middleware: admit each POST before its body is read (429 + ``Retry-After`` if not).
+
+    The admitted request's ticket is put in :data:`current_ticket` for the engine (its arrival
+    time is the queue deadline's start) and released when the response has been sent.
+    """
+
+    def __init__(self, app: Any, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        try:
+            ticket = self.admission.enter(estimate_tokens(int(length)) if length.isdigit() else 0)
+        except OverloadedError as exc:
+            await _send_error(scope, send, 429, str(exc), "rate_limit_error", "overloaded", exc.retry_after)
+            return
+        status = 0
+
+        async def send_watched(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        reset = current_ticket.set(ticket)
+        try:
+            await self.app(scope, receive, send_watched)
+        finally:
+            current_ticket.reset(reset)
+            self.admission.leave(ticket, served=status == 200)
+
+
 def _too_large(size: int, limit: int) -> str:
     return (
         f"the request body has {size} bytes; the limit is {limit}: send fewer or shorter inputs per request"
@@ -108,15 +150,20 @@ def _error_body(path: str, message: str, kind: str, code: str) -> dict[str, Any]
     )
 
 
-async def _send_error(scope: dict, send: Callable, status: int, message: str, kind: str, code: str) -> None:
+async def _send_error(
+    scope: dict,
+    send: Callable,
+    status: int,
+    message: str,
+    kind: str,
+    code: str,
+    retry_after: float | None = None,
+) -> None:
     body = json.dumps(_error_body(scope.get("path", ""), message, kind, code)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -363,5 +410,6 @@ def create_app(
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
+    app.add_middleware(_Admit, admission=engine.admission)  # inner: after the key and size checks
     app.add_middleware(_AuthAndSize, api_key=api_key, max_body=max_body_bytes)
     return app

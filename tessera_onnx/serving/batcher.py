@@ -11,7 +11,9 @@ several cores busy with different batches).
 
 Backpressure: the queue holds at most ``max_queue_tokens`` tokens; a request that does not fit
 fails at once with :class:`~tessera_onnx.errors.OverloadedError`. A request whose caller went
-away (its future was cancelled) is dropped before it runs.
+away (its future was cancelled) is dropped before it runs; so is a request submitted with a
+``deadline`` that has passed by the time its batch is cut or starts (it fails with the error its
+``on_timeout`` returns).
 """
 
 from __future__ import annotations
@@ -45,13 +47,32 @@ class BatchStats:
 
 
 class _Job:
-    __slots__ = ("key", "future", "results", "remaining")
+    __slots__ = ("key", "future", "results", "remaining", "deadline", "on_timeout")
 
-    def __init__(self, key: Hashable, n: int, future: asyncio.Future) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        n: int,
+        future: asyncio.Future,
+        deadline: float | None,
+        on_timeout: Callable[[], BaseException] | None,
+    ) -> None:
         self.key = key
         self.future = future
         self.results: list[Any] = [None] * n
         self.remaining = n
+        self.deadline = deadline
+        self.on_timeout = on_timeout
+
+    def stale(self, now: float) -> bool:
+        """Done already (cancelled by its caller), or past its deadline (failed here)."""
+        if self.future.done():
+            return True
+        if self.deadline is not None and now > self.deadline:
+            exc = self.on_timeout() if self.on_timeout is not None else TimeoutError("queue deadline passed")
+            self.future.set_exception(exc)
+            return True
+        return False
 
 
 class Batcher:
@@ -106,10 +127,20 @@ class Batcher:
         rate = self._tokens_per_s or 1000.0
         return max(1.0, round(self.queued_tokens / rate, 1))
 
-    def submit(self, key: Hashable, items: Sequence[Any], lengths: Sequence[int]) -> asyncio.Future:
+    def submit(
+        self,
+        key: Hashable,
+        items: Sequence[Any],
+        lengths: Sequence[int],
+        *,
+        deadline: float | None = None,
+        on_timeout: Callable[[], BaseException] | None = None,
+    ) -> asyncio.Future:
         """Queue ``items`` (with their token counts); the future resolves to their results, in order.
 
-        Raises :class:`OverloadedError` at once when the queue cannot take them.
+        Raises :class:`OverloadedError` at once when the queue cannot take them. ``deadline``
+        (``time.monotonic()`` seconds): if it passes before the items run, the future fails
+        with ``on_timeout()`` instead.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
@@ -127,7 +158,7 @@ class Batcher:
                 "fewer/shorter inputs",
                 retry_after=self.retry_after(),
             )
-        job = _Job(key, n, future)
+        job = _Job(key, n, future, deadline, on_timeout)
         for index, (item, length) in enumerate(zip(items, tokens, strict=True)):
             self._entries.append((job, index, length, item))
         self.queued_tokens += total
@@ -177,11 +208,12 @@ class Batcher:
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def _drop_cancelled(self) -> None:
-        if any(job.future.done() for job, *_ in self._entries):
+    def _drop_stale(self) -> None:
+        now = time.monotonic()
+        if any(job.stale(now) for job, *_ in self._entries):
             kept: deque = deque()
             for entry in self._entries:
-                if entry[0].future.done():
+                if entry[0].stale(now):
                     self.queued_tokens -= entry[2]
                     self.stats.dropped_items += 1
                 else:
@@ -196,7 +228,7 @@ class Batcher:
         size (``count × longest``) fits the budget. Including the oldest input every time bounds
         how long any input waits (short queries are never starved by a stream of long passages).
         """
-        self._drop_cancelled()
+        self._drop_stale()
         if not self._entries:
             return []
         head = self._entries[0]
@@ -226,7 +258,8 @@ class Batcher:
 
     async def _run(self, batch: list[tuple[_Job, int, int, Any]]) -> None:
         try:
-            live = [e for e in batch if not e[0].future.done()]
+            now = time.monotonic()
+            live = [e for e in batch if not e[0].stale(now)]
             self.stats.dropped_items += len(batch) - len(live)
             if not live:
                 return

@@ -5,7 +5,8 @@
   "host": "127.0.0.1", "port": 8000, "api_key": null,
   "memory_budget_mb": 2048, "max_body_mb": 4,
   "limits": {"max_inputs": 2048, "max_request_tokens": 131072, "batch_tokens": 1024,
-             "max_queue_tokens": 262144, "batch_window_ms": 2.0},
+             "max_queue_tokens": 262144, "batch_window_ms": 2.0,
+             "max_in_flight": 512, "max_in_flight_tokens": 1048576, "queue_timeout_s": 0},
   "models": [
     {"path": "artifacts/minilm", "name": "minilm", "keep_alive": 600, "threads": 2, "preload": true},
     {"path": "artifacts/splade", "keep_alive": 60}

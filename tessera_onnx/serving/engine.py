@@ -16,9 +16,10 @@ ran in beyond onnxruntime's float rounding (the tests bound the difference by 1e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, LimitExceededError
 from ..text.tokenize import validate_texts
+from .admission import Admission, Ticket, current_ticket
 from .batcher import Batcher
 from .pool import ModelConfig, ModelPool, ModelSlot
 
@@ -39,7 +41,14 @@ _TEXT_PARADIGMS = ("dense", "sparse", "multi_vector")
 
 @dataclass(frozen=True)
 class EngineLimits:
-    """Per-request and per-queue limits (a request over one fails with a message saying which)."""
+    """Per-request and per-queue limits (a request over one fails with a message saying which).
+
+    Admission (checked when a request arrives, before it is read or tokenized; 0 turns a limit
+    off): ``max_in_flight`` requests being served at once, ``max_in_flight_tokens`` tokens they
+    hold (the HTTP server estimates them from body sizes: bytes / 4), and ``queue_timeout_s``:
+    a request still waiting this long after it arrived is refused instead of run late
+    (0 = off, the default). See :mod:`tessera_onnx.serving.admission`.
+    """
 
     max_inputs: int = 2048
     max_request_tokens: int = 131_072
@@ -49,6 +58,9 @@ class EngineLimits:
     max_queue_tokens: int = 262_144
     batch_window_ms: float = 2.0
     batch_concurrency: int = 1
+    max_in_flight: int = 512
+    max_in_flight_tokens: int = 1_048_576
+    queue_timeout_s: float = 0.0
 
 
 @dataclass
@@ -98,6 +110,12 @@ class Engine:
         self._decoders: dict[str, Any] = {}
         self._reap_interval = reap_interval_s
         self._reaper: asyncio.Task | None = None
+        lim = self.limits
+        self.admission = Admission(
+            max_in_flight=lim.max_in_flight or None,
+            max_in_flight_tokens=lim.max_in_flight_tokens or None,
+            queue_timeout_s=lim.queue_timeout_s or None,
+        )
         for config in configs:
             self.pool.add(config)
 
@@ -286,14 +304,50 @@ class Engine:
             )
         return slot
 
+    @contextlib.asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[Ticket]:
+        """The current request's admission ticket: the caller's (HTTP) or a new one (library call).
+
+        Raises :class:`OverloadedError` when the engine is at its in-flight limit.
+        """
+        ticket = current_ticket.get()
+        if ticket is not None:
+            yield ticket
+            return
+        ticket = self.admission.enter()
+        reset = current_ticket.set(ticket)
+        served = False
+        try:
+            yield ticket
+            served = True
+        finally:
+            current_ticket.reset(reset)
+            self.admission.leave(ticket, served)
+
+    def _submit(self, slot: ModelSlot, key: Hashable, items: list[Any], lengths: list[int]) -> asyncio.Future:
+        """Queue ``items`` in the model's batcher under the current request's deadline."""
+        ticket = current_ticket.get()
+        self.admission.check(ticket)
+        if ticket is None or ticket.deadline is None:
+            return self._batcher(slot).submit(key, items, lengths)
+        return self._batcher(slot).submit(
+            key,
+            items,
+            lengths,
+            deadline=ticket.deadline,
+            on_timeout=lambda: self.admission.timeout_error(ticket),
+        )
+
     async def _submit_texts(
         self, slot: ModelSlot, key: tuple, texts: Any, truncate: bool
     ) -> tuple[list[Any], list[int], bool]:
-        items, single = validate_texts(texts)
-        self._check_count(len(items))
-        lengths = await self._tokenize(slot, items, truncate) if items else []
-        self._check_tokens(lengths)
-        results = await self._batcher(slot).submit(key, items, lengths)
+        async with self._admitted() as ticket:
+            items, single = validate_texts(texts)
+            self._check_count(len(items))
+            self.admission.check(ticket)
+            lengths = await self._tokenize(slot, items, truncate) if items else []
+            self._check_tokens(lengths)
+            results = await self._submit(slot, key, items, lengths)
         return results, lengths, single
 
     # ------------------------------------------------------------------ public calls
@@ -344,6 +398,10 @@ class Engine:
     ) -> EmbedResult:
         """Scores ``(len(texts),)`` of ``query`` against each text: MaxSim for a multi-vector
         model, cosine for a dense one, dot product for a sparse one."""
+        async with self._admitted():
+            return await self._rerank(model, query, texts, truncate)
+
+    async def _rerank(self, model: str, query: str, texts: Sequence[str], truncate: bool) -> EmbedResult:
         slot = self._slot(model, _TEXT_PARADIGMS, "rerank")
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
@@ -372,6 +430,12 @@ class Engine:
         self, model: str, series: Sequence[Any], *, horizon: int | None = None, freq: Any = None
     ) -> EmbedResult:
         """Forecasts of a time-series model: one ``[H]`` (1-D input) or ``[H, C]`` array per series."""
+        async with self._admitted():
+            return await self._forecast(model, series, horizon, freq)
+
+    async def _forecast(
+        self, model: str, series: Sequence[Any], horizon: int | None, freq: Any
+    ) -> EmbedResult:
         slot = self._slot(model, ("timeseries",), "forecast")
         if not isinstance(series, (list, tuple)) or not series:
             raise InvalidInputError("series must be a non-empty list of series (each a list of numbers)")
@@ -394,9 +458,10 @@ class Engine:
         for i, a in enumerate(arrays):
             channels = 1 if a.ndim == 1 else a.shape[1]
             groups.setdefault(("forecast", horizon, freq, channels), []).append(i)
-        batcher = self._batcher(slot)
         futures = {
-            key: batcher.submit(key, [arrays[i] for i in idx], [min(ctx, arrays[i].shape[0]) for i in idx])
+            key: self._submit(
+                slot, key, [arrays[i] for i in idx], [min(ctx, arrays[i].shape[0]) for i in idx]
+            )
             for key, idx in groups.items()
         }
         for key, fut in futures.items():

@@ -64,6 +64,19 @@ class ServerMetrics:
         self.rejected = prom.Gauge(
             "tessera_rejected_requests", "requests refused because the queue was full", ["model"], registry=r
         )
+        self.in_flight = prom.Gauge(
+            "tessera_in_flight_requests", "requests admitted and not yet answered", registry=r
+        )
+        self.admission_rejected = prom.Gauge(
+            "tessera_admission_rejected_requests",
+            "requests refused on arrival (in-flight request or token limit)",
+            registry=r,
+        )
+        self.queue_timeouts = prom.Gauge(
+            "tessera_queue_timeout_requests",
+            "requests refused after waiting past the queue timeout",
+            registry=r,
+        )
         self.dropped = prom.Gauge(
             "tessera_dropped_inputs", "inputs dropped because their caller went away", ["model"], registry=r
         )
@@ -90,4 +103,8 @@ class ServerMetrics:
             self.loaded.labels(name).set(1 if s["loaded"] else 0)
             self.rejected.labels(name).set(s["rejected_requests"])
             self.dropped.labels(name).set(s["dropped_items"])
+        admission = self.engine.admission
+        self.in_flight.set(admission.in_flight)
+        self.admission_rejected.set(admission.rejected)
+        self.queue_timeouts.set(admission.timed_out)
         return self._prom.generate_latest(self.registry), self._prom.CONTENT_TYPE_LATEST

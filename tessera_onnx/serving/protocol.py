@@ -18,6 +18,7 @@ from ..errors import (
     LimitExceededError,
     ModelNotFoundError,
     OverloadedError,
+    QueueTimeoutError,
     TesseraError,
 )
 
@@ -153,6 +154,8 @@ def error_status(exc: BaseException) -> tuple[int, str, str]:
         return 404, "invalid_request_error", "model_not_found"
     if isinstance(exc, LimitExceededError):
         return 413, "invalid_request_error", "request_too_large"
+    if isinstance(exc, QueueTimeoutError):
+        return 503, "server_error", "queue_timeout"
     if isinstance(exc, OverloadedError):
         return 429, "rate_limit_error", "overloaded"
     if isinstance(exc, InvalidInputError):
