@@ -42,6 +42,8 @@ CACHE = ROOT / "benchmarks" / ".cache" / "vision"
 sys.path.insert(
     0, str(ROOT / "tests")
 )  # tiny_vision_models: tokenizer + preprocessor of the test checkpoints
+if str(ROOT) not in sys.path:  # benchmarks.gemm when run as a script
+    sys.path.insert(0, str(ROOT))
 
 SIGLIP_BASE = {
     "text": dict(
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--images", type=int, default=32, help="images per throughput round (batch 32)")
     ap.add_argument("--latency-n", type=int, default=5, help="single-image calls per engine per round")
     ap.add_argument("--cold-rounds", type=int, default=2)
+    ap.add_argument("--no-gemm", action="store_true", help="skip the fp32 GEMM peak measurement")
     ap.add_argument("--work", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -237,6 +240,12 @@ def main(argv: list[str] | None = None) -> dict:
     }
     import onnxruntime
 
+    limit = machine_limit(shapes["vision"], args.threads, None if args.quick or args.no_gemm else gemm_peak)
+    for engine in ("tessera", "torch"):
+        rate = med(f"{engine}_model_only_images_per_s")
+        limit[f"{engine}_model_only_gflops"] = rate * limit["gflop_per_image"]
+        if limit.get("peak_gflops"):
+            limit[f"{engine}_fraction_of_peak"] = limit[f"{engine}_model_only_gflops"] / limit["peak_gflops"]
     result = {
         "model": "SigLIP "
         + ("base-patch16-224 shapes" if not args.quick else "tiny shapes (quick)")
@@ -271,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
             "cold_start_s": "<= 0.5",
             "peak_rss": "<= half of torch's",
         },
+        "machine_limit": limit,
         "rounds_raw": rounds,
         "cold_raw": cold,
         "machine": {
@@ -293,6 +303,53 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
     return result
+
+
+def vision_flops(vision: dict) -> dict:
+    """FLOPs of one image through a ViT vision tower (multiply-add = 2), as :func:`benchmarks.gemm.encoder_flops`
+    counts a text encoder, plus the patch embedding (a GEMM over the patches). The SigLIP pooling head
+    (one query token) and the norms are left out (< 1%)."""
+    from benchmarks.gemm import encoder_flops
+
+    patches = (vision["image_size"] // vision["patch_size"]) ** 2
+    enc = encoder_flops(vision, patches)
+    patch = 2 * patches * 3 * vision["patch_size"] ** 2 * vision["hidden_size"]
+    return {
+        "tokens": patches,
+        "encoder": enc["total"],
+        "patch_embedding": patch,
+        "total": enc["total"] + patch,
+    }
+
+
+def gemm_peak(threads: int) -> dict:
+    """``python -m benchmarks.gemm`` with the BLAS/OpenMP thread variables set before numpy loads."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gemm", "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
+    if p.returncode != 0:
+        return {"error": p.stderr[-500:]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def machine_limit(vision: dict, threads: int, measure) -> dict:
+    """FLOPs per image and, when ``measure`` is given, the images/s ceiling at the fp32 GEMM peak."""
+    flops = vision_flops(vision)
+    out: dict = {"gflop_per_image": flops["total"] / 1e9, "flops": flops}
+    if measure is not None:
+        gemm = measure(threads)
+        out["gemm"] = gemm
+        if "peak_gflops" in gemm:
+            out["peak_gflops"] = gemm["peak_gflops"]
+            out["images_per_s_at_peak"] = gemm["peak_gflops"] / out["gflop_per_image"]
+    return out
 
 
 def _cpu() -> dict:
@@ -340,8 +397,23 @@ def markdown(res: dict) -> str:
             f"{f(None if not rss['torch'] else rss['tessera'] / rss['torch'])} |",
             f"| cosine tessera vs torch (min) | {res['cosine_tessera_vs_torch']['min']:.6f} | | |",
             "",
+            *_limit_lines(res.get("machine_limit") or {}),
         ]
     )
+
+
+def _limit_lines(lim: dict) -> list[str]:
+    if not lim:
+        return []
+    line = f"Machine limit: {lim['gflop_per_image']:.1f} GFLOP per image (ViT encoder + patch embedding)"
+    if lim.get("peak_gflops"):
+        line += (
+            f"; fp32 GEMM peak at these threads {lim['peak_gflops']:.0f} GFLOP/s (`python -m benchmarks.gemm`) "
+            f"→ at most {lim['images_per_s_at_peak']:.2f} images/s; model-only tessera "
+            f"{lim['tessera_model_only_gflops']:.0f} GFLOP/s ({lim['tessera_fraction_of_peak'] * 100:.0f}% of peak), "
+            f"torch {lim['torch_model_only_gflops']:.0f} GFLOP/s ({lim['torch_fraction_of_peak'] * 100:.0f}%)"
+        )
+    return [line + ".", ""]
 
 
 if __name__ == "__main__":
