@@ -280,8 +280,13 @@ def build_vision_artifact(
     overwrite: bool = False,
     source: Mapping[str, Any] | None = None,
     progress: Progress = silent,
+    optimize: bool = True,
 ) -> Manifest:
-    """Export a SigLIP / SigLIP2 (fixed resolution) / CLIP checkpoint directory into a vision artifact."""
+    """Export a SigLIP / SigLIP2 (fixed resolution) / CLIP checkpoint directory into a vision artifact.
+
+    ``optimize``: ship each tower as fused by onnxruntime's transformer optimizer (kept only where
+    parity holds; the manifest records what was fused, or why the plain graph was kept).
+    """
     from tessera_onnx.vision.text import DualEncoderTokenizer
 
     source_dir = Path(source_dir)
@@ -383,8 +388,11 @@ def build_vision_artifact(
 
             record = check(raw, "fp32")
             tower_cfg = getattr(model.config, f"{name}_config")
-            fused, optimizer = _optimize_tower(raw, work_dir / f"{name}.opt.onnx", tower_cfg)
-            if "error" not in optimizer:
+            if optimize:
+                fused, optimizer = _optimize_tower(raw, work_dir / f"{name}.opt.onnx", tower_cfg)
+            else:
+                fused, optimizer = raw, {"skipped": "optimize=False (--no-optimize)"}
+            if fused != raw:
                 fused_record = check(fused, "fp32", strict=False)
                 optimizer["parity_unfused"] = {k: record[k] for k in ("max_abs_diff", "min_cosine")}
                 if fused_record["passed"]:
