@@ -14,11 +14,14 @@ Both start from the same encoded image files (real photographs bundled by scikit
 scikit-learn / matplotlib, cycled). Figures:
 
 - images/s at batch 32, end to end (files → vectors), and model-only (the same ``pixel_values``
-  through each engine), in interleaved rounds (medians; ratio = median of same-round ratios);
+  through each engine: torch in one call of 32, tessera in the runtime's calls of ``graph_batch``
+  = 4 images), in interleaved rounds (medians; ratio = median of same-round ratios);
 - single-image latency (one file → vector), interleaved, medians;
 - cold start to the first image embedding and peak RSS, each engine in a fresh process
   (``VmHWM`` after embedding a batch of 32);
-- cosine between the two engines' vectors.
+- cosine between the two engines' vectors;
+- the machine limit: FLOPs per image of the ViT tower and the fp32 GEMM peak at the same thread
+  count (``python -m benchmarks.gemm``), i.e. the most images/s any fp32 engine can reach here.
 
     python benchmarks/vision_speed.py            # ~10 min on 2 cores; writes benchmarks/results/vision_speed.json
     python benchmarks/vision_speed.py --quick    # tiny model, seconds (the smoke test runs this)
@@ -205,8 +208,12 @@ def main(argv: list[str] | None = None) -> dict:
         with torch.inference_mode():
             return model.get_image_features(pixel_values=torch.from_numpy(px)).numpy()
 
-    def ours_model_only(px):
-        return ours._image_session.run(["image_embeds"], {"pixel_values": px})[0]
+    def ours_model_only(px):  # graph calls as the runtime makes them: graph_batch images each
+        step = ours.graph_batch
+        return [
+            ours._image_session.run(["image_embeds"], {"pixel_values": px[i : i + step]})[0]
+            for i in range(0, len(px), step)
+        ]
 
     a = ours.encode_images(files, normalize=False)
     b = torch_images(files)
