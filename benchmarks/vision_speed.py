@@ -14,11 +14,14 @@ Both start from the same encoded image files (real photographs bundled by scikit
 scikit-learn / matplotlib, cycled). Figures:
 
 - images/s at batch 32, end to end (files → vectors), and model-only (the same ``pixel_values``
-  through each engine), in interleaved rounds (medians; ratio = median of same-round ratios);
+  through each engine: torch in one call of 32, tessera in the runtime's calls of ``graph_batch``
+  = 4 images), in interleaved rounds (medians; ratio = median of same-round ratios);
 - single-image latency (one file → vector), interleaved, medians;
 - cold start to the first image embedding and peak RSS, each engine in a fresh process
   (``VmHWM`` after embedding a batch of 32);
-- cosine between the two engines' vectors.
+- cosine between the two engines' vectors;
+- the machine limit: FLOPs per image of the ViT tower and the fp32 GEMM peak at the same thread
+  count (``python -m benchmarks.gemm``), i.e. the most images/s any fp32 engine can reach here.
 
     python benchmarks/vision_speed.py            # ~10 min on 2 cores; writes benchmarks/results/vision_speed.json
     python benchmarks/vision_speed.py --quick    # tiny model, seconds (the smoke test runs this)
@@ -42,6 +45,8 @@ CACHE = ROOT / "benchmarks" / ".cache" / "vision"
 sys.path.insert(
     0, str(ROOT / "tests")
 )  # tiny_vision_models: tokenizer + preprocessor of the test checkpoints
+if str(ROOT) not in sys.path:  # benchmarks.gemm when run as a script
+    sys.path.insert(0, str(ROOT))
 
 SIGLIP_BASE = {
     "text": dict(
@@ -171,12 +176,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--images", type=int, default=32, help="images per throughput round (batch 32)")
     ap.add_argument("--latency-n", type=int, default=5, help="single-image calls per engine per round")
     ap.add_argument("--cold-rounds", type=int, default=2)
+    ap.add_argument("--no-gemm", action="store_true", help="skip the fp32 GEMM peak measurement")
     ap.add_argument("--work", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     load_start = os.getloadavg()
     shapes, tag = (QUICK, "quick") if args.quick else (SIGLIP_BASE, "base")
     ckpt, art = prepare(args.work, shapes, tag)
+    measure_gemm = not (args.quick or args.no_gemm)
+    gemm_runs = [gemm_peak(args.threads)] if measure_gemm else []  # once before, once after the rounds
 
     import numpy as np
     import torch
@@ -202,8 +210,12 @@ def main(argv: list[str] | None = None) -> dict:
         with torch.inference_mode():
             return model.get_image_features(pixel_values=torch.from_numpy(px)).numpy()
 
-    def ours_model_only(px):
-        return ours._image_session.run(["image_embeds"], {"pixel_values": px})[0]
+    def ours_model_only(px):  # graph calls as the runtime makes them: graph_batch images each
+        step = ours.graph_batch
+        return [
+            ours._image_session.run(["image_embeds"], {"pixel_values": px[i : i + step]})[0]
+            for i in range(0, len(px), step)
+        ]
 
     a = ours.encode_images(files, normalize=False)
     b = torch_images(files)
@@ -237,6 +249,14 @@ def main(argv: list[str] | None = None) -> dict:
     }
     import onnxruntime
 
+    if measure_gemm:
+        gemm_runs.append(gemm_peak(args.threads))
+    limit = machine_limit(shapes["vision"], gemm_runs)
+    for engine in ("tessera", "torch"):
+        rate = med(f"{engine}_model_only_images_per_s")
+        limit[f"{engine}_model_only_gflops"] = rate * limit["gflop_per_image"]
+        if limit.get("peak_gflops"):
+            limit[f"{engine}_fraction_of_peak"] = limit[f"{engine}_model_only_gflops"] / limit["peak_gflops"]
     result = {
         "model": "SigLIP "
         + ("base-patch16-224 shapes" if not args.quick else "tiny shapes (quick)")
@@ -271,6 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
             "cold_start_s": "<= 0.5",
             "peak_rss": "<= half of torch's",
         },
+        "machine_limit": limit,
         "rounds_raw": rounds,
         "cold_raw": cold,
         "machine": {
@@ -293,6 +314,56 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
     return result
+
+
+def vision_flops(vision: dict) -> dict:
+    """FLOPs of one image through a ViT vision tower (multiply-add = 2), as :func:`benchmarks.gemm.encoder_flops`
+    counts a text encoder, plus the patch embedding (a GEMM over the patches). The SigLIP pooling head
+    (one query token) and the norms are left out (< 1%)."""
+    from benchmarks.gemm import encoder_flops
+
+    patches = (vision["image_size"] // vision["patch_size"]) ** 2
+    enc = encoder_flops(vision, patches)
+    patch = 2 * patches * 3 * vision["patch_size"] ** 2 * vision["hidden_size"]
+    return {
+        "tokens": patches,
+        "encoder": enc["total"],
+        "patch_embedding": patch,
+        "total": enc["total"] + patch,
+    }
+
+
+def gemm_peak(threads: int) -> dict:
+    """``python -m benchmarks.gemm`` with the BLAS/OpenMP thread variables set before numpy loads."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update({v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+    env["PYTHONPATH"] = str(ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gemm", "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
+    if p.returncode != 0:
+        return {"error": p.stderr[-500:]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def machine_limit(vision: dict, gemm_runs: list[dict]) -> dict:
+    """FLOPs per image and, from ``benchmarks.gemm`` runs, the images/s ceiling at the fp32 GEMM peak.
+
+    The peak is the best of the runs (the machine is shared: the lower run saw more contention)."""
+    flops = vision_flops(vision)
+    out: dict = {"gflop_per_image": flops["total"] / 1e9, "flops": flops}
+    peaks = [g["peak_gflops"] for g in gemm_runs if "peak_gflops" in g]
+    if gemm_runs:
+        out["gemm_runs"] = gemm_runs
+    if peaks:
+        out["peak_gflops_runs"] = peaks
+        out["peak_gflops"] = max(peaks)
+        out["images_per_s_at_peak"] = out["peak_gflops"] / out["gflop_per_image"]
+    return out
 
 
 def _cpu() -> dict:
@@ -340,8 +411,23 @@ def markdown(res: dict) -> str:
             f"{f(None if not rss['torch'] else rss['tessera'] / rss['torch'])} |",
             f"| cosine tessera vs torch (min) | {res['cosine_tessera_vs_torch']['min']:.6f} | | |",
             "",
+            *_limit_lines(res.get("machine_limit") or {}),
         ]
     )
+
+
+def _limit_lines(lim: dict) -> list[str]:
+    if not lim:
+        return []
+    line = f"Machine limit: {lim['gflop_per_image']:.1f} GFLOP per image (ViT encoder + patch embedding)"
+    if lim.get("peak_gflops"):
+        line += (
+            f"; fp32 GEMM peak at these threads {lim['peak_gflops']:.0f} GFLOP/s (best of {len(lim['peak_gflops_runs'])} runs of `python -m benchmarks.gemm`) "
+            f"→ at most {lim['images_per_s_at_peak']:.2f} images/s; model-only tessera "
+            f"{lim['tessera_model_only_gflops']:.0f} GFLOP/s ({lim['tessera_fraction_of_peak'] * 100:.0f}% of peak), "
+            f"torch {lim['torch_model_only_gflops']:.0f} GFLOP/s ({lim['torch_fraction_of_peak'] * 100:.0f}%)"
+        )
+    return [line + ".", ""]
 
 
 if __name__ == "__main__":

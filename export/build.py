@@ -118,7 +118,8 @@ def build_artifact(
         from .vision import build_vision_artifact
 
         return build_vision_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
-                                     opset=opset, overwrite=overwrite, source=src_info, progress=progress)
+                                     opset=opset, overwrite=overwrite, source=src_info, progress=progress,
+                                     optimize=optimize)
     from .text import SPLADE_POOLING_DEFAULT, build_text_artifact
 
     return build_text_artifact(

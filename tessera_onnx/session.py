@@ -96,7 +96,7 @@ def resolve_device(device: str | None, available: Sequence[str]) -> tuple[str, l
     return kind, [provider, "CPUExecutionProvider"]
 
 
-def _session_options(threads: int | None, arena: bool) -> Any:
+def _session_options(threads: int | None, arena: bool, prepack: bool = True) -> Any:
     ort = _ort()
     options = ort.SessionOptions()
     if threads is not None:
@@ -109,6 +109,10 @@ def _session_options(threads: int | None, arena: bool) -> Any:
     # The CPU arena keeps the high-water mark of every batch shape for the life of the
     # session (hundreds of MB); without it, RSS follows the current batch.
     options.enable_cpu_mem_arena = arena
+    if not prepack:
+        # MLAS otherwise copies every MatMul weight into a packed buffer when the session starts:
+        # a second in-memory copy of the weights, and most of the session-creation time.
+        options.add_session_config_entry("session.disable_prepacking", "1")
     options.log_severity_level = 3
     return options
 
@@ -127,6 +131,7 @@ def create_session(
     providers: Sequence[Any] | None = None,
     fallback: bool = True,
     arena: bool = False,
+    prepack: bool = True,
     session_options: Any = None,
 ) -> tuple[onnxruntime.InferenceSession, str]:
     """Create an ``InferenceSession`` for ``model_path``; return it and the provider it runs on.
@@ -135,8 +140,11 @@ def create_session(
     ``providers``: an explicit onnxruntime providers list, overriding ``device``.
     ``fallback``: when a requested provider is unavailable, warn and use CPU (True) or raise
     :class:`ProviderUnavailableError` (False). ``arena``: keep onnxruntime's CPU memory arena
-    (faster allocation, much higher peak RSS). ``session_options``: a ready
-    ``SessionOptions`` (then ``threads``/``arena`` are ignored).
+    (faster allocation, much higher peak RSS). ``prepack``: let onnxruntime pre-pack weights
+    when the session starts (False: no packed copy of the weights, which stay memory-mapped from
+    the external data file; a faster start and lower RSS for large GEMMs, where packing per
+    call costs little). ``session_options``: a ready ``SessionOptions`` (then
+    ``threads``/``arena``/``prepack`` are ignored).
 
     The returned provider name is the onnxruntime name actually in use, e.g.
     ``"CPUExecutionProvider"``.
@@ -157,13 +165,15 @@ def create_session(
                 fallback,
             )
             kind, requested = "cpu", ["CPUExecutionProvider"]
-    options = session_options if session_options is not None else _session_options(threads, arena)
+    options = session_options if session_options is not None else _session_options(threads, arena, prepack)
     try:
         session = ort.InferenceSession(os.fspath(model_path), sess_options=options, providers=requested)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         message = str(exc)
         if providers is None and kind not in (None, "cpu") and "provider" in message.lower():
-            _problem(kind, f"{PROVIDER_NAMES[kind]} failed to start ({message}): {_DROPPED_HINT[kind]}", fallback)
+            _problem(
+                kind, f"{PROVIDER_NAMES[kind]} failed to start ({message}): {_DROPPED_HINT[kind]}", fallback
+            )
             session = ort.InferenceSession(
                 os.fspath(model_path), sess_options=options, providers=["CPUExecutionProvider"]
             )

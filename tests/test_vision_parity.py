@@ -169,6 +169,21 @@ def test_manifest_two_graphs_parity_and_score(family):
     text_graph = onnx.load(str(artifact / "text.onnx"), load_external_data=False)
     assert [i.name for i in image_graph.graph.input] == ["pixel_values"]
     assert [i.name for i in text_graph.graph.input][0] == "input_ids"
+    # both towers ship onnxruntime's fused graph (residual + LayerNorm fused in every layer); the
+    # vision encoder's attention is fused too (the text towers' masked attention is not matched)
+    for tower, graph in (("image", image_graph), ("text", text_graph)):
+        optimizer = manifest["config"]["export"][tower]["optimizer"]
+        assert optimizer["model_type"] == "clip" and "rejected" not in optimizer, optimizer
+        ops = [n.op_type for n in graph.graph.node]
+        assert (
+            ops.count("SkipLayerNormalization") == optimizer["fused_operators"]["SkipLayerNormalization"] >= 2
+        )
+    image_ops = [n.op_type for n in image_graph.graph.node]
+    assert (
+        image_ops.count("Attention")
+        == manifest["config"]["export"]["image"]["optimizer"]["fused_operators"]["Attention"]
+        == 2
+    )  # the tiny models have two encoder layers
 
 
 def test_vectors_do_not_depend_on_batch_size(tiny_siglip_artifact, images):
@@ -176,6 +191,9 @@ def test_vectors_do_not_depend_on_batch_size(tiny_siglip_artifact, images):
     a = model.encode_images(images, batch_size=1)
     b = TesseraImageText(tiny_siglip_artifact, workers=3).encode_images(images, batch_size=4)
     assert np.abs(a - b).max() <= 1e-6
+    # a batch split into several vision-graph calls (graph_batch) gives the same vectors, in order
+    c = TesseraImageText(tiny_siglip_artifact, graph_batch=2).encode_images(images, batch_size=5)
+    assert len(images) > 2 and c.shape == a.shape and np.abs(a - c).max() <= 1e-6
     texts = list(VARIED_TEXTS[:9])
     t1 = np.stack([model.encode_texts(t) for t in texts])
     t9 = model.encode_texts(texts, batch_size=9)
