@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import threading
 
-__all__ = ["fix_mmap_threshold"]
+__all__ = ["fix_mmap_threshold", "trim_heap"]
 
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
 _THRESHOLD = 4 << 20
@@ -40,3 +40,27 @@ def fix_mmap_threshold() -> bool:
         except (OSError, AttributeError):  # musl or no libc.so.6: nothing to fix
             return False
         return _done
+
+
+_libc: object | None = None
+
+
+def trim_heap() -> bool:
+    """Give the heap's free pages back to the system (glibc ``malloc_trim(0)``); True when it ran.
+
+    Called after each full window of texts: the per-batch blocks freed there otherwise stay in the
+    process as fragmented free heap (measured: SPLADE ``encode`` of 20,000 short texts held 343 MiB
+    for 5 MiB of results; 134 MiB after a trim).
+    """
+    global _libc
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if _libc is None:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6")
+        _libc.malloc_trim(0)  # type: ignore[attr-defined]
+    except (OSError, AttributeError):  # musl or no libc.so.6
+        return False
+    return True

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .._malloc import fix_mmap_threshold
+from .._malloc import fix_mmap_threshold, trim_heap
 from .._warnings import warn
 from ..artifact import Manifest, member_path, read_manifest, verify_files
 from ..configs import TextConfig
@@ -31,6 +31,9 @@ from ..text.batching import DEFAULT_BATCH_SIZE, REFERENCE_LENGTH, ProgressBar, p
 from ..text.tokenize import TextTokenizer, Tokenized, iter_windows, prepare_texts, validate_texts
 
 __all__ = ["TextEmbedder"]
+
+# windows of at least this many texts end with a heap trim (see tessera_onnx._malloc.trim_heap)
+_TRIM_AFTER = 256
 
 _R = TypeVar("_R")
 
@@ -191,7 +194,12 @@ class TextEmbedder:
             bar = ProgressBar(show_progress, total)
             try:
                 for window in windows:
-                    yield work(prepare_texts(window, prefix, strip=cfg.strip, lowercase=cfg.lowercase), bar)
+                    result = work(
+                        prepare_texts(window, prefix, strip=cfg.strip, lowercase=cfg.lowercase), bar
+                    )
+                    if len(window) >= _TRIM_AFTER:  # big inputs only: a one-text call pays nothing
+                        trim_heap()
+                    yield result
             finally:
                 bar.close()
 

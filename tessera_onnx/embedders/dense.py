@@ -111,14 +111,16 @@ class TesseraDense(TextEmbedder):
         """Yield one ``(d,)`` float32 vector per text, in input order, from any iterable of str.
 
         Takes :meth:`encode`'s keywords. Texts are read a window at a time, so a generator of
-        millions of texts runs in constant memory. Arguments are checked now; texts as they
-        stream.
+        millions of texts runs in constant memory. Each vector is its own array (not a view into
+        its window), so keeping some of them keeps only those. Arguments are checked now; texts as
+        they stream.
         """
         plan = self._plan_from(kwargs, self._resolve_prompt(kwargs.get("prompt"), kwargs.get("prompt_name")))
         chunks, _, _ = self._windowed(
             texts, plan.prefix, kwargs.get("show_progress", False), self._window(plan)
         )
-        return (row for chunk in chunks for row in chunk)
+        # copies, so that a caller keeping a few vectors does not pin each window's whole block
+        return (row.copy() for chunk in chunks for row in chunk)
 
     def encode_queries(self, texts: str | Any, **kwargs: Any) -> np.ndarray:
         """:meth:`encode` with the model's query prefix (e.g. bge's instruction, e5 ``"query: "``).
