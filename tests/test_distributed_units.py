@@ -202,3 +202,30 @@ def test_missing_ray_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingDependencyError, match=r"tessera-onnx\[ray\]"):
         TesseraBatchEmbedder("some-model")
+
+
+def test_batch_embedder_embeds_an_image_column(tiny_siglip_artifact):
+    """Image paths and encoded image bytes in a column give TesseraImageText.encode_images's vectors."""
+    pytest.importorskip("PIL")
+    from tiny_vision_models import real_image_paths
+
+    from tessera_onnx import TesseraImageText
+
+    paths = [str(p) for k, p in sorted(real_image_paths().items()) if not k.endswith(".gif")][:3]
+    if not paths:
+        pytest.skip("no bundled sample images (scikit-image / scikit-learn / matplotlib)")
+    ref = TesseraImageText(tiny_siglip_artifact).encode_images(paths)
+    embedder = TesseraBatchEmbedder(tiny_siglip_artifact, column="image", method="encode_images", threads=1)
+    for column in (paths, [open(p, "rb").read() for p in paths]):
+        out = embedder(pa.table({"id": list(range(len(paths))), "image": column}))
+        assert out.column_names == ["id", "embedding"]
+        got = np.stack(out.column("embedding").to_numpy(zero_copy_only=False))
+        np.testing.assert_allclose(got, ref, atol=1e-6)  # same graph, same preprocessing
+    texts = TesseraBatchEmbedder(tiny_siglip_artifact, method="encode_texts", threads=1)(
+        pa.table({"text": ["a photo of a cat", "a scanned page"]})
+    )
+    np.testing.assert_allclose(
+        np.stack(texts.column("embedding").to_numpy(zero_copy_only=False)),
+        TesseraImageText(tiny_siglip_artifact).encode_texts(["a photo of a cat", "a scanned page"]),
+        atol=1e-6,
+    )

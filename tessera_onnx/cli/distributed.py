@@ -7,6 +7,7 @@ from dataclasses import asdict
 
 import click
 
+from ..distributed.embedder import ENCODE_METHODS
 from . import main
 
 __all__ = ["embed_dataset_command"]
@@ -49,10 +50,11 @@ __all__ = ["embed_dataset_command"]
 )
 @click.option(
     "--method",
-    type=click.Choice(["encode", "encode_documents", "encode_queries"]),
+    type=click.Choice(list(ENCODE_METHODS)),
     default="encode",
     show_default=True,
-    help="embedder method (documents/queries add the model's prefixes)",
+    help="embedder method (documents/queries add the model's prefixes; encode_images reads a "
+    "column of image paths or encoded image bytes)",
 )
 @click.option(
     "--quantize",

@@ -20,7 +20,9 @@ from .columns import Quantization, result_columns
 
 __all__ = ["TesseraBatchEmbedder", "ENCODE_METHODS", "actor_resources"]
 
-ENCODE_METHODS = ("encode", "encode_documents", "encode_queries")
+# Text methods of every text paradigm, and the image/text towers of image-text and page models:
+# a column of image paths or encoded image bytes goes through ``encode_images``.
+ENCODE_METHODS = ("encode", "encode_documents", "encode_queries", "encode_images", "encode_texts")
 
 
 def actor_resources() -> dict[str, float]:
