@@ -35,6 +35,7 @@ from benchmarks.machine import load_average, run_header, save_result
 RESULTS = peers.RESULTS
 TARGET = 0.8
 SPIN = "tessera fp32 spin"
+FASTEMBED_SETTINGS = "fastembed's file and settings (threads spin, CPU arena)"
 
 
 def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: int) -> dict[str, Any]:
@@ -81,6 +82,77 @@ def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: 
             "session_run_ms": stages["session_run"],
         }
     return res
+
+
+def session_settings(
+    artifact: Path, plain: Path, queries: list[str], passages: list[str], threads: int, rounds: int
+) -> dict[str, Any]:
+    """``InferenceSession.run`` ms per text under each session setting, in this process, rounds
+    interleaving the settings: spinning vs sleeping intra-op threads, 1 thread, the CPU memory arena,
+    and fastembed's model file (the plain export) with fastembed's settings. Ratio = median over rounds of
+    the per-round p50 ratio to "fastembed's file and settings"."""
+    import onnxruntime as ort
+
+    from tessera_onnx.session import create_session
+    from tessera_onnx.text.tokenize import TextTokenizer
+
+    def plain_session(spin: bool) -> Any:
+        so = ort.SessionOptions()  # as fastembed 0.9 builds it: arena on (default), ENABLE_ALL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = so.inter_op_num_threads = threads
+        so.log_severity_level = 3
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(plain / "model.onnx"), so, providers=["CPUExecutionProvider"])
+
+    model = str(artifact / "model.onnx")
+    sessions = {
+        FASTEMBED_SETTINGS: plain_session(spin=True),
+        "fastembed's file, threads sleep": plain_session(spin=False),
+        "tessera artifact, threads spin (before #17)": create_session(model, "cpu", threads, spin=True)[0],
+        "tessera artifact, threads sleep (default)": create_session(model, "cpu", threads)[0],
+        "tessera artifact, threads sleep, CPU arena": create_session(model, "cpu", threads, arena=True)[0],
+        "tessera artifact, 1 thread": create_session(model, "cpu", 1)[0],
+    }
+    tok = TextTokenizer(artifact / "tokenizer.json", 256)
+
+    def feeds(sess: Any, text: str) -> dict[str, np.ndarray]:
+        ids = np.asarray([tok.encode([text], 256).ids[0]], dtype=np.int64)
+        known = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        return {i.name: known[i.name] for i in sess.get_inputs()}
+
+    work = {
+        name: {
+            kind: [feeds(sess, t) for t in texts]
+            for kind, texts in (("query", queries), ("passage", passages))
+        }
+        for name, sess in sessions.items()
+    }
+    p50: dict[str, dict[str, list[float]]] = {n: {"query": [], "passage": []} for n in sessions}
+    names = list(sessions)
+    for rnd in range(rounds):
+        for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+            sess = sessions[name]
+            for kind, fs in work[name].items():
+                sess.run(None, fs[0])
+                times = []
+                for f in fs:
+                    t = time.perf_counter()
+                    sess.run(None, f)
+                    times.append((time.perf_counter() - t) * 1e3)
+                p50[name][kind].append(statistics.median(times))
+    return {
+        name: {
+            kind: {
+                "p50_ms": statistics.median(v),
+                "ratio_to_fastembed_settings": statistics.median(
+                    a / b for a, b in zip(v, p50[FASTEMBED_SETTINGS][kind], strict=True)
+                ),
+            }
+            for kind, v in d.items()
+        }
+        for name, d in p50.items()
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,7 +210,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     no_spin_gain = {kind: ratio("tessera fp32", SPIN, kind) for kind in ("query", "passage")}
     artifact = Path(next(c.model_dir for c in contenders if c.name == "tessera fp32"))
     parts = breakdown(artifact, queries, passages, args.threads)
-    peak = max(r["gflops_median"] for r in ort_gemm(args.threads))
+    plain = Path(next(c.model_dir for c in contenders if c.name == "fastembed"))
+    settings = session_settings(
+        artifact, plain, queries[:20], passages[:8], args.threads, rounds=min(args.rounds, 3)
+    )
+    peak = max(r["gflops_median"] for spin in (True, False) for r in ort_gemm(args.threads, spin=spin))
     config = json.loads((src / "config.json").read_text())
     for kind in ("query", "passage"):
         part = parts[kind]
@@ -165,6 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "met": {k: v <= TARGET for k, v in ratios.items()},
         "fp32_gemm_peak_gflops": peak,
         "tessera_breakdown": parts,
+        "session_settings": settings,
         "versions": {n: s.hello.get("info", {}).get("versions") for n, s in servers.items()},
     }
 
@@ -207,6 +284,20 @@ def markdown(res: dict[str, Any]) -> str:
             f"| {kind} | {part['median_tokens']:.0f} | {md['tokenise']:.3f} | {md['feeds']:.3f} | "
             f"{md['session_run']:.2f} | {md['pool']:.3f} | {md['encode']:.2f} | {md['overhead']:.2f} | "
             f"{part['session_run_fraction_of_fp32_gemm_peak'] * 100:.0f}% |"
+        )
+    lines += [
+        "",
+        "`InferenceSession.run` alone under each session setting (in-process, same token ids, settings "
+        "interleaved; p50 ms and the median per-round ratio to fastembed's file and settings):",
+        "",
+        "| session | query p50 ms | ratio | passage p50 ms | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, d in res.get("session_settings", {}).items():
+        q, p = d["query"], d["passage"]
+        lines.append(
+            f"| {name} | {q['p50_ms']:.2f} | {q['ratio_to_fastembed_settings']:.2f}x | {p['p50_ms']:.2f} | "
+            f"{p['ratio_to_fastembed_settings']:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 
