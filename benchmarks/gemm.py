@@ -99,7 +99,7 @@ def ort_gemm(threads: int, spin: bool = True) -> list[dict]:
     )
 
 
-def ort_int8_gemm(threads: int) -> list[dict]:
+def ort_int8_gemm(threads: int, spin: bool = True) -> list[dict]:
     """int8 GEMM throughput as the int8 artifact runs it: onnxruntime's ``DynamicQuantizeMatMul``
     (float activations quantised to uint8 on the fly, int8 per-column weights, float output).
 
@@ -114,7 +114,7 @@ def ort_int8_gemm(threads: int) -> list[dict]:
             np.zeros((n,), np.int8),
         ]
 
-    return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops")
+    return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops", spin)
 
 
 def encoder_flops(config: dict, seq_len: int) -> dict:

@@ -339,12 +339,61 @@ def section_maxsim(
             out[start : start + chunk] = (q2 @ block.T).reshape(q_tokens, -1, doc_tokens).max(2).sum(0)
         return out
 
+    # where tessera's time goes, on one thread: the block GEMMs alone vs the 1024^3 GEMM
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    kernel = importlib.import_module("tessera_onnx.ops.maxsim")
+    docs = kernel._documents(d, dm)
+    query_t = np.ascontiguousarray(q[0].T)
+    blocks = docs.blocks(q_tokens)
+    buf = np.empty(
+        (max(docs.starts[b - 1] + doc_tokens - docs.starts[a] for a, b in blocks), q_tokens), np.float32
+    )
+    square = np.ones((1024, 1024), np.float32)
+    one_thread: dict[str, list[float]] = {"square_gflops": []}
+
+    def blocks_gemm_only() -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            for a, b in blocks:
+                lo, hi = docs.starts[a], docs.starts[b - 1] + doc_tokens
+                np.matmul(docs.rows[lo:hi], query_t, out=buf[: hi - lo])
+
+    def square_one_thread() -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            t = time.perf_counter()
+            for _ in range(3):
+                square @ square
+            one_thread["square_gflops"].append(3 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9)
+
     diff_chunked = float(np.abs(ours()[0] - chunked_numpy()).max())
     secs = interleave(
-        {"tessera": ours, "pylate": peer, "gemm_peak": limit, "chunked_numpy": chunked_numpy}, rounds
+        {
+            "tessera": ours,
+            "pylate": peer,
+            "gemm_peak": limit,
+            "chunked_numpy": chunked_numpy,
+            "tessera_1_thread": lambda: maxsim_scores(q, d, qm, dm, threads=1),
+            "block_gemms_1_thread": blocks_gemm_only,
+            "square_1_thread": square_one_thread,
+        },
+        rounds,
     )
     secs.pop("gemm_peak")
+    secs.pop("square_1_thread")
+    one = {k: statistics.median(secs.pop(k)) for k in ("tessera_1_thread", "block_gemms_1_thread")}
+    sq = statistics.median(one_thread["square_gflops"])
     res = compare(secs, "tessera", "pylate")
+    res["one_thread"] = {
+        "tessera_s": one["tessera_1_thread"],
+        "block_gemms_s": one["block_gemms_1_thread"],
+        "block_gemm_gflops": flops / one["block_gemms_1_thread"] / 1e9,
+        "square_gemm_gflops": sq,
+        "block_gemm_fraction_of_square": flops / one["block_gemms_1_thread"] / 1e9 / sq,
+        "reduction_share": 1 - one["block_gemms_1_thread"] / one["tessera_1_thread"],
+        "two_thread_speedup": one["tessera_1_thread"] / res["seconds_median"]["tessera"],
+    }
     res["speedup_vs_chunked_numpy"] = statistics.median(
         c / o for c, o in zip(secs["chunked_numpy"], secs["tessera"], strict=True)
     )
@@ -518,6 +567,19 @@ def markdown(res: dict[str, Any]) -> str:
             f"max |diff| vs PyLate {x['max_abs_diff_vs_pylate']:.2g}",
             others=("chunked_numpy",),
         )
+        if "one_thread" in x:
+            o = x["one_thread"]
+            out.extend(
+                [
+                    f"Where tessera's MaxSim time goes (medians, one thread): the block GEMMs (D_block @ Q^T) alone "
+                    f"{o['block_gemms_s']:.3f} s = {o['block_gemm_gflops']:.1f} GFLOP/s, "
+                    f"{o['block_gemm_fraction_of_square'] * 100:.0f} % of the 1024^3 numpy GEMM on one thread "
+                    f"({o['square_gemm_gflops']:.1f} GFLOP/s); the whole call {o['tessera_s']:.3f} s (max + sum "
+                    f"reduction {o['reduction_share'] * 100:.0f} %); {res['threads']} threads: "
+                    f"{o['two_thread_speedup']:.2f}x the one-thread call.",
+                    "",
+                ]
+            )
     if "ttm" in sec:
         t = sec["ttm"]
         table(
