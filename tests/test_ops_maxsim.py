@@ -182,3 +182,16 @@ def test_equals_pylate_colbert_scores():
         torch.from_numpy(q), torch.from_numpy(d), torch.from_numpy(qm).float(), torch.from_numpy(dm).float()
     ).numpy()
     assert np.abs(maxsim_scores(q, d, qm, dm) - ref).max() <= 1e-5
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 3, 5, 8, 33, 180])
+def test_equal_length_documents(tokens):
+    """Documents of one length (padded input read in place, or packed) score as the loop does."""
+    rng = np.random.default_rng(tokens)
+    q = [rng.normal(size=(4, 8)).astype(np.float32)]
+    docs = [rng.normal(size=(tokens, 8)).astype(np.float32) for _ in range(7)]
+    expected = _brute(q, docs)
+    np.testing.assert_allclose(maxsim_scores(q, np.stack(docs)), expected, rtol=1e-5, atol=1e-4)
+    tokens_matrix, offsets = _packed(docs)
+    got = maxsim_module.maxsim_scores_packed(q, tokens_matrix, offsets)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
