@@ -90,3 +90,5 @@ def test_latency_quick(tmp_path):
     res = latency.main(["--quick", "--out", str(tmp_path / "lat.json")])
     assert set(res["ratio_tessera_vs_fastembed"]) == {"query", "passage"}
     assert res["tessera_breakdown"]["query"]["median_ms"]["tokenise"] > 0
+    assert set(res["ratio_tessera_vs_tessera_spin"]) == {"query", "passage"}  # spinning variant, same rounds
+    assert "tessera artifact, 1 thread" in res["session_settings"]
