@@ -53,8 +53,10 @@ def numpy_gemm(threads: int) -> list[dict]:
     return out
 
 
-def _ort_matmul_rates(threads: int, op: str, weights, unit: str) -> list[dict]:
-    """Median/best rate of a one-node onnxruntime graph ``y = op(x, *weights(k, n))`` per shape."""
+def _ort_matmul_rates(threads: int, op: str, weights, unit: str, spin: bool = True) -> list[dict]:
+    """Median/best rate of a one-node onnxruntime graph ``y = op(x, *weights(k, n))`` per shape.
+
+    ``spin=False``: idle intra-op threads sleep (faster than spinning on a loaded machine)."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -78,6 +80,8 @@ def _ort_matmul_rates(threads: int, op: str, weights, unit: str) -> list[dict]:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         x = rng.standard_normal((m, k), dtype=np.float32)
         med, best = _best(lambda sess=sess, x=x: sess.run(None, {"x": x}))
@@ -86,16 +90,16 @@ def _ort_matmul_rates(threads: int, op: str, weights, unit: str) -> list[dict]:
     return out
 
 
-def ort_gemm(threads: int) -> list[dict]:
+def ort_gemm(threads: int, spin: bool = True) -> list[dict]:
     """fp32 GEMM GFLOP/s of an onnxruntime ``MatMul`` with a constant weight."""
     import numpy as np
 
     return _ort_matmul_rates(
-        threads, "MatMul", lambda rng, k, n: [rng.standard_normal((k, n), dtype=np.float32)], "gflops"
+        threads, "MatMul", lambda rng, k, n: [rng.standard_normal((k, n), dtype=np.float32)], "gflops", spin
     )
 
 
-def ort_int8_gemm(threads: int) -> list[dict]:
+def ort_int8_gemm(threads: int, spin: bool = True) -> list[dict]:
     """int8 GEMM throughput as the int8 artifact runs it: onnxruntime's ``DynamicQuantizeMatMul``
     (float activations quantised to uint8 on the fly, int8 per-column weights, float output).
 
@@ -110,7 +114,7 @@ def ort_int8_gemm(threads: int) -> list[dict]:
             np.zeros((n,), np.int8),
         ]
 
-    return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops")
+    return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops", spin)
 
 
 def encoder_flops(config: dict, seq_len: int) -> dict:

@@ -18,6 +18,7 @@ Writes ``benchmarks/results/latency.json`` (+ ``.md``) with the CPU and the load
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -33,6 +34,8 @@ from benchmarks.machine import load_average, run_header, save_result
 
 RESULTS = peers.RESULTS
 TARGET = 0.8
+SPIN = "tessera fp32 spin"
+FASTEMBED_SETTINGS = "fastembed's file and settings (threads spin, CPU arena)"
 
 
 def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: int) -> dict[str, Any]:
@@ -81,6 +84,77 @@ def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: 
     return res
 
 
+def session_settings(
+    artifact: Path, plain: Path, queries: list[str], passages: list[str], threads: int, rounds: int
+) -> dict[str, Any]:
+    """``InferenceSession.run`` ms per text under each session setting, in this process, rounds
+    interleaving the settings: spinning vs sleeping intra-op threads, 1 thread, the CPU memory arena,
+    and fastembed's model file (the plain export) with fastembed's settings. Ratio = median over rounds of
+    the per-round p50 ratio to "fastembed's file and settings"."""
+    import onnxruntime as ort
+
+    from tessera_onnx.session import create_session
+    from tessera_onnx.text.tokenize import TextTokenizer
+
+    def plain_session(spin: bool) -> Any:
+        so = ort.SessionOptions()  # as fastembed 0.9 builds it: arena on (default), ENABLE_ALL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = so.inter_op_num_threads = threads
+        so.log_severity_level = 3
+        if not spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(plain / "model.onnx"), so, providers=["CPUExecutionProvider"])
+
+    model = str(artifact / "model.onnx")
+    sessions = {
+        FASTEMBED_SETTINGS: plain_session(spin=True),
+        "fastembed's file, threads sleep": plain_session(spin=False),
+        "tessera artifact, threads spin (before #17)": create_session(model, "cpu", threads, spin=True)[0],
+        "tessera artifact, threads sleep (default)": create_session(model, "cpu", threads)[0],
+        "tessera artifact, threads sleep, CPU arena": create_session(model, "cpu", threads, arena=True)[0],
+        "tessera artifact, 1 thread": create_session(model, "cpu", 1)[0],
+    }
+    tok = TextTokenizer(artifact / "tokenizer.json", 256)
+
+    def feeds(sess: Any, text: str) -> dict[str, np.ndarray]:
+        ids = np.asarray([tok.encode([text], 256).ids[0]], dtype=np.int64)
+        known = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        return {i.name: known[i.name] for i in sess.get_inputs()}
+
+    work = {
+        name: {
+            kind: [feeds(sess, t) for t in texts]
+            for kind, texts in (("query", queries), ("passage", passages))
+        }
+        for name, sess in sessions.items()
+    }
+    p50: dict[str, dict[str, list[float]]] = {n: {"query": [], "passage": []} for n in sessions}
+    names = list(sessions)
+    for rnd in range(rounds):
+        for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
+            sess = sessions[name]
+            for kind, fs in work[name].items():
+                sess.run(None, fs[0])
+                times = []
+                for f in fs:
+                    t = time.perf_counter()
+                    sess.run(None, f)
+                    times.append((time.perf_counter() - t) * 1e3)
+                p50[name][kind].append(statistics.median(times))
+    return {
+        name: {
+            kind: {
+                "p50_ms": statistics.median(v),
+                "ratio_to_fastembed_settings": statistics.median(
+                    a / b for a, b in zip(v, p50[FASTEMBED_SETTINGS][kind], strict=True)
+                ),
+            }
+            for kind, v in d.items()
+        }
+        for name, d in p50.items()
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.gemm import encoder_flops, ort_gemm
 
@@ -93,6 +167,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     contenders = [c for c in peers.discover(pargs, notes) if c.name in ("fastembed", "tessera fp32")]
     if {c.name for c in contenders} != {"fastembed", "tessera fp32"}:
         raise SystemExit(f"fastembed or the tessera artifact could not be set up: {notes}")
+    ours = next(c for c in contenders if c.name == "tessera fp32")
+    # the same artifact with onnxruntime's spinning intra-op threads (tessera before #17)
+    contenders.append(dataclasses.replace(ours, name=SPIN, options={"spin": True}, result={}))
     src = setup_peers.minilm_source_dir()
     corpus = build_corpus(
         args.n_queries * 4, query_fraction=0.5, seed=1, tokenizer_json=str(src / "tokenizer.json")
@@ -112,7 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         names = list(servers)
         for rnd in range(args.rounds):
-            for name in names[rnd % 2 :] + names[: rnd % 2]:
+            for name in names[rnd % len(names) :] + names[: rnd % len(names)]:
                 for kind, n in (("query", len(queries)), ("passage", len(passages))):
                     times = servers[name].ask(cmd="latency", kind=kind, n=n)["times"]
                     p50[name][kind].append(statistics.median(times) * 1e3)
@@ -124,15 +201,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         for s in servers.values():
             s.close()
-    ratios = {
-        kind: statistics.median(
-            t / f for t, f in zip(p50["tessera fp32"][kind], p50["fastembed"][kind], strict=True)
-        )
-        for kind in ("query", "passage")
-    }
+
+    def ratio(ours: str, peer: str, kind: str) -> float:
+        return statistics.median(o / f for o, f in zip(p50[ours][kind], p50[peer][kind], strict=True))
+
+    ratios = {kind: ratio("tessera fp32", "fastembed", kind) for kind in ("query", "passage")}
+    spin_ratios = {kind: ratio(SPIN, "fastembed", kind) for kind in ("query", "passage")}
+    no_spin_gain = {kind: ratio("tessera fp32", SPIN, kind) for kind in ("query", "passage")}
     artifact = Path(next(c.model_dir for c in contenders if c.name == "tessera fp32"))
     parts = breakdown(artifact, queries, passages, args.threads)
-    peak = max(r["gflops_median"] for r in ort_gemm(args.threads))
+    plain = Path(next(c.model_dir for c in contenders if c.name == "fastembed"))
+    settings = session_settings(
+        artifact, plain, queries[:20], passages[:8], args.threads, rounds=min(args.rounds, 3)
+    )
+    peak = max(r["gflops_median"] for spin in (True, False) for r in ort_gemm(args.threads, spin=spin))
     config = json.loads((src / "config.json").read_text())
     for kind in ("query", "passage"):
         part = parts[kind]
@@ -153,10 +235,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms_per_round": p50,
         "p50_ms": {n: {k: statistics.median(v) for k, v in d.items()} for n, d in p50.items()},
         "ratio_tessera_vs_fastembed": ratios,
+        "ratio_tessera_spin_vs_fastembed": spin_ratios,
+        "ratio_tessera_vs_tessera_spin": no_spin_gain,
         "target": TARGET,
         "met": {k: v <= TARGET for k, v in ratios.items()},
         "fp32_gemm_peak_gflops": peak,
         "tessera_breakdown": parts,
+        "session_settings": settings,
         "versions": {n: s.hello.get("info", {}).get("versions") for n, s in servers.items()},
     }
 
@@ -170,14 +255,21 @@ def markdown(res: dict[str, Any]) -> str:
         f"{res['texts']['query']} queries + {res['texts']['passage']} passages, one text per call.",
         "",
         "| text | fastembed p50 ms | tessera p50 ms | tessera / fastembed (median of per-round ratios) | target "
-        "<= 0.8x |",
-        "|---|---|---|---|---|",
+        "<= 0.8x | tessera with spinning threads (before #17) p50 ms | its ratio to fastembed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kind in ("query", "passage"):
         lines.append(
             f"| {kind} | {res['p50_ms']['fastembed'][kind]:.2f} | {res['p50_ms']['tessera fp32'][kind]:.2f} | "
-            f"{res['ratio_tessera_vs_fastembed'][kind]:.2f}x | {'yes' if res['met'][kind] else '**no**'} |"
+            f"{res['ratio_tessera_vs_fastembed'][kind]:.2f}x | {'yes' if res['met'][kind] else '**no**'} | "
+            f"{res['p50_ms'][SPIN][kind]:.2f} | {res['ratio_tessera_spin_vs_fastembed'][kind]:.2f}x |"
         )
+    lines += [
+        "",
+        "tessera's intra-op threads sleep between operators (`spin=False`, the default since #17); "
+        "fastembed and the spinning variant busy-wait (onnxruntime's default). All three run the same "
+        "onnxruntime at the same intra-op thread count, in their own worker processes.",
+    ]
     lines += [
         "",
         "Where one tessera call goes (median ms, in-process):",
@@ -192,6 +284,20 @@ def markdown(res: dict[str, Any]) -> str:
             f"| {kind} | {part['median_tokens']:.0f} | {md['tokenise']:.3f} | {md['feeds']:.3f} | "
             f"{md['session_run']:.2f} | {md['pool']:.3f} | {md['encode']:.2f} | {md['overhead']:.2f} | "
             f"{part['session_run_fraction_of_fp32_gemm_peak'] * 100:.0f}% |"
+        )
+    lines += [
+        "",
+        "`InferenceSession.run` alone under each session setting (in-process, same token ids, settings "
+        "interleaved; p50 ms and the median per-round ratio to fastembed's file and settings):",
+        "",
+        "| session | query p50 ms | ratio | passage p50 ms | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name, d in res.get("session_settings", {}).items():
+        q, p = d["query"], d["passage"]
+        lines.append(
+            f"| {name} | {q['p50_ms']:.2f} | {q['ratio_to_fastembed_settings']:.2f}x | {p['p50_ms']:.2f} | "
+            f"{p['ratio_to_fastembed_settings']:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 

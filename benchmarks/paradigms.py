@@ -75,11 +75,19 @@ def compare(secs: dict[str, list[float]], ours: str, peer: str) -> dict[str, Any
     }
 
 
-def fp32_peak(threads: int) -> float:
-    """onnxruntime fp32 MatMul GFLOP/s (median timing, best shape) measured now."""
-    from benchmarks.gemm import ort_gemm
+def fp32_peak(threads: int) -> dict[str, float]:
+    """fp32 GEMM GFLOP/s measured now at ``threads`` threads (median timing, best of the square and
+    encoder shapes of ``benchmarks.gemm``): onnxruntime's MatMul with spinning and with sleeping
+    intra-op threads, numpy's BLAS, and the best of the three (the FLOP limit's denominator)."""
+    from threadpoolctl import threadpool_limits
 
-    return max(r["gflops_median"] for r in ort_gemm(threads))
+    from benchmarks.gemm import numpy_gemm, ort_gemm
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        blas = max(r["gflops_median"] for r in numpy_gemm(threads))
+    spin = max(r["gflops_median"] for r in ort_gemm(threads))
+    sleep = max(r["gflops_median"] for r in ort_gemm(threads, spin=False))
+    return {"onnxruntime": spin, "onnxruntime_no_spin": sleep, "numpy": blas, "best": max(spin, sleep, blas)}
 
 
 # ----------------------------------------------------------------------------------- ColBERT
@@ -317,26 +325,79 @@ def section_maxsim(
 
     diff = float(np.abs(ours() - peer().numpy()).max())
     flops = 2.0 * q_tokens * doc_tokens * dim * n_docs
-    peaks: list[float] = []
+    peaks: list[dict[str, float]] = []
 
     def limit() -> None:
         peaks.append(fp32_peak(threads))
 
-    q2 = q.reshape(q_tokens, dim)
-    chunk = max(1, (1 << 24) // (q_tokens * doc_tokens))  # the block size ops.maxsim uses
-
-    def similarities_only() -> None:  # the GEMM part of ``ours``: what is left is the max/sum reduction
+    def chunked_numpy() -> np.ndarray:  # the textbook numpy form (tessera before #17): Q @ D^T in
+        # 64 MiB chunks, max over document tokens, sum over query tokens
+        q2, chunk = q.reshape(q_tokens, dim), max(1, (1 << 24) // (q_tokens * doc_tokens))
+        out = np.empty(n_docs, np.float32)
         for start in range(0, n_docs, chunk):
-            q2 @ d[start : start + chunk].reshape(-1, dim).T
+            block = d[start : start + chunk].reshape(-1, dim)
+            out[start : start + chunk] = (q2 @ block.T).reshape(q_tokens, -1, doc_tokens).max(2).sum(0)
+        return out
 
+    # where tessera's time goes, on one thread: the block GEMMs alone vs the 1024^3 GEMM
+    import importlib
+
+    from threadpoolctl import threadpool_limits
+
+    kernel = importlib.import_module("tessera_onnx.ops.maxsim")
+    docs = kernel._documents(d, dm)
+    query_t = np.ascontiguousarray(q[0].T)
+    blocks = docs.blocks(q_tokens)
+    buf = np.empty(
+        (max(docs.starts[b - 1] + doc_tokens - docs.starts[a] for a, b in blocks), q_tokens), np.float32
+    )
+    square = np.ones((1024, 1024), np.float32)
+    one_thread: dict[str, list[float]] = {"square_gflops": []}
+
+    def blocks_gemm_only() -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            for a, b in blocks:
+                lo, hi = docs.starts[a], docs.starts[b - 1] + doc_tokens
+                np.matmul(docs.rows[lo:hi], query_t, out=buf[: hi - lo])
+
+    def square_one_thread() -> None:
+        with threadpool_limits(limits=1, user_api="blas"):
+            t = time.perf_counter()
+            for _ in range(3):
+                square @ square
+            one_thread["square_gflops"].append(3 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9)
+
+    diff_chunked = float(np.abs(ours()[0] - chunked_numpy()).max())
     secs = interleave(
-        {"tessera": ours, "pylate": peer, "gemm_peak": limit, "gemm_part": similarities_only}, rounds
+        {
+            "tessera": ours,
+            "pylate": peer,
+            "gemm_peak": limit,
+            "chunked_numpy": chunked_numpy,
+            "tessera_1_thread": lambda: maxsim_scores(q, d, qm, dm, threads=1),
+            "block_gemms_1_thread": blocks_gemm_only,
+            "square_1_thread": square_one_thread,
+        },
+        rounds,
     )
     secs.pop("gemm_peak")
-    gemm_part = statistics.median(secs.pop("gemm_part"))
+    secs.pop("square_1_thread")
+    one = {k: statistics.median(secs.pop(k)) for k in ("tessera_1_thread", "block_gemms_1_thread")}
+    sq = statistics.median(one_thread["square_gflops"])
     res = compare(secs, "tessera", "pylate")
-    res["tessera_gemm_part_s"] = gemm_part
-    peak = statistics.median(peaks)
+    res["one_thread"] = {
+        "tessera_s": one["tessera_1_thread"],
+        "block_gemms_s": one["block_gemms_1_thread"],
+        "block_gemm_gflops": flops / one["block_gemms_1_thread"] / 1e9,
+        "square_gemm_gflops": sq,
+        "block_gemm_fraction_of_square": flops / one["block_gemms_1_thread"] / 1e9 / sq,
+        "reduction_share": 1 - one["block_gemms_1_thread"] / one["tessera_1_thread"],
+        "two_thread_speedup": one["tessera_1_thread"] / res["seconds_median"]["tessera"],
+    }
+    res["speedup_vs_chunked_numpy"] = statistics.median(
+        c / o for c, o in zip(secs["chunked_numpy"], secs["tessera"], strict=True)
+    )
+    peak = statistics.median(p["best"] for p in peaks)
     limit_s = flops / (peak * 1e9)
     res.update(
         shape={
@@ -347,12 +408,19 @@ def section_maxsim(
             "dim": dim,
         },
         max_abs_diff_vs_pylate=diff,
+        max_abs_diff_vs_chunked_numpy=diff_chunked,
         gflop=flops / 1e9,
         fp32_gemm_peak_gflops=peak,
+        fp32_gemm_peaks_per_round=peaks,
         flop_limit_s=limit_s,
-        tessera_vs_limit=res["seconds_median"]["tessera"] / limit_s,
-        pylate_vs_limit=res["seconds_median"]["pylate"] / limit_s,
     )
+    # time / FLOP limit per round (the peak measured in the same round: the load changes between
+    # rounds), then the median over rounds
+    round_peaks = [p["best"] for p in peaks[1:]]  # peaks[0] is interleave's warm-up call
+    for name in ("tessera", "pylate", "chunked_numpy"):
+        res[f"{name}_vs_limit"] = statistics.median(
+            t * p * 1e9 / flops for t, p in zip(secs[name], round_peaks, strict=True)
+        )
     return res
 
 
@@ -438,7 +506,15 @@ def markdown(res: dict[str, Any]) -> str:
         "",
     ]
 
-    def table(title: str, r: dict[str, Any], peer: str, unit: str, n: int, extra: str = "") -> None:
+    def table(
+        title: str,
+        r: dict[str, Any],
+        peer: str,
+        unit: str,
+        n: int,
+        extra: str = "",
+        others: tuple[str, ...] = (),
+    ) -> None:
         s = r["seconds_median"]
         out.extend(
             [
@@ -448,6 +524,7 @@ def markdown(res: dict[str, Any]) -> str:
                 "|---|---|---|---|",
                 f"| tessera | {s['tessera']:.3f} | {n / s['tessera']:.1f} | {r['speedup']:.2f}x |",
                 f"| {peer} | {s[peer]:.3f} | {n / s[peer]:.1f} | 1.00x |",
+                *(f"| {o} | {s[o]:.3f} | {n / s[o]:.1f} | {s[peer] / s[o]:.2f}x |" for o in others),
                 "",
             ]
         )
@@ -483,11 +560,26 @@ def markdown(res: dict[str, Any]) -> str:
             "documents",
             sh["documents"],
             f"; {x['gflop']:.1f} GFLOP; FLOP limit at the fp32 GEMM peak ({x['fp32_gemm_peak_gflops']:.0f} "
-            f"GFLOP/s, same rounds) {x['flop_limit_s']:.3f} s: tessera {x['tessera_vs_limit']:.2f}x it, PyLate "
-            f"{x['pylate_vs_limit']:.2f}x; the similarity GEMM alone (numpy, same blocks) takes "
-            f"{x.get('tessera_gemm_part_s', float('nan')):.3f} s of tessera's time; max |diff| vs PyLate "
-            f"{x['max_abs_diff_vs_pylate']:.2g}",
+            f"GFLOP/s: the best of onnxruntime MatMul (spinning or not) and numpy BLAS at the same threads, median of the rounds) "
+            f"{x['flop_limit_s']:.3f} s; time / limit, median of per-round ratios: tessera {x['tessera_vs_limit']:.2f}x, PyLate "
+            f"{x['pylate_vs_limit']:.2f}x, chunked numpy (Q @ D^T, tessera before #17) "
+            f"{x['chunked_numpy_vs_limit']:.2f}x (tessera {x['speedup_vs_chunked_numpy']:.2f}x faster); "
+            f"max |diff| vs PyLate {x['max_abs_diff_vs_pylate']:.2g}",
+            others=("chunked_numpy",),
         )
+        if "one_thread" in x:
+            o = x["one_thread"]
+            out.extend(
+                [
+                    f"Where tessera's MaxSim time goes (medians, one thread): the block GEMMs (D_block @ Q^T) alone "
+                    f"{o['block_gemms_s']:.3f} s = {o['block_gemm_gflops']:.1f} GFLOP/s, "
+                    f"{o['block_gemm_fraction_of_square'] * 100:.0f} % of the 1024^3 numpy GEMM on one thread "
+                    f"({o['square_gemm_gflops']:.1f} GFLOP/s); the whole call {o['tessera_s']:.3f} s (max + sum "
+                    f"reduction {o['reduction_share'] * 100:.0f} %); {res['threads']} threads: "
+                    f"{o['two_thread_speedup']:.2f}x the one-thread call.",
+                    "",
+                ]
+            )
     if "ttm" in sec:
         t = sec["ttm"]
         table(

@@ -65,9 +65,11 @@ class Contender:
     size_roots: list[str] = field(default_factory=list)
     editable_dirs: dict = field(default_factory=dict)
     result: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)  # extra constructor keywords (tessera workers)
 
     def cfg(self, threads: int, **kw) -> dict:
-        return {"kind": self.kind, "model_dir": self.model_dir, "threads": threads, **kw}
+        extra = {"options": self.options} if self.options else {}
+        return {"kind": self.kind, "model_dir": self.model_dir, "threads": threads, **extra, **kw}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ def fastembed_venv(force: bool = False) -> tuple[Path | None, str]:
     return py, f"installed {FASTEMBED_SPEC}"
 
 
-RUNTIME_DEPS = ("numpy", "onnxruntime", "tokenizers", "click")
+RUNTIME_DEPS = ("numpy", "onnxruntime", "tokenizers", "click", "threadpoolctl")
 
 
 def tessera_runtime_venv(force: bool = False) -> tuple[Path | None, str]:

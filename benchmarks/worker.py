@@ -182,7 +182,7 @@ def _load_ort_loop(cfg):
 def _load_tessera(cfg):
     import tessera_onnx
 
-    kwargs = {"threads": cfg["threads"]}
+    kwargs = {"threads": cfg["threads"], **cfg.get("options", {})}
     model = tessera_onnx.Tessera(cfg["model_dir"], **kwargs)
     import numpy as np
 

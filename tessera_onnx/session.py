@@ -96,12 +96,14 @@ def resolve_device(device: str | None, available: Sequence[str]) -> tuple[str, l
     return kind, [provider, "CPUExecutionProvider"]
 
 
-def _session_options(threads: int | None, arena: bool, prepack: bool = True) -> Any:
+def _session_options(threads: int | None, arena: bool, prepack: bool = True, spin: bool = False) -> Any:
     ort = _ort()
     options = ort.SessionOptions()
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-            raise ValueError(f"threads must be a non-negative integer (0 = onnxruntime default), got {threads!r}")
+            raise ValueError(
+                f"threads must be a non-negative integer (0 = onnxruntime default), got {threads!r}"
+            )
         options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -113,6 +115,12 @@ def _session_options(threads: int | None, arena: bool, prepack: bool = True) -> 
         # MLAS otherwise copies every MatMul weight into a packed buffer when the session starts:
         # a second in-memory copy of the weights, and most of the session-creation time.
         options.add_session_config_entry("session.disable_prepacking", "1")
+    if not spin:
+        # Idle intra-op threads sleep instead of busy-waiting for the next operator. On a machine
+        # whose cores are shared (other processes, other workers) spinning threads take the time
+        # slices the computing thread needs: one text ran 2x slower with spinning on a loaded
+        # 2-core EPYC (benchmarks/results/latency.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return options
 
@@ -132,6 +140,7 @@ def create_session(
     fallback: bool = True,
     arena: bool = False,
     prepack: bool = True,
+    spin: bool = False,
     session_options: Any = None,
 ) -> tuple[onnxruntime.InferenceSession, str]:
     """Create an ``InferenceSession`` for ``model_path``; return it and the provider it runs on.
@@ -143,8 +152,10 @@ def create_session(
     (faster allocation, much higher peak RSS). ``prepack``: let onnxruntime pre-pack weights
     when the session starts (False: no packed copy of the weights, which stay memory-mapped from
     the external data file; a faster start and lower RSS for large GEMMs, where packing per
-    call costs little). ``session_options``: a ready ``SessionOptions`` (then
-    ``threads``/``arena``/``prepack`` are ignored).
+    call costs little). ``spin``: let idle intra-op threads busy-wait for the next operator
+    (onnxruntime's default; a little faster on cores nobody else uses, much slower on shared or
+    loaded ones; default False). ``session_options``: a ready ``SessionOptions`` (then
+    ``threads``/``arena``/``prepack``/``spin`` are ignored).
 
     The returned provider name is the onnxruntime name actually in use, e.g.
     ``"CPUExecutionProvider"``.
@@ -165,7 +176,9 @@ def create_session(
                 fallback,
             )
             kind, requested = "cpu", ["CPUExecutionProvider"]
-    options = session_options if session_options is not None else _session_options(threads, arena, prepack)
+    options = (
+        session_options if session_options is not None else _session_options(threads, arena, prepack, spin)
+    )
     try:
         session = ort.InferenceSession(os.fspath(model_path), sess_options=options, providers=requested)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types

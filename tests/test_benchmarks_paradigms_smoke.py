@@ -43,6 +43,13 @@ def test_maxsim_section(tmp_path):
     assert ms["max_abs_diff_vs_pylate"] < 1e-4  # same scores as PyLate's torch scorer
     assert ms["shape"]["documents"] == 200 and ms["gflop"] == pytest.approx(2 * 32 * 180 * 128 * 200 / 1e9)
     assert ms["tessera_vs_limit"] > 0.5  # cannot beat its own FLOP limit by much
+    assert ms["max_abs_diff_vs_chunked_numpy"] < 1e-4 and ms["one_thread"]["block_gemm_gflops"] > 0
+    bests = [p["best"] for p in ms["fp32_gemm_peaks_per_round"]]
+    assert all(
+        p["best"] == max(p["onnxruntime"], p["onnxruntime_no_spin"], p["numpy"])
+        for p in ms["fp32_gemm_peaks_per_round"]
+    )
+    assert min(bests) <= ms["fp32_gemm_peak_gflops"] <= max(bests)
     assert [t["target"] for t in res["targets"]] == ["MaxSim 1 x 10k time / FLOP limit"]
     assert "MaxSim 1 query (32 tokens) x 200 documents" in md and res["load_average"]["end"] is not None
 
@@ -83,3 +90,5 @@ def test_latency_quick(tmp_path):
     res = latency.main(["--quick", "--out", str(tmp_path / "lat.json")])
     assert set(res["ratio_tessera_vs_fastembed"]) == {"query", "passage"}
     assert res["tessera_breakdown"]["query"]["median_ms"]["tokenise"] > 0
+    assert set(res["ratio_tessera_vs_tessera_spin"]) == {"query", "passage"}  # spinning variant, same rounds
+    assert "tessera artifact, 1 thread" in res["session_settings"]

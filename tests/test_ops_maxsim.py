@@ -85,3 +85,113 @@ def test_pad_multivectors():
     padded, mask = pad_multivectors(arrays)
     assert padded.shape == (3, 4, 3) and mask.tolist() == [[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]
     assert padded[0, 2:].sum() == 0
+
+
+# ------------------------------------------------------------ blocked / threaded / packed paths
+
+
+def _packed(arrays):
+    offsets = np.concatenate([[0], np.cumsum([len(a) for a in arrays])]).astype(np.int64)
+    tokens = np.concatenate(arrays, axis=0) if arrays else np.zeros((0, 1), np.float32)
+    return tokens, offsets
+
+
+@settings(max_examples=40, deadline=None)
+@given(_ragged(max_items=9), st.sampled_from([1, 2, 3]), st.sampled_from([1, 7, 64, 1 << 16]))
+def test_packed_threaded_and_blocked_paths_match_brute_force(data, threads, block_elements):
+    """Every path (packed input, padded input with prefix masks, tiny blocks, worker threads) equals the loop."""
+    qs, ds = data
+    expected = _brute(qs, ds)
+    old = maxsim_module._BLOCK_ELEMENTS, maxsim_module._PARALLEL_MIN_MACS
+    maxsim_module._BLOCK_ELEMENTS, maxsim_module._PARALLEL_MIN_MACS = block_elements, 0
+    try:
+        tokens, offsets = _packed(ds)
+        got = maxsim_module.maxsim_scores_packed(qs, tokens, offsets, threads=threads)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+        d, dm = pad_multivectors(ds)  # real tokens first: read in place, padding skipped by reduceat pairs
+        np.testing.assert_allclose(
+            maxsim_scores(qs, d, None, dm, threads=threads), expected, rtol=1e-5, atol=1e-4
+        )
+    finally:
+        maxsim_module._BLOCK_ELEMENTS, maxsim_module._PARALLEL_MIN_MACS = old
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1))
+def test_masks_with_holes_are_gathered(seed):
+    """A document mask with holes (not real-tokens-first) scores only the unmasked rows."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(4, 6, 3)).astype(np.float32)
+    dm = rng.random((4, 6)) < 0.5
+    q = rng.normal(size=(2, 5, 3)).astype(np.float32)
+    qm = rng.random((2, 5)) < 0.7
+    expected = _brute([x[m] for x, m in zip(q, qm, strict=True)], [x[m] for x, m in zip(d, dm, strict=True)])
+    np.testing.assert_allclose(maxsim_scores(q, d, qm, dm), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_packed_rejects_bad_offsets():
+    tokens = np.ones((5, 2), np.float32)
+    q = [np.ones((1, 2), np.float32)]
+    for bad in ([0, 3], [1, 5], [0, 4, 3, 5], [[0, 5]]):
+        with pytest.raises(ValueError):
+            maxsim_module.maxsim_scores_packed(q, tokens, np.asarray(bad))
+    with pytest.raises(ValueError):
+        maxsim_module.maxsim_scores_packed(q, np.ones(5, np.float32), np.asarray([0, 5]))
+
+
+def test_large_call_uses_workers_and_restores_blas_threads():
+    """The threaded path (1 query x 300 documents of 40 tokens) equals the one-thread path, and
+    the BLAS thread count is what it was before the call."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(1, 32, 64)).astype(np.float32)
+    d = rng.normal(size=(300, 40, 64)).astype(np.float32)
+    before = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    old = maxsim_module._PARALLEL_MIN_MACS
+    maxsim_module._PARALLEL_MIN_MACS = 0
+    try:
+        threaded = maxsim_scores(q, d, threads=2)
+    finally:
+        maxsim_module._PARALLEL_MIN_MACS = old
+    after = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    assert before == after
+    expected = np.einsum("qtd,ksd->qkts", q.astype(np.float64), d.astype(np.float64)).max(-1).sum(-1)
+    np.testing.assert_allclose(threaded, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(maxsim_scores(q, d, threads=1), threaded, rtol=1e-6, atol=1e-5)
+
+
+def test_equals_pylate_colbert_scores():
+    """Same scores as PyLate's ``colbert_scores`` (max |diff| <= 1e-5) on unit vectors, full masks and,
+    where every document has a positive similarity (PyLate scores padding as 0, we exclude it), ragged ones."""
+    torch = pytest.importorskip("torch")
+    scores_mod = pytest.importorskip("pylate.scores")
+    rng = np.random.default_rng(11)
+
+    def unit(shape, positive=False):
+        x = rng.standard_normal(shape).astype(np.float32)
+        x = np.abs(x) if positive else x
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    q, d = unit((3, 32, 128)), unit((50, 60, 128))
+    ref = scores_mod.colbert_scores(torch.from_numpy(q), torch.from_numpy(d)).numpy()
+    assert np.abs(maxsim_scores(q, d) - ref).max() <= 1e-5
+    q, d = unit((3, 32, 16), True), unit((50, 60, 16), True)
+    qm = np.arange(32)[None] < rng.integers(1, 33, size=(3, 1))
+    dm = np.arange(60)[None] < rng.integers(1, 61, size=(50, 1))
+    ref = scores_mod.colbert_scores(
+        torch.from_numpy(q), torch.from_numpy(d), torch.from_numpy(qm).float(), torch.from_numpy(dm).float()
+    ).numpy()
+    assert np.abs(maxsim_scores(q, d, qm, dm) - ref).max() <= 1e-5
+
+
+@pytest.mark.parametrize("tokens", [1, 2, 3, 5, 8, 33, 180])
+def test_equal_length_documents(tokens):
+    """Documents of one length (padded input read in place, or packed) score as the loop does."""
+    rng = np.random.default_rng(tokens)
+    q = [rng.normal(size=(4, 8)).astype(np.float32)]
+    docs = [rng.normal(size=(tokens, 8)).astype(np.float32) for _ in range(7)]
+    expected = _brute(q, docs)
+    np.testing.assert_allclose(maxsim_scores(q, np.stack(docs)), expected, rtol=1e-5, atol=1e-4)
+    tokens_matrix, offsets = _packed(docs)
+    got = maxsim_module.maxsim_scores_packed(q, tokens_matrix, offsets)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)

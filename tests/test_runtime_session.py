@@ -43,6 +43,16 @@ def test_cpu_session_and_threads(model_path):
         create_session(model_path, "cpu", threads=-2)
 
 
+def test_intra_op_threads_sleep_unless_spin_is_asked(model_path):
+    """Idle intra-op threads do not busy-wait by default (they slow shared cores down); spin=True restores it."""
+    key = "session.intra_op.allow_spinning"
+    sess, _ = create_session(model_path, "cpu", threads=2)
+    assert sess.get_session_options().get_session_config_entry(key) == "0"
+    sess, _ = create_session(model_path, "cpu", threads=2, spin=True)
+    with pytest.raises(Exception, match=key):  # entry absent: onnxruntime's default, spinning
+        sess.get_session_options().get_session_config_entry(key)
+
+
 def test_missing_cuda_warns_with_install_hint(model_path):
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("CUDA is available here")
@@ -62,7 +72,9 @@ def test_silently_dropped_provider_warns(model_path, monkeypatch):
         def __init__(self, path, sess_options=None, providers=None):
             super().__init__(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
 
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
     monkeypatch.setattr(ort, "InferenceSession", Dropping)
     with pytest.warns(ProviderWarning, match="dropped CUDAExecutionProvider"):
         _, provider = create_session(model_path, "auto")

@@ -49,7 +49,10 @@ class TextEmbedder:
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores).
+    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin=True`` lets idle
+      intra-op threads busy-wait between operators (onnxruntime's own default; off here because
+      it slows every call down on cores shared with other work, see
+      :func:`tessera_onnx.session.create_session`).
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).
     - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
@@ -74,6 +77,7 @@ class TextEmbedder:
         device: str | None = "auto",
         providers: list[Any] | None = None,
         threads: int | None = None,
+        spin: bool = False,
         max_length: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         verify: bool | str = True,
@@ -117,7 +121,7 @@ class TextEmbedder:
         try:
             self._tokenizer = TextTokenizer(tokenizer_file, self.max_length)
             session, provider = create_session(
-                model_file, device, threads, providers=providers, fallback=fallback
+                model_file, device, threads, providers=providers, fallback=fallback, spin=spin
             )
         except TesseraError:
             if checker is not None:

@@ -5,7 +5,7 @@ Nothing here imports onnxruntime; every function works on plain numpy arrays.
 
 from __future__ import annotations
 
-from .maxsim import maxsim, maxsim_scores, pad_multivectors
+from .maxsim import maxsim, maxsim_scores, maxsim_scores_packed, pad_multivectors
 from .normalize import l2_normalize, layer_norm, truncate_dim
 from .pooling import (
     POOLING_ORDER,
@@ -33,6 +33,7 @@ __all__ = [
     "truncate_dim",
     "maxsim",
     "maxsim_scores",
+    "maxsim_scores_packed",
     "pad_multivectors",
     "splade_pool",
     "dense_to_sparse",

@@ -1,22 +1,35 @@
 """ColBERT late interaction: ``S(q, d) = Σ_i max_j q_i · d_j`` over real tokens only.
 
-Ragged token matrices are padded into one array plus a boolean mask
-(:func:`pad_multivectors`); scores come from one GEMM per chunk of documents, never from a
-Python loop over tokens. Padded document positions are *excluded* from the max (the
-Stanford ``-9999`` convention, exact whenever a document has a real token); a document with
-no real token scores 0. Padded query positions (``query_mask`` false) contribute nothing.
+Scores come from one GEMM per small block of documents, oriented ``D_block (rows × d) @ Qᵀ
+(d × query tokens)`` so the skinny side (the query's 32 tokens) is the GEMM's narrow output
+width, never a Python loop over tokens. Each block's similarity matrix stays in the core's L2
+cache and is reduced right away: ``np.maximum.reduceat`` over each document's run of rows
+(documents are a contiguous token matrix + offsets; padded input is read in place). Blocks are
+spread over a few worker threads, each calling a single-threaded BLAS (through ``threadpoolctl``
+when it is installed), so the cores never wait on each other inside one small GEMM.
+
+Padded document positions are *excluded* from the max (the Stanford ``-9999`` convention, exact
+whenever a document has a real token); a document with no real token scores 0. Padded query
+positions (``query_mask`` false) contribute nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["pad_multivectors", "maxsim", "maxsim_scores"]
+__all__ = ["pad_multivectors", "maxsim", "maxsim_scores", "maxsim_scores_packed"]
 
-# Chunk documents so one chunk's similarity block stays around this many float32 (64 MiB).
-_BLOCK_ELEMENTS = 1 << 24
+# One block's similarity matrix (rows x query tokens) holds about this many float32: 256 KiB,
+# so it is reduced while still in L2 (1 MiB per core on the EPYC it was tuned on).
+_BLOCK_ELEMENTS = 1 << 16
+# Below this many multiply-adds a call runs on the calling thread only.
+_PARALLEL_MIN_MACS = 1 << 26
 
 
 def pad_multivectors(
@@ -37,21 +50,222 @@ def pad_multivectors(
     return out, mask
 
 
-def _as_padded(
+# ----------------------------------------------------------------------------- BLAS threads
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limit: contextlib.AbstractContextManager[object] | None = None
+_blas_controller: list[object] = []  # threadpoolctl's view of the loaded BLAS, built once
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Hold the process's BLAS at one thread while a MaxSim call runs its blocks.
+
+    Threading one small block GEMM across cores costs more in synchronisation than it saves
+    (5-10x slower on a loaded 2-core EPYC); MaxSim parallelises over blocks instead. The setting
+    is process-wide (it is BLAS's own): taken by the first concurrent caller and restored by the
+    last. Without ``threadpoolctl`` the BLAS keeps its threads (correct, slower).
+    """
+    global _blas_users, _blas_limit
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limit = None
+            if not _blas_controller:
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:  # optional: only speed depends on it
+                    _blas_controller.append(None)
+                else:
+                    _blas_controller.append(ThreadpoolController())
+            if _blas_controller[0] is not None:
+                _blas_limit = _blas_controller[0].limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limit is not None:
+                _blas_limit.__exit__(None, None, None)
+                _blas_limit = None
+
+
+def _default_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------------------------- the kernel
+
+
+class _Documents:
+    """Documents as rows of one token matrix: document ``i`` is ``rows[starts[i]:starts[i] + lengths[i]]``.
+
+    Rows between documents (padding) are allowed and never scored.
+    """
+
+    def __init__(self, rows: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+        self.rows, self.starts, self.lengths = rows, starts, lengths
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def blocks(self, query_width: int) -> list[tuple[int, int]]:
+        """``(first, stop)`` document ranges whose rows x query tokens fit :data:`_BLOCK_ELEMENTS`."""
+        span = self.starts + self.lengths
+        budget = max(1, _BLOCK_ELEMENTS // max(1, query_width))
+        out, first, n = [], 0, len(self)
+        while first < n:
+            # the block's rows run from starts[first] to span[stop - 1]; grow while within budget
+            stop = int(np.searchsorted(span, self.starts[first] + budget, side="right"))
+            stop = min(n, max(stop, first + 1))
+            out.append((first, stop))
+            first = stop
+        return out
+
+
+def _score_block(
+    docs: _Documents, first: int, stop: int, query_t: np.ndarray, best: np.ndarray, buf: np.ndarray
+) -> None:
+    """``best[first:stop]`` = per document, per query token, the max similarity over its real rows."""
+    starts, lengths = docs.starts[first:stop], docs.lengths[first:stop]
+    real = lengths > 0
+    if not real.any():
+        best[first:stop] = 0.0
+        return
+    lo = int(starts[real][0])
+    hi = int((starts + lengths)[real][-1])
+    sims = np.matmul(docs.rows[lo:hi], query_t, out=buf[: hi - lo])
+    local = starts[real] - lo
+    contiguous = bool(np.array_equal(local[1:], (local + lengths[real])[:-1]))
+    if contiguous:  # packed documents: each run ends where the next begins
+        reduced = np.maximum.reduceat(sims, local, axis=0)
+    else:  # padding between documents: reduce [start, end) pairs and keep every other one
+        pairs = np.empty(2 * len(local), dtype=np.intp)
+        pairs[0::2], pairs[1::2] = local, local + lengths[real]
+        reduced = np.maximum.reduceat(sims, pairs[:-1], axis=0)[0::2]
+    if real.all():
+        best[first:stop] = reduced
+    else:
+        out = best[first:stop]
+        out[real] = reduced
+        out[~real] = 0.0  # a document without real tokens scores 0
+
+
+def _best_similarities(docs: _Documents, query_t: np.ndarray, threads: int | None) -> np.ndarray:
+    """``[n_documents, query tokens]``: each query token's best similarity in each document."""
+    width = query_t.shape[1]
+    best = np.empty((len(docs), width), dtype=np.float32)
+    blocks = docs.blocks(width)
+    workers = _default_threads() if threads is None else max(1, int(threads))
+    macs = int(docs.lengths.sum()) * width * query_t.shape[0]
+    workers = min(workers, len(blocks)) if macs >= _PARALLEL_MIN_MACS else 1
+    cap = max(1, max(int(docs.starts[b - 1] + docs.lengths[b - 1] - docs.starts[a]) for a, b in blocks))
+
+    def run(part: list[tuple[int, int]]) -> None:
+        buf = np.empty((cap, width), dtype=np.float32)
+        for a, b in part:
+            _score_block(docs, a, b, query_t, best, buf)
+
+    if workers == 1:
+        with _single_threaded_blas():
+            run(blocks)
+        return best
+    # tasks of a few blocks, taken by whichever worker is free: a core slowed by other processes
+    # does less of the work instead of holding the others up at the end
+    tasks = [blocks[i : i + 8] for i in range(0, len(blocks), 8)]
+    with _single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(run, t) for t in tasks]:
+            f.result()
+    return best
+
+
+def _query_matrix(queries: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real query tokens of all queries as one ``(d, tokens)`` matrix, + each query's start and count."""
+    counts = np.fromiter((len(q) for q in queries), dtype=np.intp, count=len(queries))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+    query_t = np.ascontiguousarray(np.concatenate(queries, axis=0).T, dtype=np.float32)
+    return query_t, starts, counts
+
+
+def _sum_per_query(best: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``[n_queries, n_documents]``: sum of each query's own token columns of ``best``."""
+    scores = np.zeros((len(counts), best.shape[0]), dtype=np.float32)
+    real = counts > 0
+    if real.any() and best.shape[0]:
+        scores[real] = np.add.reduceat(best, starts[real], axis=1).T
+    return scores
+
+
+def _check_width(width: int, dwidth: int) -> None:
+    if width != dwidth:
+        raise ValueError(f"query width {width} does not match document width {dwidth}")
+
+
+def _as_batch(
     x: np.ndarray | Sequence[np.ndarray], mask: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray | list[np.ndarray], np.ndarray | None]:
+    """A padded ``[N, T, d]`` float32 array with its checked mask (or None), else a checked float32 list."""
+    if isinstance(x, np.ndarray) and x.ndim == 2:  # one item
+        x, mask = x[None], None if mask is None else np.asarray(mask)[None]
     if isinstance(x, np.ndarray) and x.ndim == 3:
-        if mask is None:
-            mask = np.ones(x.shape[:2], dtype=bool)
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != x.shape[:2]:
-            raise ValueError(f"mask shape {mask.shape} does not match embeddings {x.shape[:2]}")
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != x.shape[:2]:
+                raise ValueError(f"mask shape {mask.shape} does not match embeddings {x.shape[:2]}")
         return x.astype(np.float32, copy=False), mask
-    if isinstance(x, np.ndarray) and x.ndim == 2:
-        return _as_padded(x[None], None if mask is None else np.asarray(mask)[None])
     if mask is not None:
         raise ValueError("a mask is only accepted with a padded [N, T, d] array")
-    return pad_multivectors(list(x))
+    arrays = [np.asarray(a, dtype=np.float32) for a in x]
+    widths = {a.shape[-1] for a in arrays}
+    if any(a.ndim != 2 for a in arrays) or len(widths) > 1:
+        raise ValueError(f"multi-vector arrays must all be 2-D with one width, got widths {sorted(widths)}")
+    return arrays, None
+
+
+def _ragged_queries(queries: np.ndarray | Sequence[np.ndarray], mask: np.ndarray | None) -> list[np.ndarray]:
+    """Queries as a list of ``(real tokens, d)`` float32 arrays."""
+    q, mask = _as_batch(queries, mask)
+    if isinstance(q, list):
+        return q
+    return list(q) if mask is None else [x[m] for x, m in zip(q, mask, strict=True)]
+
+
+def _documents(documents: np.ndarray | Sequence[np.ndarray], mask: np.ndarray | None) -> _Documents:
+    """Documents as rows + starts + lengths, reading a padded array in place where its mask allows."""
+    d, mask = _as_batch(documents, mask)
+    if isinstance(d, list):
+        lengths = np.fromiter((len(a) for a in d), dtype=np.intp, count=len(d))
+        return _packed(np.concatenate(d, axis=0) if d else np.zeros((0, 0), np.float32), lengths)
+    n, t, width = d.shape
+    rows = np.ascontiguousarray(d).reshape(n * t, width)
+    starts = np.arange(n, dtype=np.intp) * t
+    if mask is None:
+        return _Documents(rows, starts, np.full(n, t, dtype=np.intp))
+    lengths = mask.sum(axis=1).astype(np.intp)
+    if np.array_equal(mask, np.arange(t)[None, :] < lengths[:, None]):
+        return _Documents(rows, starts, lengths)  # real tokens first: read in place
+    return _packed(rows[mask.reshape(-1)], lengths)  # holes in the mask: gather the real rows
+
+
+def _packed(rows: np.ndarray, lengths: np.ndarray) -> _Documents:
+    starts = np.zeros(len(lengths), dtype=np.intp)
+    if len(lengths):
+        np.cumsum(lengths[:-1], out=starts[1:])
+    return _Documents(np.ascontiguousarray(rows, dtype=np.float32), starts, lengths.astype(np.intp))
+
+
+def _scores(queries: list[np.ndarray], docs: _Documents, threads: int | None) -> np.ndarray:
+    if not queries or len(docs) == 0:
+        return np.zeros((len(queries), len(docs)), dtype=np.float32)
+    _check_width(queries[0].shape[1], docs.rows.shape[1])
+    query_t, starts, counts = _query_matrix(queries)
+    if query_t.shape[1] == 0:
+        return np.zeros((len(queries), len(docs)), dtype=np.float32)
+    return _sum_per_query(_best_similarities(docs, query_t, threads), starts, counts)
 
 
 def maxsim_scores(
@@ -59,42 +273,43 @@ def maxsim_scores(
     documents: np.ndarray | Sequence[np.ndarray],
     query_mask: np.ndarray | None = None,
     document_mask: np.ndarray | None = None,
+    *,
+    threads: int | None = None,
 ) -> np.ndarray:
     """MaxSim score matrix ``[n_queries, n_documents]`` (float32).
 
     ``queries``/``documents`` are either lists of ``(tokens_i, d)`` arrays or padded
     ``[N, T, d]`` arrays with optional ``[N, T]`` masks (true = real token). A single 2-D
-    array is one query/document.
+    array is one query/document. ``threads``: worker threads for large calls (None = the cores
+    this process may use).
     """
-    q, qm = _as_padded(queries, query_mask)
-    d, dm = _as_padded(documents, document_mask)
-    nq, tq, width = q.shape
-    nd, td, dwidth = d.shape
-    if nq == 0 or nd == 0:
-        return np.zeros((nq, nd), dtype=np.float32)
-    if width != dwidth:
-        raise ValueError(f"query width {width} does not match document width {dwidth}")
-    scores = np.empty((nq, nd), dtype=np.float32)
-    if tq == 0 or td == 0:
-        scores.fill(0)
-        return scores
-    q2 = np.ascontiguousarray(q.reshape(nq * tq, width))
-    qweight = qm.astype(np.float32)  # [nq, tq]
-    chunk = max(1, _BLOCK_ELEMENTS // max(1, nq * tq * td))
-    neg = np.float32(-np.inf)
-    for start in range(0, nd, chunk):
-        stop = min(nd, start + chunk)
-        block = d[start:stop].reshape(-1, width)
-        sims = (q2 @ block.T).reshape(nq, tq, stop - start, td)
-        real = dm[start:stop]
-        padded = not real.all()
-        if padded:  # two passes over the block that unpadded documents (the common case) skip
-            np.copyto(sims, neg, where=~real[None, None, :, :])
-        best = sims.max(axis=3)  # [nq, tq, chunk]
-        if padded:
-            best[np.isneginf(best)] = 0.0  # documents without any real token
-        scores[:, start:stop] = np.einsum("qtc,qt->qc", best, qweight)
-    return scores
+    return _scores(_ragged_queries(queries, query_mask), _documents(documents, document_mask), threads)
+
+
+def maxsim_scores_packed(
+    queries: np.ndarray | Sequence[np.ndarray],
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    query_mask: np.ndarray | None = None,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """MaxSim scores ``[n_queries, n_documents]`` of documents stored as one token matrix.
+
+    Document ``i`` is ``tokens[offsets[i]:offsets[i + 1]]`` (``offsets`` has ``n_documents + 1``
+    non-decreasing entries from 0), the layout of a multi-vector index; nothing is copied or padded.
+    """
+    tokens = np.asarray(tokens)
+    offsets = np.asarray(offsets, dtype=np.intp)
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be a (rows, d) array, got shape {tokens.shape}")
+    if offsets.ndim != 1 or len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(tokens):
+        raise ValueError("offsets must run from 0 to len(tokens), one more entry than documents")
+    lengths = np.diff(offsets)
+    if np.any(lengths < 0):
+        raise ValueError("offsets must be non-decreasing")
+    docs = _Documents(np.ascontiguousarray(tokens, dtype=np.float32), offsets[:-1].copy(), lengths)
+    return _scores(_ragged_queries(queries, query_mask), docs, threads)
 
 
 def maxsim(query: np.ndarray, documents: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | np.float32:
