@@ -164,7 +164,11 @@ def test_every_input_kind_and_pdf_streaming(model, tmp_path):
     (tmp_path / "folder" / "notes.txt").write_text("not a page")
     names = [n for _, n, _ in model.iter_pages(tmp_path / "folder")]
     folder = tmp_path / "folder"
-    assert names == [str(folder / "b.png"), f"{folder / 'sub' / 'a.pdf'}#page=1", f"{folder / 'sub' / 'a.pdf'}#page=2"]
+    assert names == [
+        str(folder / "b.png"),
+        f"{folder / 'sub' / 'a.pdf'}#page=1",
+        f"{folder / 'sub' / 'a.pdf'}#page=2",
+    ]
 
 
 def test_bad_input_raises_typed_errors_naming_it(model, colidefics3_artifact, tmp_path):
