@@ -74,12 +74,13 @@ QUERIES = [
 ]
 
 
-def prepare(work: Path, quick: bool, image_size: int) -> tuple[Path, Path]:
+def prepare(work: Path, quick: bool, image_size: int, precision: str = "fp32") -> tuple[Path, Path]:
     """Write the random-weight checkpoint and export it (cached under ``work``)."""
     from tiny_page_models import TINY_IDEFICS3, write_tiny_colidefics3
 
     tag = "tiny" if quick else "colsmol256m"
-    ckpt, art = work / f"ckpt-{tag}", work / f"art-{tag}-{image_size}"
+    suffix = "" if precision == "fp32" else f"-{precision}"
+    ckpt, art = work / f"ckpt-{tag}", work / f"art-{tag}-{image_size}{suffix}"
     if not (ckpt / "model.safetensors").is_file():
         write_tiny_colidefics3(
             ckpt, TINY_IDEFICS3 if quick else COLSMOL_256M, init_std=0.08 if quick else None
@@ -103,7 +104,7 @@ def prepare(work: Path, quick: bool, image_size: int) -> tuple[Path, Path]:
             "--overwrite",
             "-q",
         ]
-        subprocess.run(cmd, check=True)
+        subprocess.run(cmd + ["--precision", precision], check=True)
     return ckpt, art
 
 
@@ -276,6 +277,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--prefetch", type=int, default=0, help="pooled prefetch size (0: max(2k, pages/5))")
+    ap.add_argument(
+        "--precision", choices=["fp32", "int8"], default="fp32", help="the tessera artifact's weights"
+    )
     ap.add_argument("--work", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--leg", choices=["tessera", "torch", "index"], help=argparse.SUPPRESS)
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
     index_pages = args.index_pages or (12 if quick else 24)
     prefetch = args.prefetch or max(2 * args.k, index_pages // 5)
     args.work.mkdir(parents=True, exist_ok=True)
-    ckpt, art = prepare(args.work, quick, image_size)
+    ckpt, art = prepare(args.work, quick, image_size, args.precision)
     if args.leg in ("tessera", "torch"):
         res = leg_rss(args.leg, ckpt, art, image_size, args.threads, n_pages)
         print(json.dumps(res))
@@ -331,11 +335,20 @@ def main(argv: list[str] | None = None) -> dict:
     common = ["--work", str(args.work), "--threads", str(args.threads), "--image-size", str(image_size)]
     common += ["--pages", str(n_pages), "--index-pages", str(index_pages), "--prefetch", str(prefetch)]
     common += ["--quick"] if quick else []
+    common += ["--precision", args.precision]
     rss = {leg: _subprocess(["--leg", leg, *common]) for leg in ("tessera", "torch")}
     index = _subprocess(["--leg", "index", *common])
     res = {
         "benchmark": "pages_speed",
-        "command": "python benchmarks/pages_speed.py" + (" --quick" if quick else ""),
+        "command": "python benchmarks/pages_speed.py"
+        + (" --quick" if quick else "")
+        + (
+            f" --precision {args.precision} --out {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}"
+            if args.precision != "fp32"
+            else ""
+        ),
+        "precision": args.precision,
+        "parity": json.loads((art / "tessera.json").read_text())["parity"].get("end_to_end"),
         "model": "ColSmol-256M shapes (SmolVLM-256M), random weights" if not quick else "tiny ColIdefics3",
         "image_size": image_size,
         "tokens_per_page": len(ours.encode_images(images[0])),
