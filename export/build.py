@@ -50,6 +50,18 @@ def _vision_by_config(directory: Path) -> bool:
     return isinstance(config, dict) and config.get("model_type") in ("siglip", "siglip2", "clip")
 
 
+def _pages_by_config(directory: Path) -> bool:
+    """True when config.json names a ColPali-family retrieval model (architectures ``Col*``)."""
+    import json
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") or [] if isinstance(config, dict) else []
+    return any(str(a).startswith("Col") for a in archs)
+
+
 def build_artifact(
     source: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
@@ -67,6 +79,8 @@ def build_artifact(
     overwrite: bool = False,
     progress: Progress | None = None,
     matryoshka_dims: Sequence[int] | None = None,
+    colpali_engine: str | None = None,
+    image_size: int | None = None,
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -80,6 +94,9 @@ def build_artifact(
     nothing) when the graph does not match the torch model within the floor of ``precision``.
     ``matryoshka_dims`` records the truncation sizes the model was trained for (for models outside
     the registry; a registry entry's own sizes are used otherwise).
+    ``colpali_engine`` / ``image_size``: page retrieval (paradigm ``pages``) only: which
+    colpali-engine revision's prompts the checkpoint was trained with, and the artifact's default
+    image size (Idefics3: longest edge in px).
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -114,6 +131,12 @@ def build_artifact(
             raise ExportError(f"time-series export is not available: {exc}") from exc
         return build_timeseries_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id,
                                          precision=precision, opset=opset, progress=progress)
+    if chosen == "pages" or (chosen is None and _pages_by_config(Path(local))):
+        from .pages import build_pages_artifact
+
+        return build_pages_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
+                                    opset=opset, overwrite=overwrite, source=src_info, progress=progress,
+                                    colpali_engine=colpali_engine, image_size=image_size, optimize=optimize)
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
 
