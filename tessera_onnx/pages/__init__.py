@@ -1,0 +1,1 @@
+"""Page retrieval (ColPali family): document pages as images, searched by late interaction."""
