@@ -7,11 +7,13 @@ derives its rotary table, its per-image attention chunks (``cu_seqlens`` split b
 tensors (the runtime computes them in numpy, :mod:`tessera_onnx.pages.qwen2.positions`) and
 reuse every weight-carrying submodule of the checkpoint unchanged:
 
-- :class:`VisionGraph`: ``patches [N, 1176]``, ``vision_pos_ids [N, 2]`` (+ ``window_ids [N]``
-  for Qwen2.5-VL, rows already in window order) → ``image_embeds [N/4, hidden]``, one image per
-  call (attention over the whole image, or within a window in Qwen2.5-VL's windowed blocks).
-- :class:`TextGraph`: ``input_ids``, ``attention_mask``, ``position_ids [3, B, T]`` and
-  ``image_embeds [M, hidden]`` (``M = 0`` for text queries) → ``embeddings [B, T, dim]``:
+- :class:`VisionGraph`: ``patches [N, 1176]``, ``vision_pos_ids [N, 2]`` (+ for Qwen2.5-VL
+  ``window_ids [N]`` with the rows already in window order and ``restore_index [N/4]``, the
+  inverse order) → ``image_features [N/4, hidden]`` in the merged grid's row-major order, one
+  image per call (attention over the whole image, or within a window in Qwen2.5-VL's windowed
+  blocks).
+- :class:`TextGraph`: ``input_ids``, ``attention_mask``, ``image_features [M, hidden]``
+  (``M = 0`` for text queries) and ``position_ids [3, B, T]`` → ``embeddings [B, T, dim]``:
   image rows replace the ``<|image_pad|>`` token embeddings in order, the causal + padding mask
   is built in the graph, then ``embedding_proj_layer``, ``x / ‖x‖`` (no eps) and ``× mask``.
 """
@@ -68,7 +70,11 @@ class VisionGraph(nn.Module):
         return attn.proj(out)
 
     def forward(
-        self, patches: torch.Tensor, vision_pos_ids: torch.Tensor, window_ids: torch.Tensor | None = None
+        self,
+        patches: torch.Tensor,
+        vision_pos_ids: torch.Tensor,
+        window_ids: torch.Tensor | None = None,
+        restore_index: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``[N, 1176]`` patch rows → ``[N / merge², hidden]`` image features."""
         hidden = self.visual.patch_embed(patches)
@@ -81,7 +87,8 @@ class VisionGraph(nn.Module):
             bias = None if (not self.windowed or index in self.full_blocks) else window_bias
             hidden = hidden + self._attention(block.attn, block.norm1(hidden), cos, sin, bias)
             hidden = hidden + block.mlp(block.norm2(hidden))
-        return self.visual.merger(hidden)
+        merged = self.visual.merger(hidden)
+        return merged[restore_index] if restore_index is not None else merged
 
 
 class TextGraph(nn.Module):
@@ -97,16 +104,16 @@ class TextGraph(nn.Module):
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
+        image_features: torch.Tensor,
         position_ids: torch.Tensor,
-        image_embeds: torch.Tensor,
     ) -> torch.Tensor:
-        """``[B, T]`` ids/mask, ``[3, B, T]`` positions, ``[M, hidden]`` features → ``[B, T, dim]``."""
+        """``[B, T]`` ids/mask, ``[M, hidden]`` features, ``[3, B, T]`` positions → ``[B, T, dim]``."""
         embeds = self.language_model.embed_tokens(input_ids)
         is_image = input_ids == self.image_token_id
         flat = is_image.reshape(-1).to(torch.int64)
         # 1-based rank of every image token in row-major order; 0 (a zero row) elsewhere, so M = 0 works
         rank = (torch.cumsum(flat, 0) * flat).reshape(input_ids.shape)
-        table = torch.cat((embeds.new_zeros((1, embeds.shape[-1])), image_embeds.to(embeds.dtype)), dim=0)
+        table = torch.cat((embeds.new_zeros((1, embeds.shape[-1])), image_features.to(embeds.dtype)), dim=0)
         embeds = torch.where(is_image.unsqueeze(-1), table[rank], embeds)
         length = input_ids.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()

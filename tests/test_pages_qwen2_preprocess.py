@@ -6,6 +6,7 @@ vision position ids, window orders and M-RoPE position ids identical.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -34,8 +35,8 @@ from tessera_onnx.pages.qwen2 import (  # noqa: E402
     vision_position_ids,
     window_layout,
 )
-from tessera_onnx.pages.qwen2.prompts import QwenPromptSettings, document_batch, query_batch  # noqa: E402
-from tessera_onnx.text.tokenize import TextTokenizer  # noqa: E402
+from tessera_onnx.pages.qwen2_vl import Qwen2VLFamily  # noqa: E402
+from tessera_onnx.pages.tokens import PromptTokenizer, pad_ids  # noqa: E402
 
 # (min_pixels, max_pixels) variants: the tiny checkpoint's, a larger budget, and an upscaling floor
 BOUNDS = [(4 * 28 * 28, 48 * 28 * 28), (4 * 28 * 28, 160 * 28 * 28), (96 * 28 * 28, 200 * 28 * 28)]
@@ -50,7 +51,29 @@ def tok():
 def runtime_tok(tok, tmp_path_factory):
     path = tmp_path_factory.mktemp("qwen_tok") / "tokenizer.json"
     tok.backend_tokenizer.save(str(path))
-    return TextTokenizer(path, max_length=512)
+    return PromptTokenizer(path)
+
+
+def make_family(tok, runtime_tok, models, family="qwen2_vl", prefix_engine="transformers", **image):
+    """The runtime family configured the way the exporter configures it for the tiny checkpoint."""
+    import tempfile
+    from pathlib import Path
+
+    from tessera_export.pages_qwen2vl import qwen2_pages_config
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "preprocessor_config.json").write_text(json.dumps({**PREPROCESSOR, **image}))
+        cfg = qwen2_pages_config(Path(d), models[family], tok, colpali_engine=prefix_engine)
+    return Qwen2VLFamily(cfg, runtime_tok)
+
+
+def doc_batch(fam, grids):
+    ids, mask = pad_ids([fam.document_ids(g) for g in grids], fam.config.pad_token_id, fam.padding_side)
+    return ids, mask
+
+
+def page_grids(fam, shapes):
+    return [fam.compute_grid(w, h) for h, w in shapes]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +115,7 @@ def test_bad_sizes_raise_typed_errors():
         smart_resize(10, 2010)
     with pytest.raises(InvalidImageError, match="under 10 px"):
         smart_resize(9, 100)
-    with pytest.raises(InvalidImageError, match="max_visual_tokens"):
+    with pytest.raises(InvalidImageError, match="under min_pixels"):
         QwenImageSettings().with_max_visual_tokens(2)
 
 
@@ -120,26 +143,34 @@ def test_max_visual_tokens_knob_is_colpali_engine_max_pixels():
     assert grid.num_tokens <= 768 and grid.resized_height % 28 == 0 and grid.resized_width % 28 == 0
 
 
-def test_document_and_query_ids_match_colqwen2_processor(tok, runtime_tok, images):
+def test_document_and_query_ids_match_colqwen2_processor(tok, runtime_tok, models, images):
     names = ["skimage/astronaut.png", "tall_strip", "wide_banner", "thumbnail"]
     batch = [images[n] for n in names if n in images]
-    settings = QwenImageSettings.from_preprocessor_config(PREPROCESSOR)
-    grids = [preprocess_image(im, settings)[1] for im in batch]
+    fam = make_family(tok, runtime_tok, models)
+    pages = [fam.prepare_page(im, i, f"page{i}", None) for i, im in enumerate(batch)]
     ref = reference_processor(tok).process_images(batch)
-    pad = tok.pad_token_id
-    ids, mask = document_batch(runtime_tok, grids, QwenPromptSettings(), pad)
+    ids, mask = doc_batch(fam, [p.grid for p in pages])
     np.testing.assert_array_equal(ids, ref["input_ids"].numpy())
     np.testing.assert_array_equal(mask, ref["attention_mask"].numpy())
+    assert [list(p.grid.extra["grid_thw"]) for p in pages] == ref["image_grid_thw"].tolist()
+    # the padded pixel layout of colpali-engine / ColQwen2Processor, rebuilt from the page feeds
+    for row, page in enumerate(pages):
+        n = page.vision_feeds["patches"].shape[0]
+        np.testing.assert_allclose(
+            page.vision_feeds["patches"], ref["pixel_values"][row, :n].numpy(), rtol=0, atol=1e-6
+        )
+        assert not ref["pixel_values"][row, n:].any()
     image_id = tok.convert_tokens_to_ids("<|image_pad|>")
-    assert [int((row == image_id).sum()) for row in ids] == [g.num_tokens for g in grids]
-    queries = ["What is the revenue in 2023?", "chart", "naïve café — résumé 日本語"]
-    for prefix in ("Query: ", ""):
+    assert [int((row == image_id).sum()) for row in ids] == [p.grid.image_tokens for p in pages]
+    queries = ["What is the revenue in 2023?", "chart", "naïve café — résumé 日本語 {braces}"]
+    for engine, prefix in (("transformers", "Query: "), (">=0.3.13", "")):
+        fam_q = make_family(tok, runtime_tok, models, prefix_engine=engine)
         q_ref = reference_processor(tok, query_prefix=prefix).process_queries(queries)
-        q_ids, q_mask = query_batch(runtime_tok, queries, QwenPromptSettings(query_prefix=prefix), pad)
+        q_ids, q_mask = pad_ids([fam_q.query_ids(q) for q in queries], fam_q.config.pad_token_id, "left")
         np.testing.assert_array_equal(q_ids, q_ref["input_ids"].numpy())
         np.testing.assert_array_equal(q_mask, q_ref["attention_mask"].numpy())
     with pytest.raises(InvalidInputError, match=r"queries\[1\] is empty"):
-        query_batch(runtime_tok, ["fine", "  "], QwenPromptSettings(), pad)
+        fam.query_ids("  ", 1)
 
 
 @pytest.fixture(scope="module")
@@ -181,11 +212,11 @@ def test_window_layout_matches_qwen2_5_get_window_index(models):
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
 def test_mrope_position_ids_match_get_rope_index(tok, runtime_tok, models, family):
-    settings = QwenImageSettings.from_preprocessor_config({**PREPROCESSOR, "max_pixels": 160 * 784})
+    fam = make_family(tok, runtime_tok, models, family, max_pixels=160 * 784)
     model = models[family]
-    grids = _grids(SHAPES, settings)
-    pad = tok.pad_token_id
-    ids, mask = document_batch(runtime_tok, grids, QwenPromptSettings(), pad)
+    pages = page_grids(fam, SHAPES)
+    grids = [fam._image_grid(p) for p in pages]
+    ids, mask = doc_batch(fam, pages)
     image_id = tok.convert_tokens_to_ids("<|image_pad|>")
     start_id = tok.convert_tokens_to_ids("<|vision_start|>")
     ref, _ = model.vlm.model.get_rope_index(
@@ -193,15 +224,15 @@ def test_mrope_position_ids_match_get_rope_index(tok, runtime_tok, models, famil
         image_grid_thw=torch.tensor([g.thw for g in grids]),
         attention_mask=torch.from_numpy(mask),
     )
-    ours = mrope_position_ids(ids, mask, grids, image_token_id=image_id, vision_start_token_id=start_id)
+    pages_prepared = [type("P", (), {"grid": p})() for p in pages]  # the family reads only .grid
+    ours = fam.language_extra_feeds(ids, mask, pages_prepared)["position_ids"]
     np.testing.assert_array_equal(ours, ref.numpy())
-    q_ids, q_mask = query_batch(
-        runtime_tok, ["short", "a much longer query about a chart"], QwenPromptSettings(), pad
-    )
+    queries = ("short", "a much longer query about a chart")
+    q_ids, q_mask = pad_ids([fam.query_ids(q) for q in queries], fam.config.pad_token_id, "left")
     ref_q, _ = model.vlm.model.get_rope_index(
         input_ids=torch.from_numpy(q_ids), image_grid_thw=None, attention_mask=torch.from_numpy(q_mask)
     )
-    ours_q = mrope_position_ids(q_ids, q_mask, None, image_token_id=image_id, vision_start_token_id=start_id)
+    ours_q = fam.language_extra_feeds(q_ids, q_mask, None)["position_ids"]
     np.testing.assert_array_equal(ours_q, ref_q.numpy())
     # two images in one row (text between them): offsets continue from the previous run's maximum
     two = "<|vision_start|><|image_pad|><|vision_end|>and<|vision_start|><|image_pad|><|vision_end|> end"

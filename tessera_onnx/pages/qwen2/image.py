@@ -28,26 +28,22 @@ import numpy as np
 
 from ...errors import ArtifactError, InvalidImageError
 from ...vision.transforms import normalize, rescale, resize, to_chw, to_rgb
+from ..config import MAX_ASPECT_RATIO, MIN_SIDE
 
 __all__ = [
     "CLIP_MEAN",
     "CLIP_STD",
-    "MIN_SIDE",
-    "MAX_ASPECT_RATIO",
     "QwenImageSettings",
     "ImageGrid",
     "smart_resize",
     "image_grid",
     "flatten_patches",
+    "grid_pixels",
     "preprocess_image",
 ]
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-# Sides under 10 px are refused: transformers guesses the channel axis from the array shape and
-# misreads a 3-pixel-high RGB image as channels-first; the upstream Qwen utilities refuse them too.
-MIN_SIDE = 10
-MAX_ASPECT_RATIO = 200
 
 
 @dataclass(frozen=True)
@@ -118,14 +114,18 @@ class QwenImageSettings:
             raise ArtifactError(f"min_pixels {settings.min_pixels} exceeds max_pixels {settings.max_pixels}")
         return settings
 
-    def with_max_visual_tokens(self, tokens: int) -> QwenImageSettings:
-        """These settings with ``max_pixels = tokens · factor²`` (the speed–quality knob)."""
-        if tokens < 1 or tokens * self.factor**2 < self.min_pixels:
+    def with_max_pixels(self, pixels: int) -> QwenImageSettings:
+        """These settings with ``max_pixels = pixels`` (the speed–quality knob)."""
+        if pixels < self.min_pixels:
             raise InvalidImageError(
-                f"max_visual_tokens={tokens} gives fewer pixels than min_pixels={self.min_pixels}; "
-                f"pass at least {math.ceil(self.min_pixels / self.factor**2)}"
+                f"max_pixels={pixels} is under min_pixels={self.min_pixels}; pass at least {self.min_pixels} "
+                f"({math.ceil(self.min_pixels / self.factor**2)} visual tokens)"
             )
-        return QwenImageSettings(**{**asdict(self), "max_pixels": int(tokens) * self.factor**2})
+        return QwenImageSettings(**{**asdict(self), "max_pixels": int(pixels)})
+
+    def with_max_visual_tokens(self, tokens: int) -> QwenImageSettings:
+        """These settings with ``max_pixels = tokens · factor²`` (colpali-engine's ``max_num_visual_tokens``)."""
+        return self.with_max_pixels(int(tokens) * self.factor**2)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the manifest."""
@@ -175,8 +175,9 @@ def smart_resize(
 ) -> tuple[int, int]:
     """Resized ``(height, width)``: multiples of ``factor``, area within ``[min_pixels, max_pixels]``.
 
-    Raises :class:`InvalidImageError` for a side under :data:`MIN_SIDE` px or an aspect ratio
-    over :data:`MAX_ASPECT_RATIO` (transformers raises ``ValueError`` for the latter).
+    Raises :class:`InvalidImageError` for a side under 10 px (transformers guesses the channel
+    axis from the array shape and misreads a 3-pixel-high RGB image) or an aspect ratio over
+    200 (transformers raises ``ValueError``).
     """
     if min(height, width) < MIN_SIDE:
         raise InvalidImageError(
@@ -186,7 +187,7 @@ def smart_resize(
     ratio = max(height, width) / min(height, width)
     if ratio > MAX_ASPECT_RATIO:
         raise InvalidImageError(
-            f"image of {width}x{height} px has an aspect ratio of {ratio:.1f}, over the {MAX_ASPECT_RATIO}:1 "
+            f"image of {width}x{height} px has an aspect ratio of {ratio:.1f}, over the {MAX_ASPECT_RATIO:g}:1 "
             "Qwen2-VL accepts; split it into pieces first"
         )
     h_bar = round(height / factor) * factor
@@ -218,14 +219,21 @@ def flatten_patches(chw: np.ndarray, grid: ImageGrid, settings: QwenImageSetting
     return np.ascontiguousarray(blocks.reshape(grid.num_patches, channels * tps * ps * ps))
 
 
-def preprocess_image(image: Any, settings: QwenImageSettings) -> tuple[np.ndarray, ImageGrid]:
-    """One decoded PIL image → ``(patches [t·h·w, 1176] float32, grid)``."""
+def grid_pixels(image: Any, grid: ImageGrid, settings: QwenImageSettings) -> np.ndarray:
+    """The ``[t·h·w, 1176]`` float32 patch rows of one decoded PIL image laid out per ``grid``."""
     if settings.convert_rgb:
         image = to_rgb(image)
-    grid = image_grid(image.height, image.width, settings)
     resized = resize(image, grid.resized_height, grid.resized_width, settings.resample)
     array = np.asarray(resized)
     if array.ndim == 2:
         array = array[..., None]
     pixels = normalize(rescale(array, settings.rescale_factor), settings.mean, settings.std)
-    return flatten_patches(to_chw(pixels.astype(np.float32, copy=False)), grid, settings), grid
+    return flatten_patches(to_chw(pixels.astype(np.float32, copy=False)), grid, settings)
+
+
+def preprocess_image(image: Any, settings: QwenImageSettings) -> tuple[np.ndarray, ImageGrid]:
+    """One decoded PIL image → ``(patches [t·h·w, 1176] float32, grid)``."""
+    if settings.convert_rgb:
+        image = to_rgb(image)
+    grid = image_grid(image.height, image.width, settings)
+    return grid_pixels(image, grid, settings), grid
