@@ -46,7 +46,7 @@ from tessera_onnx.pages.qwen2_vl import (
 if TYPE_CHECKING:
     from .pages_common import PagesExportPlan
 
-__all__ = ["plan_qwen2vl", "qwen2_pages_config", "load_colqwen2", "LANGUAGE_INPUTS"]
+__all__ = ["plan_qwen2vl", "plan_axes", "qwen2_pages_config", "load_colqwen2", "LANGUAGE_INPUTS"]
 
 LANGUAGE_INPUTS = ("input_ids", "attention_mask", "image_features", "position_ids")
 REFERENCE = "transformers ColQwen2ForRetrieval (Qwen2VLImageProcessor, slow), torch fp32"
@@ -176,6 +176,25 @@ def _reference(model: Any, restore_windows: bool) -> Any:
     return run
 
 
+def plan_axes(cfg: PagesConfig) -> tuple[dict[str, dict[int, str]], dict[str, dict[int, str]]]:
+    """Dynamic axes of the vision graph (patch and token counts) and the language graph."""
+    vision_axes: dict[str, dict[int, str]] = {
+        "patches": {0: "patches"},
+        "vision_pos_ids": {0: "patches"},
+        "image_features": {0: "image_tokens"},
+    }
+    if "window_ids" in cfg.vision_inputs:
+        vision_axes.update(window_ids={0: "patches"}, restore_index={0: "image_tokens"})
+    language_axes = {
+        "input_ids": {0: "batch", 1: "sequence"},
+        "attention_mask": {0: "batch", 1: "sequence"},
+        "image_features": {0: "image_rows"},
+        "position_ids": {1: "batch", 2: "sequence"},
+        "embeddings": {0: "batch", 1: "sequence"},
+    }
+    return vision_axes, language_axes
+
+
 def plan_qwen2vl(
     source_dir: Path,
     stage: Path,
@@ -199,28 +218,14 @@ def plan_qwen2vl(
         image_size=image_size,
         max_num_visual_tokens=max_num_visual_tokens,
     )
-    windowed = "window_ids" in cfg.vision_inputs
-    vision_axes: dict[str, dict[int, str]] = {
-        "patches": {0: "patches"},
-        "vision_pos_ids": {0: "patches"},
-        "image_features": {0: "image_tokens"},
-    }
-    if windowed:
-        vision_axes.update(window_ids={0: "patches"}, restore_index={0: "image_tokens"})
-    language_axes = {
-        "input_ids": {0: "batch", 1: "sequence"},
-        "attention_mask": {0: "batch", 1: "sequence"},
-        "image_features": {0: "image_rows"},
-        "position_ids": {1: "batch", 2: "sequence"},
-        "embeddings": {0: "batch", 1: "sequence"},
-    }
+    vision_axes, language_axes = plan_axes(cfg)
     return PagesExportPlan(
         pages=cfg,
         architecture=f"colqwen2/{model.config.vlm_config.model_type}",
         vision=VisionGraph(model).eval(),
         language=TextGraph(model).eval(),
         vision_axes=vision_axes,
-        reference=_reference(model, windowed),
+        reference=_reference(model, "window_ids" in cfg.vision_inputs),
         reference_name=REFERENCE,
         num_heads=int(model.config.vlm_config.text_config.num_attention_heads),
         language_axes=language_axes,

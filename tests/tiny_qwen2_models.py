@@ -65,8 +65,8 @@ def qwen_style_tokenizer():
         unk_token=None,
         bos_token=None,
         additional_special_tokens=list(QWEN_SPECIALS[1:]),
+        padding_side="left",  # saved in tokenizer_config.json, as in the ColQwen2 checkpoints
     )
-    fast.padding_side = "left"
     return fast
 
 
