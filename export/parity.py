@@ -152,7 +152,8 @@ def output_vectors(output_name: str, config: Mapping[str, Any]) -> Callable[[np.
         sp = config.get("sparse", {})
         act, agg = sp.get("activation", "log1p_relu"), sp.get("aggregation", "max")
         return lambda out, case: _splade_pool(out, case.feeds["attention_mask"], act, agg)
-    return lambda out, case: out
+    # other outputs: one vector per row of the last axis (token-level outputs of any sequence length)
+    return lambda out, case: out.reshape(-1, out.shape[-1]) if out.ndim > 2 else out
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:

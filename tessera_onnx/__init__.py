@@ -28,6 +28,8 @@ _LAZY = {
     "load_index": "tessera_onnx.index",
     "TesseraImageText": "tessera_onnx.embedders.image_text",
     "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
+    "TesseraPages": "tessera_onnx.embedders.pages",
+    "PageIndex": "tessera_onnx.pages.search",
 }
 
 __all__ = [
@@ -50,6 +52,8 @@ __all__ = [
     "load_index",
     "TesseraImageText",
     "HyperbolicEmbedder",
+    "TesseraPages",
+    "PageIndex",
     *_errors_all,
 ]
 
@@ -58,9 +62,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .embedders.factory import Tessera, load
     from .embedders.image_text import TesseraImageText
     from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
+    from .embedders.pages import TesseraPages
     from .embedders.sparse import TesseraSparse
     from .hyperbolic.embedder import HyperbolicEmbedder
     from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index
+    from .pages.search import PageIndex
     from .sparse_embedding import SparseEmbedding
     from .timeseries import TesseraTimeSeries
 

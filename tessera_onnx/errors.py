@@ -15,6 +15,7 @@ __all__ = [
     "InvalidInputError",
     "UnsupportedDimensionError",
     "InvalidImageError",
+    "InvalidDocumentError",
     "HierarchyError",
     "UnknownNodeError",
     "ProviderUnavailableError",
@@ -74,6 +75,13 @@ class InvalidImageError(InvalidInputError):
     def __init__(self, message: str, index: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+
+
+class InvalidDocumentError(InvalidImageError):
+    """A document (PDF) cannot be rendered: corrupt, encrypted without the password, or without pages.
+
+    ``index`` is the position of the document in the call's inputs.
+    """
 
 
 class HierarchyError(InvalidInputError):

@@ -20,6 +20,7 @@ PARADIGM_CLASSES: dict[str, tuple[str, str]] = {
     "timeseries": ("tessera_onnx.timeseries", "TesseraTimeSeries"),
     "vision": ("tessera_onnx.embedders.image_text", "TesseraImageText"),
     "hyperbolic": ("tessera_onnx.hyperbolic.embedder", "HyperbolicEmbedder"),
+    "pages": ("tessera_onnx.embedders.pages", "TesseraPages"),
 }
 
 

@@ -1,0 +1,367 @@
+"""Export of page-retrieval models (ColPali family, paradigm ``pages``): two graphs, parity per graph and end to end.
+
+``build_pages_artifact(source_dir, out_dir)`` asks the family's plan module (:data:`PAGE_PLANS`)
+for the two torch graphs, the manifest block and the reference, then:
+
+1. prepares fixed parity pages (synthetic page images of three sizes / aspect ratios, so the
+   tile or patch counts differ) and queries **with the runtime's own family code**, so the
+   parity feeds are exactly what the runtime will feed;
+2. exports ``vision.onnx`` (pixels → image features) and checks it against torch;
+3. exports ``language.onnx`` (ids, mask, image features → vectors) and checks it on a query
+   batch (no image features) and a page batch mixing page sizes;
+4. runs both graphs end to end against the full reference model on the processor's input
+   layout, and records the figures (max abs diff of the kept vectors, MaxSim score diff);
+5. optionally converts both graphs to int8 (weights per channel) and records their cosine to
+   the fp32 reference.
+
+Weights always go to external ``.data`` files beside the graphs (needed over 2 GB).
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tessera_onnx.artifact import Manifest
+from tessera_onnx.errors import ExportError, ParityError
+from tessera_onnx.ops.maxsim import maxsim_scores
+from tessera_onnx.pages.family import PageFamily, PreparedPage, family_class
+from tessera_onnx.pages.tokens import PromptTokenizer, pad_ids
+from tessera_onnx.registry import ModelSpec
+
+from .artifact_writer import ArtifactStage
+from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
+from .pages_common import PagesExportPlan
+from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
+from .precision import FLOORS, INT8_SETTINGS, quantize_int8
+from .progress import Progress, silent
+from .versions import collect_versions
+
+__all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]
+
+# HF model_type -> (plan module, plan function)
+PAGE_PLANS: dict[str, tuple[str, str]] = {
+    "idefics3": ("tessera_export.pages_idefics3", "plan_idefics3"),
+}
+PAGE_MODEL_TYPES = tuple(PAGE_PLANS)
+# int8 for both graphs: every MatMul and the token-embedding Gather, weights per output channel
+PAGES_INT8_SETTINGS: dict[str, Any] = {
+    **INT8_SETTINGS,
+    "op_types_to_quantize": ["MatMul", "Gather"],
+    "exclude_patterns": [],
+}
+# fp32 tolerances of the end-to-end check (issue acceptance: vectors 1e-4, scores 1e-3)
+E2E_VECTOR_TOLERANCE = 1e-4
+E2E_SCORE_TOLERANCE = 1e-3
+
+
+class PageCase(ParityCase):
+    """A parity batch of any feeds (pixels or ids); described by its input shapes."""
+
+    def describe(self) -> dict[str, Any]:
+        """Name and the shape of every feed."""
+        return {"name": self.name, "shapes": {k: list(v.shape) for k, v in self.feeds.items()}, **self.meta}
+
+
+def parity_pages(family: PageFamily) -> list[PreparedPage]:
+    """Three synthetic pages (portrait, landscape, small square) prepared by the runtime family."""
+    from PIL import Image
+
+    rng = np.random.default_rng(20261129)
+    pages = []
+    for i, (w, h) in enumerate(((612, 792), (900, 300), (120, 120))):
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) % 256)], -1)
+        noise = rng.integers(-40, 40, size=(h, w, 3))
+        arr = np.clip(base + noise, 0, 255).astype(np.uint8)
+        pages.append(family.prepare_page(Image.fromarray(arr), i, f"parity{w}x{h}", None))
+    return pages
+
+
+def _plan(model_type: str, source_dir: Path, stage: Path, **options: Any) -> PagesExportPlan:
+    module_name, func = PAGE_PLANS[model_type]
+    return getattr(importlib.import_module(module_name), func)(source_dir, stage, **options)
+
+
+def _model_type(source_dir: Path) -> str:
+    import json
+
+    try:
+        model_type = json.loads((source_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{source_dir}: cannot read config.json: {exc}") from exc
+    if model_type not in PAGE_PLANS:
+        raise ExportError(
+            f"{source_dir}: model_type {model_type!r} is not a page-retrieval family tessera-export supports "
+            f"{PAGE_MODEL_TYPES}"
+        )
+    return str(model_type)
+
+
+def _language_feeds(
+    family: PageFamily, ids: Sequence[np.ndarray], pages: Sequence[PreparedPage] | None, features: np.ndarray
+) -> dict[str, np.ndarray]:
+    input_ids, mask = pad_ids(ids, family.config.pad_token_id, family.padding_side)
+    feeds = {"input_ids": input_ids, "attention_mask": mask, family.config.image_features_input: features}
+    feeds.update(family.language_extra_feeds(input_ids, mask, pages))
+    return feeds
+
+
+def _kept(out: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    return [out[i][mask[i] > 0] for i in range(len(out))]
+
+
+def _end_to_end(
+    plan: PagesExportPlan,
+    family: PageFamily,
+    vision_path: Path,
+    language_path: Path,
+    pages: Sequence[PreparedPage],
+    queries: Sequence[np.ndarray],
+    graph_batch: int = 4,
+) -> dict[str, Any]:
+    """onnxruntime vision → language vs the full torch reference: vectors and MaxSim scores."""
+    import onnxruntime as ort
+
+    cfg = family.config
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    vision = ort.InferenceSession(str(vision_path), opts, providers=["CPUExecutionProvider"])
+    language = ort.InferenceSession(str(language_path), opts, providers=["CPUExecutionProvider"])
+    feats = np.concatenate(
+        [
+            vision.run([cfg.vision_output], dict(f))[0].reshape(-1, cfg.hidden_size)
+            for f in family.vision_calls(pages, graph_batch)
+        ]
+    )
+    empty = np.zeros((0, cfg.hidden_size), np.float32)
+    page_feeds = _language_feeds(family, [p.input_ids for p in pages], pages, feats)
+    query_feeds = _language_feeds(family, list(queries), None, empty)
+    got_pages = language.run([cfg.language_output], page_feeds)[0]
+    got_queries = language.run([cfg.language_output], query_feeds)[0]
+    ref_pages = plan.reference(pages, page_feeds["input_ids"], page_feeds["attention_mask"])
+    ref_queries = plan.reference(None, query_feeds["input_ids"], query_feeds["attention_mask"])
+    a_p, b_p = _kept(got_pages, page_feeds["attention_mask"]), _kept(ref_pages, page_feeds["attention_mask"])
+    a_q, b_q = (
+        _kept(got_queries, query_feeds["attention_mask"]),
+        _kept(ref_queries, query_feeds["attention_mask"]),
+    )
+    vec = max(float(np.abs(x - y).max()) for x, y in zip(a_p + a_q, b_p + b_q, strict=True))
+    cos = min(
+        float(
+            (
+                (x * y).sum(-1) / np.maximum(np.linalg.norm(x, axis=-1) * np.linalg.norm(y, axis=-1), 1e-12)
+            ).min()
+        )
+        for x, y in zip(a_p + a_q, b_p + b_q, strict=True)
+    )
+    score = float(np.abs(maxsim_scores(a_q, a_p) - maxsim_scores(b_q, b_p)).max())
+    return {
+        "reference": plan.reference_name,
+        "pages": [
+            {"name": p.name, "grid": [p.grid.rows, p.grid.cols], "image_tokens": p.grid.image_tokens}
+            for p in pages
+        ],
+        "queries": len(queries),
+        "max_abs_diff_vectors": vec,
+        "min_cosine_vectors": cos,
+        "max_abs_diff_scores": score,
+    }
+
+
+def build_pages_artifact(
+    source_dir: Path,
+    out_dir: Path,
+    *,
+    spec: ModelSpec | None = None,
+    model_id: str | None = None,
+    precision: str = "fp32",
+    opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
+    source: Mapping[str, Any] | None = None,
+    progress: Progress = silent,
+    colpali_engine: str | None = None,
+    image_size: int | None = None,
+) -> Manifest:
+    """Export a ColPali-family checkpoint directory into a ``pages`` artifact (two graphs + manifest).
+
+    ``colpali_engine``: which colpali-engine revision's prompts the checkpoint was trained with
+    (default: the family's newest). ``image_size``: the default speed–quality knob of the
+    artifact (Idefics3: longest edge in px; default: the processor's). ``precision``: ``fp32``
+    or ``int8`` (both graphs quantised; parity is then a cosine floor against fp32 torch).
+    """
+    import shutil
+
+    source_dir = Path(source_dir)
+    if precision not in ("fp32", "int8"):
+        raise ExportError(f"page-retrieval artifacts are exported as fp32 or int8, not {precision!r}")
+    model_type = _model_type(source_dir)
+    model_id = model_id or (spec.id if spec else None) or source_dir.resolve().name.lower()
+    options: dict[str, Any] = {"image_size": image_size}
+    if colpali_engine:
+        options["colpali_engine"] = colpali_engine
+    with ArtifactStage(out_dir, overwrite=overwrite) as stage, tempfile.TemporaryDirectory() as work:
+        work_dir = Path(work)
+        progress(f"loading {source_dir} ({model_type})")
+        plan = _plan(model_type, source_dir, stage.path, **options)
+        cfg = plan.pages
+        for name in ("preprocessor_config.json", "processor_config.json"):
+            if (source_dir / name).is_file():
+                shutil.copyfile(source_dir / name, stage.path / name)
+        family = family_class(cfg.family)(cfg, PromptTokenizer(stage.path / "tokenizer.json"))
+        pages = parity_pages(family)
+        queries = [family.query_ids(t) for t in PARITY_TEXTS[:3]]
+        vision_cases = [
+            PageCase(f"vision{i}", dict(f)) for i, f in enumerate(family.vision_calls(pages[:2], 4))
+        ]
+        vision_cases = vision_cases[:3]
+        progress("running the torch vision graph")
+        vision_ref = torch_outputs(plan.vision, vision_cases, list(cfg.vision_inputs))
+        all_feats = np.concatenate(
+            [
+                o.reshape(-1, cfg.hidden_size)
+                for o in torch_outputs(
+                    plan.vision,
+                    [PageCase("all", dict(f)) for f in family.vision_calls(pages, 4)],
+                    list(cfg.vision_inputs),
+                )
+            ]
+        )
+        empty = np.zeros((0, cfg.hidden_size), np.float32)
+        language_cases = [
+            PageCase(
+                "pages3_mixed_sizes", _language_feeds(family, [p.input_ids for p in pages], pages, all_feats)
+            ),
+            PageCase("queries3", _language_feeds(family, queries, None, empty)),
+        ]
+        language_ref = torch_outputs(plan.language, language_cases, list(cfg.language_inputs))
+        language_axes = dict(plan.language_axes) or {
+            "input_ids": {0: "batch", 1: "sequence"},
+            "attention_mask": {0: "batch", 1: "sequence"},
+            cfg.image_features_input: {0: "image_rows"},
+            cfg.language_output: {0: "batch", 1: "sequence"},
+        }
+        graphs: dict[str, Any] = {}
+        parity: dict[str, Any] = {"reference": plan.reference_name, "graphs": {}}
+        paths: dict[str, Path] = {}
+        for label, module, cases, ref, inputs, output, axes, file in (
+            (
+                "vision",
+                plan.vision,
+                vision_cases,
+                vision_ref,
+                cfg.vision_inputs,
+                cfg.vision_output,
+                plan.vision_axes,
+                cfg.vision_model_file,
+            ),
+            (
+                "language",
+                plan.language,
+                language_cases,
+                language_ref,
+                cfg.language_inputs,
+                cfg.language_output,
+                language_axes,
+                cfg.language_model_file,
+            ),
+        ):
+            raw = work_dir / f"{label}.raw.onnx"
+            progress(f"exporting the {label} graph (opset {opset})")
+            export_graph(module, cases[0].feeds, list(inputs), output, raw, opset=opset, dynamic_axes=axes)
+            record = run_parity(
+                ref,
+                raw,
+                cases,
+                input_names=list(inputs),
+                output_name=output,
+                config={},
+                precision="fp32",
+                label=f"{label} graph: ",
+            )
+            graph, conversion = raw, {}
+            if precision == "int8":
+                graph = work_dir / f"{label}.int8.onnx"
+                conversion = quantize_int8(raw, graph, PAGES_INT8_SETTINGS)
+                fp32 = record
+                record = run_parity(
+                    ref,
+                    graph,
+                    cases,
+                    input_names=list(inputs),
+                    output_name=output,
+                    config={},
+                    precision="int8",
+                    label=f"{label} graph: ",
+                    raise_on_fail=False,
+                )
+                record["fp32_graph"] = {k: fp32[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+            paths[label] = graph
+            final = stage.path / file
+            write_final_graph(graph, final)
+            parity["graphs"][label] = record
+            graphs[label] = {
+                "file": final.name,
+                "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+                **({"precision_conversion": conversion} if conversion else {}),
+                **graph_summary(final),
+            }
+            progress(
+                f"{label} graph parity: max_abs_diff={record['max_abs_diff']:.3g}, min_cosine={record['min_cosine']:.6f}"
+            )
+        progress("end-to-end check against the full reference model")
+        e2e = _end_to_end(plan, family, paths["vision"], paths["language"], pages, queries)
+        parity["end_to_end"] = e2e
+        if precision == "fp32":
+            bad = (
+                e2e["max_abs_diff_vectors"] > E2E_VECTOR_TOLERANCE
+                or e2e["max_abs_diff_scores"] > E2E_SCORE_TOLERANCE
+            )
+            floor = dict(FLOORS["fp32"])
+        else:
+            bad = e2e["min_cosine_vectors"] < FLOORS["int8"]["min_cosine"]
+            floor = dict(FLOORS["int8"])
+        if bad:
+            raise ParityError(
+                f"end to end, the exported graphs do not match {plan.reference_name}: {e2e}. No artifact was written."
+            )
+        parity.update(
+            max_abs_diff=max(g["max_abs_diff"] for g in parity["graphs"].values()),
+            mean_abs_diff=max(g["mean_abs_diff"] for g in parity["graphs"].values()),
+            min_cosine=min(
+                min(g["min_cosine"] for g in parity["graphs"].values()), e2e["min_cosine_vectors"]
+            ),
+            mean_cosine=min(g["mean_cosine"] for g in parity["graphs"].values()),
+            passed=True,
+            precision=precision,
+            tolerance={
+                **floor,
+                "end_to_end_vectors": E2E_VECTOR_TOLERANCE,
+                "end_to_end_scores": E2E_SCORE_TOLERANCE,
+            },
+        )
+        config = {"pages": cfg.to_dict(), "export": graphs}
+        src = dict(source or {"type": "local", "path": str(source_dir.resolve())})
+        manifest = Manifest(
+            model_id=model_id,
+            paradigm="pages",
+            architecture=plan.architecture,
+            dim=cfg.dim,
+            inputs=tuple(dict.fromkeys((*cfg.vision_inputs, *cfg.language_inputs))),
+            outputs=(cfg.vision_output, cfg.language_output),
+            config=config,
+            precision=precision,
+            opset=int(graphs["language"].get("opset", opset)),
+            model_file=cfg.language_model_file,
+            parity=parity,
+            versions=collect_versions(),
+            source=src,
+        )
+        result = stage.commit(manifest)
+    progress(f"artifact written to {Path(out_dir).resolve()}")
+    return result
