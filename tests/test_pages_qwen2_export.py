@@ -1,9 +1,10 @@
-"""ColQwen2 / ColQwen2.5 graphs in onnxruntime vs transformers' ``ColQwen2ForRetrieval`` (tiny random models).
+"""ColQwen2 / ColQwen2.5 artifacts on onnxruntime vs transformers' ``ColQwen2ForRetrieval`` (tiny random models).
 
-The reference path is fully transformers: ``ColQwen2Processor`` prepares the pages (padded
-``pixel_values`` + ``image_grid_thw``) and the queries, ``ColQwen2ForRetrieval`` embeds them.
-Ours: the runtime family prepares each page, ``vision.onnx`` runs once per page (one graph,
-every resolution), ``language.onnx`` runs the mixed-size page batch and the query batch.
+Each family is exported once with ``build_pages_artifact`` (which checks its own parity) and
+loaded with ``Tessera(path)``. The reference path is fully transformers: ``ColQwen2Processor``
+prepares the pages (padded ``pixel_values`` + ``image_grid_thw``) and the queries,
+``ColQwen2ForRetrieval`` embeds them. Ours: ``encode_images`` (one vision-graph call per page:
+one graph, every resolution) and ``encode_queries`` (language graph only).
 Tolerances (issue #12): kept vectors within 1e-4, MaxSim scores within 1e-3.
 """
 
@@ -15,18 +16,18 @@ import pytest
 pytest.importorskip("PIL")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
-from tiny_qwen2_models import reference_processor, write_tiny_colqwen2  # noqa: E402
+from tiny_qwen2_models import PREPROCESSOR, reference_processor, write_tiny_colqwen2  # noqa: E402
 from tiny_vision_models import real_image_paths  # noqa: E402
 
+from tessera_onnx import Tessera  # noqa: E402
+from tessera_onnx.errors import InvalidImageError, InvalidInputError  # noqa: E402
 from tessera_onnx.ops.maxsim import maxsim_scores  # noqa: E402
-from tessera_onnx.pages.qwen2_vl import Qwen2VLFamily  # noqa: E402
-from tessera_onnx.pages.tokens import PromptTokenizer, pad_ids  # noqa: E402
 
 VECTOR_TOL = 1e-4
 SCORE_TOL = 1e-3
-QUERIES = ["What is the revenue in 2023?", "a cat on a sofa", "rocket launch"]
+QUERIES = ["What is the revenue in 2023?", "a cat on a sofa", "rocket launch {braces}"]
 
 
 def _pages():
@@ -46,113 +47,90 @@ def _pages():
 
 
 @pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
-def exported(request, tmp_path_factory):
-    from tessera_export.onnx_export import export_graph
-    from tessera_export.pages_qwen2_graphs import TextGraph, VisionGraph
-    from tessera_export.pages_qwen2vl import load_colqwen2, plan_axes, qwen2_pages_config
+def artifact(request, tmp_path_factory):
+    from tessera_export.pages import build_pages_artifact
+    from tessera_export.pages_qwen2vl import load_colqwen2
     from transformers import AutoTokenizer
 
-    family = request.param
-    root = tmp_path_factory.mktemp(f"colqwen2_{family}")
-    ckpt = write_tiny_colqwen2(root / "ckpt", family)
+    root = tmp_path_factory.mktemp(f"colqwen2_{request.param}")
+    ckpt = write_tiny_colqwen2(root / "ckpt", request.param)
+    manifest = build_pages_artifact(ckpt, root / "artifact")
     tok = AutoTokenizer.from_pretrained(str(ckpt))
-    tok.backend_tokenizer.save(str(root / "tokenizer.json"))
-    model = load_colqwen2(ckpt)
-    cfg = qwen2_pages_config(ckpt, model, tok)
-    fam = Qwen2VLFamily(cfg, PromptTokenizer(root / "tokenizer.json"))
-    pages = [fam.prepare_page(im, i, f"p{i}", None) for i, im in enumerate(_pages())]
-    vision_axes, language_axes = plan_axes(cfg)
-    vision_path, language_path = root / "vision.onnx", root / "language.onnx"
-    export_graph(
-        VisionGraph(model),
-        pages[0].vision_feeds,
-        cfg.vision_inputs,
-        "image_features",
-        vision_path,
-        dynamic_axes=vision_axes,
-    )
-    q_ids, q_mask = pad_ids([fam.query_ids(q) for q in QUERIES], cfg.pad_token_id, "left")
-    example = {
-        "input_ids": q_ids,
-        "attention_mask": q_mask,
-        "image_features": np.zeros((2, cfg.hidden_size), np.float32),
-        **fam.language_extra_feeds(q_ids, q_mask, None),
-    }
-    export_graph(
-        TextGraph(model),
-        example,
-        cfg.language_inputs,
-        "embeddings",
-        language_path,
-        dynamic_axes=language_axes,
-    )
     return {
-        "model": model,
+        "path": root / "artifact",
+        "manifest": manifest,
+        "model": load_colqwen2(ckpt),
         "tok": tok,
-        "family": fam,
-        "pages": pages,
-        "vision": vision_path,
-        "language": language_path,
+        "family": request.param,
     }
 
 
-def _session(path):
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-def _ours(ex):
-    fam, cfg, pages = ex["family"], ex["family"].config, ex["pages"]
-    vision, language = _session(ex["vision"]), _session(ex["language"])
-    feats = np.concatenate([vision.run(None, dict(f))[0] for f in fam.vision_calls(pages, 4)])
-    assert feats.shape == (sum(p.grid.image_tokens for p in pages), cfg.hidden_size)
-    ids, mask = pad_ids([p.input_ids for p in pages], cfg.pad_token_id, "left")
-    feeds = {"input_ids": ids, "attention_mask": mask, "image_features": feats}
-    docs = language.run(None, {**feeds, **fam.language_extra_feeds(ids, mask, pages)})[0]
-    q_ids, q_mask = pad_ids([fam.query_ids(q) for q in QUERIES], cfg.pad_token_id, "left")
-    empty = np.zeros((0, cfg.hidden_size), np.float32)
-    q_feeds = {"input_ids": q_ids, "attention_mask": q_mask, "image_features": empty}
-    queries = language.run(None, {**q_feeds, **fam.language_extra_feeds(q_ids, q_mask, None)})[0]
-    return docs, mask, queries, q_mask
-
-
-def _reference(ex):
-    proc = reference_processor(ex["tok"])
-    images = _pages()
+def _reference(art, images):
+    proc = reference_processor(art["tok"])
     with torch.inference_mode():
         d = proc.process_images(images)
-        docs = ex["model"](**d).embeddings.numpy()
+        docs = art["model"](**d).embeddings.numpy()
         q = proc.process_queries(QUERIES)
-        queries = ex["model"](**q).embeddings.numpy()
-    return docs, d["attention_mask"].numpy(), queries, q["attention_mask"].numpy()
+        queries = art["model"](**q).embeddings.numpy()
+    kept_docs = [row[m > 0] for row, m in zip(docs, d["attention_mask"].numpy(), strict=True)]
+    kept_queries = [row[m > 0] for row, m in zip(queries, q["attention_mask"].numpy(), strict=True)]
+    return kept_docs, kept_queries, proc
 
 
-def _kept(out, mask):
-    return [row[m > 0] for row, m in zip(out, mask, strict=True)]
+def test_manifest_pins_the_input_contract(artifact):
+    m = artifact["manifest"]
+    cfg = m.config["pages"]
+    assert m.paradigm == "pages" and cfg["family"] == "qwen2_vl"
+    assert cfg["padding_side"] == "left" and cfg["query_template"].startswith("Query: {query}")
+    assert cfg["query_template"].endswith("<|endoftext|>" * 10)
+    assert cfg["image"]["max_pixels"] == cfg["image_size"] == PREPROCESSOR["max_pixels"]
+    assert cfg["image"]["window_size"] == (56 if artifact["family"] == "qwen2_5_vl" else 0)
+    e2e = m.parity["end_to_end"]
+    assert e2e["max_abs_diff_vectors"] <= VECTOR_TOL and e2e["max_abs_diff_scores"] <= SCORE_TOL
 
 
-def test_pages_and_queries_match_colqwen2_for_retrieval(exported):
-    # one vision graph, several resolutions: the pages have different patch grids
-    assert len({tuple(p.grid.extra["grid_thw"]) for p in exported["pages"]}) >= 3
-    docs, mask, queries, q_mask = _ours(exported)
-    ref_docs, ref_mask, ref_queries, ref_q_mask = _reference(exported)
-    np.testing.assert_array_equal(mask, ref_mask)
-    np.testing.assert_array_equal(q_mask, ref_q_mask)
-    assert docs.shape == ref_docs.shape and queries.shape == ref_queries.shape
-    assert float(np.abs(docs - ref_docs).max()) <= VECTOR_TOL
-    assert float(np.abs(queries - ref_queries).max()) <= VECTOR_TOL
-    # padded rows are zero, kept rows unit length (no eps in the norm, none needed)
-    assert not docs[mask == 0].any()
-    np.testing.assert_allclose(np.linalg.norm(docs[mask > 0], axis=-1), 1.0, atol=1e-5)
-    ours = maxsim_scores(_kept(queries, q_mask), _kept(docs, mask))
-    ref = maxsim_scores(_kept(ref_queries, ref_q_mask), _kept(ref_docs, ref_mask))
-    assert ours.shape == (len(QUERIES), len(exported["pages"]))
-    assert float(np.abs(ours - ref).max()) <= SCORE_TOL
-    # the reference's own scorer agrees with ours on its vectors
-    proc = reference_processor(exported["tok"])
+def test_pages_and_queries_match_colqwen2_for_retrieval(artifact):
+    images = _pages()
+    model = Tessera(artifact["path"])
+    assert type(model).__name__ == "TesseraPages"
+    queries = model.encode_queries(QUERIES)
+    assert not model.vision_loaded  # queries never touch the vision graph
+    docs = model.encode_images(images)
+    ref_docs, ref_queries, proc = _reference(artifact, images)
+    assert [d.shape for d in docs] == [r.shape for r in ref_docs]
+    assert len({d.shape[0] for d in docs}) >= 3  # one vision graph served several grids
+    assert max(float(np.abs(a - b).max()) for a, b in zip(docs, ref_docs, strict=True)) <= VECTOR_TOL
+    assert max(float(np.abs(a - b).max()) for a, b in zip(queries, ref_queries, strict=True)) <= VECTOR_TOL
+    for d in docs:
+        np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 1.0, atol=1e-5)
+    ours = model.similarity(queries, docs)
+    ref = maxsim_scores(ref_queries, ref_docs)
     torch_scores = proc.score_retrieval(
-        [torch.from_numpy(q) for q in _kept(ref_queries, ref_q_mask)],
-        [torch.from_numpy(d) for d in _kept(ref_docs, ref_mask)],
+        [torch.from_numpy(q) for q in ref_queries], [torch.from_numpy(d) for d in ref_docs]
     ).numpy()
-    assert float(np.abs(torch_scores - ref).max()) <= SCORE_TOL
+    assert ours.shape == (len(QUERIES), len(images))
+    assert float(np.abs(ours - ref).max()) <= SCORE_TOL
+    assert float(np.abs(ours - torch_scores).max()) <= SCORE_TOL
+
+
+def test_bad_pages_and_queries_raise_typed_errors(artifact):
+    from PIL import Image
+
+    model = Tessera(artifact["path"])
+    with pytest.raises(InvalidImageError, match=r"pages\[0\].*aspect ratio"):
+        model.encode_images(Image.new("RGB", (2050, 10)))
+    with pytest.raises(InvalidImageError, match=r"pages\[0\].*under 10 px"):
+        model.encode_images(Image.new("RGB", (9, 300)))
+    with pytest.raises(InvalidInputError, match=r"queries\[1\] is empty"):
+        model.encode_queries(["fine", " "])
+
+
+def test_image_size_knob_changes_the_grid(artifact):
+    page = _pages()[0]
+    small = Tessera(artifact["path"], image_size=8 * 28 * 28)
+    assert small.image_size == 8 * 784
+    vec = small.encode_images(page)
+    # at most 8 image tokens + the prompt's text tokens
+    assert vec.shape[0] <= 8 + len(small.family.document_ids(small.family.compute_grid(28, 28)))
+    with pytest.raises(InvalidInputError, match="min_pixels"):
+        Tessera(artifact["path"], image_size=100)

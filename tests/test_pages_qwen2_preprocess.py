@@ -115,7 +115,7 @@ def test_bad_sizes_raise_typed_errors():
         smart_resize(10, 2010)
     with pytest.raises(InvalidImageError, match="under 10 px"):
         smart_resize(9, 100)
-    with pytest.raises(InvalidImageError, match="under min_pixels"):
+    with pytest.raises(InvalidInputError, match="under min_pixels"):
         QwenImageSettings().with_max_visual_tokens(2)
 
 

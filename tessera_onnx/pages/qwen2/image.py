@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ArtifactError, InvalidImageError
+from ...errors import ArtifactError, InvalidImageError, InvalidInputError
 from ...vision.transforms import normalize, rescale, resize, to_chw, to_rgb
 from ..config import MAX_ASPECT_RATIO, MIN_SIDE
 
@@ -117,7 +117,7 @@ class QwenImageSettings:
     def with_max_pixels(self, pixels: int) -> QwenImageSettings:
         """These settings with ``max_pixels = pixels`` (the speed–quality knob)."""
         if pixels < self.min_pixels:
-            raise InvalidImageError(
+            raise InvalidInputError(
                 f"max_pixels={pixels} is under min_pixels={self.min_pixels}; pass at least {self.min_pixels} "
                 f"({math.ceil(self.min_pixels / self.factor**2)} visual tokens)"
             )
