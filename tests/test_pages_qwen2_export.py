@@ -134,3 +134,31 @@ def test_image_size_knob_changes_the_grid(artifact):
     assert vec.shape[0] <= 8 + len(small.family.document_ids(small.family.compute_grid(28, 28)))
     with pytest.raises(InvalidInputError, match="min_pixels"):
         Tessera(artifact["path"], image_size=100)
+
+
+_TORCH_FREE_PROBE = """
+import json, sys
+import numpy as np
+import tessera_onnx
+from tessera_onnx.pages.qwen2 import image_grid, mrope_position_ids, smart_resize
+model = tessera_onnx.Tessera(sys.argv[1], threads=1)
+q = model.encode_queries("a chart of revenue")
+p = model.encode_images(np.full((120, 200, 3), 200, dtype=np.uint8))
+assert q.shape[1] == p.shape[1]
+heavy = ("torch", "transformers", "optimum", "onnx", "sentence_transformers", "torchvision")
+print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
+"""
+
+
+def test_runtime_stays_torch_free(artifact):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE_PROBE, str(artifact["path"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
