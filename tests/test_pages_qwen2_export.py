@@ -162,3 +162,27 @@ def test_runtime_stays_torch_free(artifact):
         check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_speed_benchmark_quick_mode(artifact, tmp_path):
+    """benchmarks/pages_qwen2_speed.py --quick on the tiny artifact (no fresh-process RSS runs)."""
+    import sys
+    from pathlib import Path
+
+    if artifact["family"] != "qwen2_vl":
+        pytest.skip("the benchmark runs the ColQwen2 (Qwen2-VL) family")
+    root = Path(__file__).resolve().parent.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import pages_qwen2_speed
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "ckpt-quick").symlink_to(artifact["path"].parent / "ckpt")
+    (work / "art-quick").symlink_to(artifact["path"])
+    out = tmp_path / "speed.json"
+    res = pages_qwen2_speed.main(["--quick", "--no-rss", "--work", str(work), "--out", str(out)])
+    assert out.is_file() and out.with_suffix(".md").is_file()
+    assert res["min_cosine_page_vectors"] > 0.9999
+    assert res["seconds_per_page"]["tessera"] > 0 and res["seconds_per_query"]["torch"] > 0
+    assert res["load_average"]["start"] and res["machine"]["model"]

@@ -70,8 +70,17 @@ def qwen_style_tokenizer():
     return fast
 
 
-def tiny_colqwen2(tok, family: str = "qwen2_vl", seed: int = SEED):
-    """A seeded tiny ``ColQwen2ForRetrieval`` (hidden 32, 2 text + 2 vision layers, dim 16), eval mode."""
+def tiny_colqwen2(
+    tok,
+    family: str = "qwen2_vl",
+    seed: int = SEED,
+    *,
+    text_sizes=None,
+    vision_sizes=None,
+    embedding_dim: int = 16,
+):
+    """A seeded ``ColQwen2ForRetrieval``, eval mode: tiny (hidden 32, 2 + 2 layers, dim 16) unless
+    ``text_sizes`` / ``vision_sizes`` override config fields (the benchmark's real widths)."""
     import torch
     from transformers import ColQwen2Config, ColQwen2ForRetrieval
 
@@ -89,6 +98,7 @@ def tiny_colqwen2(tok, family: str = "qwen2_vl", seed: int = SEED):
         eos_token_id=ids["<|im_end|>"],
         bos_token_id=ids["<|endoftext|>"],
     )
+    text.update(text_sizes or {})
     if family == "qwen2_vl":
         vision = dict(
             depth=2, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, hidden_act="quick_gelu"
@@ -115,7 +125,7 @@ def tiny_colqwen2(tok, family: str = "qwen2_vl", seed: int = SEED):
         **text,
     )
     torch.manual_seed(seed)
-    config = ColQwen2Config(vlm_config=vlm, embedding_dim=16)
+    config = ColQwen2Config(vlm_config=vlm, embedding_dim=embedding_dim)
     model = ColQwen2ForRetrieval(config)
     with torch.no_grad():  # random init leaves norms at identity and biases at 0: perturb the 1-D weights
         gen = torch.Generator().manual_seed(seed + 1)
@@ -146,15 +156,19 @@ def reference_processor(tok, query_prefix: str | None = None, **overrides):
     )
 
 
-def write_tiny_colqwen2(path: Path, family: str = "qwen2_vl") -> Path:
-    """A ColQwen2 checkpoint directory at ``path``: weights, tokenizer files, preprocessor config."""
+def write_tiny_colqwen2(path: Path, family: str = "qwen2_vl", *, preprocessor=None, **sizes) -> Path:
+    """A ColQwen2 checkpoint directory at ``path``: weights, tokenizer files, preprocessor config.
+
+    ``preprocessor`` overrides :data:`PREPROCESSOR` fields; ``sizes`` go to :func:`tiny_colqwen2`.
+    """
     tok = qwen_style_tokenizer()
-    model = tiny_colqwen2(tok, family)
+    model = tiny_colqwen2(tok, family, **sizes)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tok.save_pretrained(path)
-    (path / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR), encoding="utf-8")
+    config = {**PREPROCESSOR, **(preprocessor or {})}
+    (path / "preprocessor_config.json").write_text(json.dumps(config), encoding="utf-8")
     return path
 
 
