@@ -50,6 +50,18 @@ def _vision_by_config(directory: Path) -> bool:
     return isinstance(config, dict) and config.get("model_type") in ("siglip", "siglip2", "clip")
 
 
+def _pages_by_config(directory: Path) -> bool:
+    """True when config.json names a ColPali-family retrieval model (architectures ``Col*``)."""
+    import json
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    archs = config.get("architectures") or [] if isinstance(config, dict) else []
+    return any(str(a).startswith("Col") for a in archs)
+
+
 def build_artifact(
     source: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
@@ -114,6 +126,11 @@ def build_artifact(
             raise ExportError(f"time-series export is not available: {exc}") from exc
         return build_timeseries_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id,
                                          precision=precision, opset=opset, progress=progress)
+    if chosen == "pages" or (chosen is None and _pages_by_config(Path(local))):
+        from .pages import build_pages_artifact
+
+        return build_pages_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
+                                    opset=opset, overwrite=overwrite, source=src_info, progress=progress)
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
 

@@ -67,3 +67,36 @@ def write_tokenizer_json(source_dir: Path, stage: Path) -> Any:
     data["padding"] = None
     (stage / "tokenizer.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return tokenizer
+
+
+def merge_image_features(embeds: Any, input_ids: Any, features: Any, image_token_id: int) -> Any:
+    """Put ``features [M, hidden]`` at the image-token positions of ``embeds [B, T, hidden]``, row-major.
+
+    The reference's ``masked_scatter`` order, written with a gather so that ``M = 0`` (a text-only
+    batch) is a valid input: the gather then reads one appended zero row that ``where`` discards.
+    """
+    import torch
+
+    is_image = input_ids == image_token_id
+    rows = torch.cat([features, features.new_zeros(1, features.shape[-1])], 0)
+    order = (torch.cumsum(is_image.reshape(-1).to(torch.int64), 0) - 1).clamp(min=0)
+    placed = rows.index_select(0, order).reshape(embeds.shape)
+    return torch.where(is_image.unsqueeze(-1), placed, embeds)
+
+
+def additive_mask(allowed: Any, dtype: Any) -> Any:
+    """A boolean ``[B, 1, T, T]`` "may attend" mask as the additive mask eager attention adds (0 / dtype min).
+
+    Given as a 4-D tensor, transformers uses it as it is, which keeps the language models
+    traceable by the TorchScript exporter.
+    """
+    import torch
+
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def normalized_projection(linear: Any, hidden: Any, attention_mask: Any) -> Any:
+    """The ColPali-family head: ``linear(hidden)``, ``x / ‖x‖`` (no eps), ``× attention_mask``."""
+    proj = linear(hidden)
+    proj = proj / proj.norm(dim=-1, keepdim=True)
+    return proj * attention_mask.unsqueeze(-1).to(proj.dtype)

@@ -31,7 +31,14 @@ from tessera_onnx.pages.config import PagesConfig
 from tessera_onnx.pages.family import PreparedPage
 from tessera_onnx.pages.idefics3 import Idefics3ImageConfig
 
-from .pages_common import PagesExportPlan, load_safetensors_dir, write_tokenizer_json
+from .pages_common import (
+    PagesExportPlan,
+    additive_mask,
+    load_safetensors_dir,
+    merge_image_features,
+    normalized_projection,
+    write_tokenizer_json,
+)
 
 __all__ = ["plan_idefics3", "COLIDEFICS3_DOCUMENT_PROMPT", "COLIDEFICS3_ENGINE_VERSIONS"]
 
@@ -127,32 +134,21 @@ def _graphs(model: Any, linear: Any, image_token_id: int) -> tuple[Any, Any, Any
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_features: torch.Tensor
         ) -> torch.Tensor:
             embeds = self.text_model.get_input_embeddings()(input_ids)
-            is_image = input_ids == image_token_id
-            rows = torch.cat([image_features, image_features.new_zeros(1, image_features.shape[-1])], 0)
-            order = (torch.cumsum(is_image.reshape(-1).to(torch.int64), 0) - 1).clamp(min=0)
-            placed = rows.index_select(0, order).reshape(embeds.shape)
-            embeds = torch.where(is_image.unsqueeze(-1), placed, embeds)
-            # the causal + padding mask as the additive 4-D mask the eager attention adds (what
-            # transformers builds from the 2-D mask); given 4-D, transformers uses it as it is
-            length = input_ids.shape[1]
+            embeds = merge_image_features(embeds, input_ids, image_features, image_token_id)
+            length = input_ids.shape[1]  # causal + padding, as transformers builds it from the 2-D mask
             causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
             allowed = causal[None, None] & (attention_mask[:, None, None, :] > 0)
-            additive = torch.zeros(allowed.shape, dtype=embeds.dtype).masked_fill(
-                ~allowed, torch.finfo(embeds.dtype).min
+            hidden = self.text_model(
+                inputs_embeds=embeds, attention_mask=additive_mask(allowed, embeds.dtype), use_cache=False
             )
-            hidden = self.text_model(inputs_embeds=embeds, attention_mask=additive, use_cache=False)
-            proj = self.linear(hidden.last_hidden_state)
-            proj = proj / proj.norm(dim=-1, keepdim=True)
-            return proj * attention_mask.unsqueeze(-1).to(proj.dtype)
+            return normalized_projection(self.linear, hidden.last_hidden_state, attention_mask)
 
     class Reference(torch.nn.Module):
         """colpali-engine ColIdefics3.forward on transformers' Idefics3Model."""
 
         def forward(self, **kwargs: Any) -> torch.Tensor:
             hidden = model(**kwargs, use_cache=False).last_hidden_state
-            proj = linear(hidden)
-            proj = proj / proj.norm(dim=-1, keepdim=True)
-            return proj * kwargs["attention_mask"].unsqueeze(-1)
+            return normalized_projection(linear, hidden, kwargs["attention_mask"])
 
     return VisionGraph().eval(), LanguageGraph().eval(), Reference().eval()
 

@@ -123,3 +123,15 @@ def test_hyperbolic_stays_torch_and_onnxruntime_free():
         check=True,
     )
     assert json.loads(out.stdout.strip().splitlines()[-1])["heavy"] == []
+
+
+def test_pages_modules_import_without_torch_pillow_or_pdfium():
+    code = (
+        "import sys, json\n"
+        "import tessera_onnx.pages, tessera_onnx.pages.idefics3, tessera_onnx.pages.search, tessera_onnx.pages.pdf\n"
+        "import tessera_onnx.pages.inputs, tessera_onnx.embedders.pages\n"
+        "heavy = ('torch', 'transformers', 'optimum', 'onnx', 'PIL', 'pypdfium2')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -35,7 +35,7 @@ from ..errors import ArtifactError, InvalidImageError, InvalidInputError
 from .config import PAGE_FAMILIES, PagesConfig
 from .tokens import PromptTokenizer
 
-__all__ = ["PageGrid", "PreparedPage", "PageFamily", "family_class", "check_page_size"]
+__all__ = ["PageGrid", "PreparedPage", "PageFamily", "family_class", "check_page_size", "chunked_image_calls"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,21 @@ def check_page_size(
             f"{max_pixels}; pass a larger max_pixels= if the page is genuine (or render the PDF at a lower scale)",
             index,
         )
+
+
+def chunked_image_calls(
+    pages: Sequence[PreparedPage], graph_batch: int, name: str = "pixel_values"
+) -> Iterator[dict[str, np.ndarray]]:
+    """Feeds for families whose vision input is a stack of fixed-size images (tiles, pages).
+
+    The pages' ``name`` arrays are concatenated along axis 0 and cut into calls of at most
+    ``graph_batch`` images, so the vision graph sees full batches whatever the page sizes.
+    """
+    stacks = [p.vision_feeds[name] for p in pages]
+    flat = np.concatenate(stacks) if len(stacks) > 1 else stacks[0]
+    step = max(1, int(graph_batch))
+    for start in range(0, len(flat), step):
+        yield {name: flat[start : start + step]}
 
 
 class PageFamily(ABC):

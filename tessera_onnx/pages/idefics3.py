@@ -29,7 +29,7 @@ import numpy as np
 from ..configs import _ConfigBase
 from ..errors import ArtifactError
 from ..vision.transforms import normalize, rescale, resize, to_chw
-from .family import PageFamily, PageGrid, PreparedPage
+from .family import PageFamily, PageGrid, PreparedPage, chunked_image_calls
 
 __all__ = ["Idefics3ImageConfig", "Idefics3Family", "idefics3_resized_size", "idefics3_tiled_size"]
 
@@ -184,7 +184,4 @@ class Idefics3Family(PageFamily):
         self, pages: Sequence[PreparedPage], graph_batch: int
     ) -> Iterator[dict[str, np.ndarray]]:
         """Tiles of all ``pages`` in order, ``graph_batch`` tiles per vision-graph call."""
-        tiles = [p.vision_feeds["pixel_values"] for p in pages]
-        flat = np.concatenate(tiles) if len(tiles) > 1 else tiles[0]
-        for start in range(0, len(flat), max(1, graph_batch)):
-            yield {"pixel_values": flat[start : start + graph_batch]}
+        return chunked_image_calls(pages, graph_batch)
