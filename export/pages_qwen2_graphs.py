@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .pages_common import additive_mask, merge_image_features, normalized_projection
+
 __all__ = ["VisionGraph", "TextGraph", "vision_family"]
 
 
@@ -40,8 +42,7 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 def _segment_bias(segments: torch.Tensor) -> torch.Tensor:
     """Additive attention bias ``[N, N]``: 0 inside a segment, the float32 minimum across segments."""
-    same = segments[:, None] == segments[None, :]
-    return torch.where(same, torch.zeros((), dtype=torch.float32), torch.finfo(torch.float32).min)
+    return additive_mask(segments[:, None] == segments[None, :], torch.float32)
 
 
 class VisionGraph(nn.Module):
@@ -108,17 +109,12 @@ class TextGraph(nn.Module):
         position_ids: torch.Tensor,
     ) -> torch.Tensor:
         """``[B, T]`` ids/mask, ``[M, hidden]`` features, ``[3, B, T]`` positions → ``[B, T, dim]``."""
-        embeds = self.language_model.embed_tokens(input_ids)
-        is_image = input_ids == self.image_token_id
-        flat = is_image.reshape(-1).to(torch.int64)
-        # 1-based rank of every image token in row-major order; 0 (a zero row) elsewhere, so M = 0 works
-        rank = (torch.cumsum(flat, 0) * flat).reshape(input_ids.shape)
-        table = torch.cat((embeds.new_zeros((1, embeds.shape[-1])), image_features.to(embeds.dtype)), dim=0)
-        embeds = torch.where(is_image.unsqueeze(-1), table[rank], embeds)
+        embeds = merge_image_features(
+            self.language_model.embed_tokens(input_ids), input_ids, image_features, self.image_token_id
+        )
         length = input_ids.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
-        allowed = causal[None, None] & (attention_mask[:, None, None, :] > 0)
-        bias = torch.where(allowed, torch.zeros((), dtype=embeds.dtype), torch.finfo(embeds.dtype).min)
+        bias = additive_mask(causal[None, None] & (attention_mask[:, None, None, :] > 0), embeds.dtype)
         hidden = self.language_model(
             inputs_embeds=embeds,
             attention_mask={"full_attention": bias},
@@ -126,6 +122,4 @@ class TextGraph(nn.Module):
             use_cache=False,
             return_dict=True,
         ).last_hidden_state
-        vectors = self.proj(hidden)
-        vectors = vectors / vectors.norm(dim=-1, keepdim=True)
-        return vectors * attention_mask.unsqueeze(-1).to(vectors.dtype)
+        return normalized_projection(self.proj, hidden, attention_mask)

@@ -122,6 +122,11 @@ def qwen2_pages_config(
     augmentation = tokenizer.pad_token or AUGMENTATION_TOKEN
     window = int(getattr(vision, "window_size", 0) or 0) if vlm.model_type == "qwen2_5_vl" else 0
     hidden = int(vlm.text_config.hidden_size)
+    merged = int(getattr(vision, "out_hidden_size", 0) or vision.hidden_size)
+    if merged != hidden:
+        raise ExportError(
+            f"{source_dir}: the vision merger yields {merged}-wide features, the language model takes {hidden}"
+        )
     return PagesConfig(
         family="qwen2_vl",
         dim=int(model.config.embedding_dim),

@@ -114,6 +114,7 @@ def tiny_colqwen2(
             window_size=56,
             fullatt_block_indexes=[1],
         )
+    vision.update(vision_sizes or {})
     vlm = dict(
         model_type=family,
         text_config=text,
