@@ -11,7 +11,9 @@ per layer is what the two engines differ in. Pages are capped at 768 visual toke
 
 - ``torch``: ``ColQwen2Processor`` (slow ``Qwen2VLImageProcessor``) + ``ColQwen2ForRetrieval``
   (default SDPA attention) under ``torch.inference_mode()``, ``torch.set_num_threads(T)``;
-- ``tessera``: ``Tessera(artifact, threads=T)`` (``encode_images`` / ``encode_queries``).
+- ``tessera``: ``Tessera(artifact, threads=T)`` (``encode_images`` / ``encode_queries``);
+- ``tessera int8``: the same checkpoint exported with ``precision="int8"`` (both graphs'
+  MatMuls and the embedding Gather, weights int8 per channel, activations quantised on the fly).
 
 Both embed the same PIL pages (a rendered letter page at 200 dpi → 768 visual tokens, and
 scikit-image's scanned ``page.png``) one at a time, and the same queries one at a time, in
@@ -65,6 +67,11 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     ckpt, art = work / f"ckpt-{tag}", work / f"art-{tag}"
     if (art / "tessera.json").is_file():
         return ckpt, art
+    if (ckpt / "config.json").is_file():  # checkpoint written by an earlier run: export only
+        from tessera_export.pages import build_pages_artifact
+
+        build_pages_artifact(ckpt, art, model_id=f"colqwen2-{tag}-random", overwrite=True)
+        return ckpt, art
     from tessera_export.pages import build_pages_artifact
     from tiny_qwen2_models import write_tiny_colqwen2
 
@@ -78,6 +85,16 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     write_tiny_colqwen2(ckpt, "qwen2_vl", preprocessor={"max_pixels": args.tokens * 28 * 28}, **sizes)
     build_pages_artifact(ckpt, art, model_id=f"colqwen2-{tag}-random", overwrite=True)
     return ckpt, art
+
+
+def prepare_int8(ckpt: Path, art: Path) -> Path:
+    """The int8 artifact of ``ckpt`` (both graphs, weights per channel; cosine floor vs fp32 torch); cached."""
+    out = art.with_name(art.name + "-int8")
+    if not (out / "tessera.json").is_file():
+        from tessera_export.pages import build_pages_artifact
+
+        build_pages_artifact(ckpt, out, model_id=out.name, precision="int8", overwrite=True)
+    return out
 
 
 def letter_page(dpi: int = 200):
@@ -183,6 +200,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--work", type=Path, default=CACHE)
     parser.add_argument("--no-rss", action="store_true", help="skip the fresh-process peak RSS runs")
+    parser.add_argument(
+        "--no-int8", action="store_true", help="skip the int8 artifact (always skipped with --quick)"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.quick:
@@ -200,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     ref_model = ColQwen2ForRetrieval.from_pretrained(str(ckpt)).eval()
     proc = ColQwen2Processor.from_pretrained(str(ckpt))
     ours = Tessera(art, threads=args.threads, device="cpu")
+    art8 = None if (args.quick or args.no_int8) else prepare_int8(ckpt, art)
     pages = pages_for_run(args.quick)
 
     def torch_page(page):
@@ -218,13 +239,18 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": (torch_page, torch_query),
         "tessera": (ours.encode_images, ours.encode_queries),
     }
+    if art8 is not None:
+        ours8 = Tessera(art8, threads=args.threads, device="cpu")
+        engines["tessera int8"] = (ours8.encode_images, ours8.encode_queries)
+    contenders = [e for e in engines if e != "torch"]
     tokens = [ours.family.compute_grid(p.width, p.height).image_tokens for p in pages]
     for fn_page, fn_query in engines.values():  # warm-up (sessions, allocator, first-call costs)
         fn_page(pages[0])
         fn_query(QUERIES[0])
     per_page: dict[str, list[float]] = {e: [] for e in engines}
     per_query: dict[str, list[float]] = {e: [] for e in engines}
-    page_ratios, query_ratios = [], []
+    page_ratios: dict[str, list[float]] = {e: [] for e in contenders}
+    query_ratios: dict[str, list[float]] = {e: [] for e in contenders}
     vectors: dict[str, list] = {e: [] for e in engines}
     for rnd in range(args.rounds):
         order = list(engines) if rnd % 2 == 0 else list(reversed(engines))
@@ -244,13 +270,18 @@ def main(argv: list[str] | None = None) -> dict:
             per_query[name].append(round_query[name])
             if rnd == 0:
                 vectors[name] = outs
-        page_ratios.append(round_page["torch"] / round_page["tessera"])
-        query_ratios.append(round_query["torch"] / round_query["tessera"])
-    cosine = min(_cos(a, b) for a, b in zip(vectors["tessera"], vectors["torch"], strict=True))
+        for e in contenders:
+            page_ratios[e].append(round_page["torch"] / round_page[e])
+            query_ratios[e].append(round_query["torch"] / round_query[e])
+    cosine = {
+        e: round(min(_cos(a, b) for a, b in zip(vectors[e], vectors["torch"], strict=True)), 6)
+        for e in contenders
+    }
     rss = {}
     if not args.no_rss:
         dpi = 60 if args.quick else 200
-        rss = {e: peak_rss(e, ckpt, art, args.threads, dpi) for e in engines}
+        arts = {"torch": art, "tessera": art, "tessera int8": art8}
+        rss = {e: peak_rss(e.split()[0], ckpt, arts[e], args.threads, dpi) for e in engines}
     manifest = json.loads((art / "tessera.json").read_text())
     command = "python benchmarks/pages_qwen2_speed.py" + (" --quick" if args.quick else "")
     res = {
@@ -268,9 +299,10 @@ def main(argv: list[str] | None = None) -> dict:
         "rounds": args.rounds,
         "seconds_per_page": {e: round(statistics.median(v), 4) for e, v in per_page.items()},
         "seconds_per_query": {e: round(statistics.median(v), 5) for e, v in per_query.items()},
-        "speedup_per_page": round(statistics.median(page_ratios), 3),
-        "speedup_per_query": round(statistics.median(query_ratios), 3),
-        "min_cosine_page_vectors": round(cosine, 6),
+        "speedup_per_page": {e: round(statistics.median(v), 3) for e, v in page_ratios.items()},
+        "speedup_per_query": {e: round(statistics.median(v), 3) for e, v in query_ratios.items()},
+        "min_cosine_page_vectors_vs_torch": cosine,
+        "int8_export_parity": json.loads((art8 / "tessera.json").read_text())["parity"] if art8 else None,
         "peak_rss_mb": rss,
         "raw": {"per_page": per_page, "per_query": per_query},
         "versions": {
@@ -285,14 +317,16 @@ def main(argv: list[str] | None = None) -> dict:
         f"# ColQwen2 speed ({res['model']['widths']}, {res['model']['vision_layers']} vision + "
         f"{res['model']['text_layers']} language layers, ≤{args.tokens} visual tokens, {args.threads} threads)\n\n"
         f"CPU: {res['machine']['model']}; load {res['load_average']}\n\n"
-        "| engine | s / page | s / query | peak RSS MB |\n|---|---|---|---|\n"
+        "| engine | s / page | s / query | page speed-up vs torch | query speed-up | min cosine to torch "
+        "(page vectors) | peak RSS MB |\n|---|---|---|---|---|---|---|\n"
         + "".join(
-            f"| {e} | {res['seconds_per_page'][e]} | {res['seconds_per_query'][e]} | {rss.get(e, '-')} |\n"
+            f"| {e} | {res['seconds_per_page'][e]} | {res['seconds_per_query'][e]} | "
+            f"{res['speedup_per_page'].get(e, '-')} | {res['speedup_per_query'].get(e, '-')} | "
+            f"{cosine.get(e, '-')} | {rss.get(e, '-')} |\n"
             for e in engines
         )
-        + f"\nspeed-up per page {res['speedup_per_page']}×, per query {res['speedup_per_query']}× "
-        f"(median of {args.rounds} interleaved rounds); min cosine of page vectors {res['min_cosine_page_vectors']}\n"
-        f"\n`{command}`\n"
+        + f"\nMedians of {args.rounds} interleaved rounds (speed-up: median of same-round ratios); pages of "
+        f"{tokens} visual tokens.\n\n`{command}`\n"
     )
     save_result(res, md, args.out)
     return res

@@ -79,6 +79,8 @@ def build_artifact(
     overwrite: bool = False,
     progress: Progress | None = None,
     matryoshka_dims: Sequence[int] | None = None,
+    colpali_engine: str | None = None,
+    image_size: int | None = None,
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -92,6 +94,9 @@ def build_artifact(
     nothing) when the graph does not match the torch model within the floor of ``precision``.
     ``matryoshka_dims`` records the truncation sizes the model was trained for (for models outside
     the registry; a registry entry's own sizes are used otherwise).
+    ``colpali_engine`` / ``image_size``: page retrieval (paradigm ``pages``) only: which
+    colpali-engine revision's prompts the checkpoint was trained with, and the artifact's default
+    image size (Idefics3: longest edge in px).
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -130,7 +135,8 @@ def build_artifact(
         from .pages import build_pages_artifact
 
         return build_pages_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
-                                    opset=opset, overwrite=overwrite, source=src_info, progress=progress)
+                                    opset=opset, overwrite=overwrite, source=src_info, progress=progress,
+                                    colpali_engine=colpali_engine, image_size=image_size)
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
 

@@ -53,6 +53,11 @@ def main() -> None:
 @click.option("--matryoshka-dims", "matryoshka_dims", default=None, metavar="D1,D2,...",
               help="Truncation sizes the model was trained for (e.g. 768,512,256), recorded in the manifest "
                    "(for models outside the registry).")
+@click.option("--colpali-engine", "colpali_engine", default=None, metavar="REVISION",
+              help="Page retrieval: the colpali-engine prompt semantics the checkpoint was trained with "
+                   "(ColIdefics3: '>=0.3.13' or '<=0.3.12'; ColPali: 'hf', '>=0.3.13' or '0.3.4-0.3.10').")
+@click.option("--image-size", "image_size", type=click.IntRange(1, None), default=None,
+              help="Page retrieval: default image size of the artifact (ColIdefics3: longest edge in px).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -69,6 +74,8 @@ def build(
     trust_remote_code: bool,
     overwrite: bool,
     matryoshka_dims: str | None,
+    colpali_engine: str | None,
+    image_size: int | None,
     quiet: bool,
 ) -> None:
     """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
@@ -91,6 +98,7 @@ def build(
             int8_profile=int8_profile,
             cache_dir=cache_dir, trust_remote_code=trust_remote_code, overwrite=overwrite,
             progress=make_progress(not quiet), matryoshka_dims=sizes,
+            colpali_engine=colpali_engine, image_size=image_size,
         )
     except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
         _fail(exc)

@@ -301,3 +301,37 @@ def test_runtime_is_torch_free_and_pdf_needs_its_extra(colidefics3_artifact, tmp
     assert result["heavy"] == []
     assert "pip install 'tessera-onnx[pdf]'" in result["message"]
     assert result["vision"] is False
+
+
+@pytest.mark.slow
+def test_int8_artifact_through_the_cli_reports_cosine_to_fp32(colidefics3_dir, model, tmp_path):
+    """``tessera-export build --precision int8 --image-size 128``: both graphs int8, cosine recorded."""
+    from click.testing import CliRunner
+    from tessera_export.cli import main
+
+    out = tmp_path / "int8"
+    args = [
+        "build",
+        "--from-dir",
+        str(colidefics3_dir),
+        "--out",
+        str(out),
+        "--precision",
+        "int8",
+        "--image-size",
+        "128",
+        "-q",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    int8 = TesseraPages(out, threads=1)
+    parity = int8.manifest.parity
+    assert (
+        int8.manifest.precision == "int8" and int8.image_size == 128 and int8.config.trained_image_size == 256
+    )
+    assert parity["end_to_end"]["min_cosine_vectors"] >= 0.98  # int8 vs the fp32 torch reference
+    assert all(g["min_cosine"] >= 0.98 for g in parity["graphs"].values())
+    page = rendered_page(300, 400)
+    a, b = int8.encode_images(page), TesseraPages(model.path, image_size=128, threads=1).encode_images(page)
+    cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    assert a.shape == b.shape and float(cos.min()) >= 0.98

@@ -74,7 +74,7 @@ def idefics3_image_processor_config() -> dict:
     }
 
 
-def idefics3_processor(tokenizer=None, **image_kwargs):
+def idefics3_processor(tokenizer=None, image_seq_len: int = IMAGE_SEQ_LEN, **image_kwargs):
     """transformers' ``Idefics3Processor`` for the tiny settings (the preprocessing reference)."""
     from transformers import Idefics3ImageProcessor, Idefics3Processor
 
@@ -86,35 +86,46 @@ def idefics3_processor(tokenizer=None, **image_kwargs):
     cfg.update(image_kwargs)
     tokenizer = tokenizer or idefics3_tokenizer()
     tokenizer.padding_side = "left"
-    return Idefics3Processor(Idefics3ImageProcessor(**cfg), tokenizer, image_seq_len=IMAGE_SEQ_LEN)
+    return Idefics3Processor(Idefics3ImageProcessor(**cfg), tokenizer, image_seq_len=image_seq_len)
 
 
-def _colidefics3_config(tok):
+TINY_IDEFICS3 = {
+    "vision": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=TILE,
+        patch_size=8,
+    ),
+    "text": dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+    ),
+    "scale_factor": 2,
+    "longest_edge": LONGEST_EDGE,
+}
+
+
+def _colidefics3_config(tok, shapes):
     from transformers import Idefics3Config
 
+    text = dict(shapes["text"])
+    text.setdefault("vocab_size", len(tok))
     return Idefics3Config(
-        vision_config=dict(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=TILE,
-            patch_size=8,
-        ),
+        vision_config=dict(shapes["vision"]),
         text_config=dict(
             model_type="llama",
-            vocab_size=len(tok),
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=4096,
             rms_norm_eps=1e-5,
             pad_token_id=tok.pad_token_id,
             tie_word_embeddings=False,
+            **text,
         ),
-        scale_factor=2,
+        scale_factor=shapes["scale_factor"],
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         pad_token_id=tok.pad_token_id,
         architectures=["ColIdefics3"],
@@ -151,33 +162,43 @@ def colidefics3_reference(model_dir: Path):
     return ref.eval()
 
 
-def write_tiny_colidefics3(path: Path) -> Path:
-    """A ColIdefics3 checkpoint directory (config, safetensors, tokenizer, processor files)."""
+def write_tiny_colidefics3(path: Path, shapes: dict | None = None, init_std: float | None = 0.08) -> Path:
+    """A ColIdefics3 checkpoint directory (config, safetensors, tokenizer, processor files).
+
+    ``shapes``: :data:`TINY_IDEFICS3` by default; the benchmark passes ColSmol-256M's. ``init_std``:
+    redraw every matrix from N(0, init_std) (tiny models: so that numbers are not all ~0), or None
+    to keep transformers' initialisation.
+    """
     import torch
     from safetensors.torch import save_file
     from transformers import Idefics3Model
 
+    shapes = shapes or TINY_IDEFICS3
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tok = idefics3_tokenizer()
-    config = _colidefics3_config(tok)
+    config = _colidefics3_config(tok, shapes)
     torch.manual_seed(SEED)
     model = Idefics3Model(config).eval()
-    with torch.no_grad():  # random init is small; widen it so that numbers are not all ~0
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.normal_(0.0, 0.08)
+    if init_std is not None:
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() > 1:
+                    p.normal_(0.0, init_std)
     linear = torch.nn.Linear(config.text_config.hidden_size, 128)
     state = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     state.update({f"linear.{k}": v.contiguous() for k, v in linear.state_dict().items()})
     save_file(state, str(path / "model.safetensors"), metadata={"format": "pt"})
+    del model, state
     config.save_pretrained(path)
     tok.save_pretrained(path)
-    (path / "preprocessor_config.json").write_text(
-        json.dumps(idefics3_image_processor_config()), encoding="utf-8"
-    )
+    tile = int(shapes["vision"]["image_size"])
+    seq = int((tile // shapes["vision"]["patch_size"]) ** 2 / shapes["scale_factor"] ** 2)
+    processor = idefics3_image_processor_config()
+    processor.update(size={"longest_edge": shapes["longest_edge"]}, max_image_size={"longest_edge": tile})
+    (path / "preprocessor_config.json").write_text(json.dumps(processor), encoding="utf-8")
     (path / "processor_config.json").write_text(
-        json.dumps({"image_seq_len": IMAGE_SEQ_LEN, "processor_class": "Idefics3Processor"}), encoding="utf-8"
+        json.dumps({"image_seq_len": seq, "processor_class": "Idefics3Processor"}), encoding="utf-8"
     )
     return path
 
@@ -208,3 +229,115 @@ def write_pdf(path: Path, sizes: list[tuple[int, int]]) -> Path:
     pages = [rendered_page(w, h, seed=i) for i, (w, h) in enumerate(sizes)]
     pages[0].save(path, "PDF", save_all=True, append_images=pages[1:], resolution=72.0)
     return Path(path)
+
+
+# ----------------------------------------------------------------------------- ColPali (PaliGemma)
+
+COLPALI_SIDE = 56
+COLPALI_SEQ = (COLPALI_SIDE // 14) ** 2  # 16 image tokens
+
+
+def gemma_tokenizer():
+    """A Gemma-like BPE (``<pad>``=0, ``<eos>``=1, ``<bos>``=2, ``<image>`` special) as ``GemmaTokenizerFast``."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, trainers
+    from transformers import GemmaTokenizerFast
+
+    specials = ["<pad>", "<eos>", "<bos>", "<unk>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    trainer = trainers.BpeTrainer(
+        vocab_size=800, special_tokens=specials, initial_alphabet=[f"<0x{i:02X}>" for i in range(256)]
+    )
+    tok.train_from_iterator(list(corpus_sentences()) + ["Describe the image.\n", "Question: "], trainer)
+    tok.add_special_tokens([AddedToken("<image>", normalized=False, special=True)])
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
+    )
+    # GemmaTokenizerFast adds BOS through its post-processor (as Gemma's); ColPaliProcessor turns it off
+    return GemmaTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>"
+    )
+
+
+def colpali_image_processor_config() -> dict:
+    """``preprocessor_config.json`` of the tiny ColPali (PaliGemma's SigLIP settings at 56 px)."""
+    return {
+        "image_processor_type": "SiglipImageProcessor",
+        "do_resize": True,
+        "size": {"height": COLPALI_SIDE, "width": COLPALI_SIDE},
+        "resample": 3,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "image_seq_length": COLPALI_SEQ,
+        "processor_class": "ColPaliProcessor",
+    }
+
+
+def colpali_processor(tokenizer=None):
+    """transformers' ``ColPaliProcessor`` for the tiny settings (the reference processor)."""
+    from transformers import ColPaliProcessor, SiglipImageProcessor
+
+    cfg = {
+        k: v
+        for k, v in colpali_image_processor_config().items()
+        if k not in ("image_processor_type", "processor_class")
+    }
+    seq = cfg.pop("image_seq_length")
+    image_processor = SiglipImageProcessor(**cfg)
+    image_processor.image_seq_length = seq
+    return ColPaliProcessor(image_processor=image_processor, tokenizer=tokenizer or gemma_tokenizer())
+
+
+def write_tiny_colpali(path: Path) -> Path:
+    """A transformers-native ``ColPaliForRetrieval`` checkpoint (PaliGemma: tiny SigLIP + tiny Gemma)."""
+    import torch
+    from transformers import ColPaliConfig, ColPaliForRetrieval
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = gemma_tokenizer()
+    image_id = tok.convert_tokens_to_ids("<image>")
+    vlm = dict(
+        model_type="paligemma",
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=COLPALI_SIDE,
+            patch_size=14,
+            vision_use_head=False,
+        ),
+        text_config=dict(
+            model_type="gemma",
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=8,
+            max_position_embeddings=512,
+            pad_token_id=tok.pad_token_id,
+        ),
+        image_token_index=image_id,
+        vocab_size=len(tok),
+        projection_dim=32,
+        hidden_size=32,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(SEED)
+    model = ColPaliForRetrieval(ColPaliConfig(vlm_config=vlm, embedding_dim=128)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1:
+                p.normal_(0.0, 0.08)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    (path / "preprocessor_config.json").write_text(
+        json.dumps(colpali_image_processor_config()), encoding="utf-8"
+    )
+    return path

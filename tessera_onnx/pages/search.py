@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
+from ..ops.maxsim import pad_multivectors
 from ..quantization import QuantizedEmbeddings, quantize, topk
 from ..quantization import maxsim_scores as quantized_maxsim_scores
 
@@ -68,7 +69,8 @@ class PageIndex:
         self.storage = storage
         self.dim: int | None = None
         self._ranges = None if ranges is None else np.asarray(ranges, np.float32)
-        self._float: list[np.ndarray] = []
+        self._float = np.zeros((0, 0, 0), np.float32)  # padded [pages, tokens, dim]
+        self._mask = np.zeros((0, 0), bool)
         self._codes: list[QuantizedEmbeddings] = []
         self._merged: QuantizedEmbeddings | None = None
         self._pooled: list[np.ndarray] = []
@@ -87,7 +89,7 @@ class PageIndex:
         self.dim = pages[0].shape[1]
         self._pooled.append(np.stack([p.mean(axis=0) for p in pages]).astype(np.float32))
         if self.storage == "float":
-            self._float.extend(pages)
+            self._append_float(pages)
         else:
             scheme = _SCHEME[self.storage]
             if scheme == "int8" and self._ranges is None:
@@ -100,6 +102,16 @@ class PageIndex:
         self.ids.extend(list(ids) if ids is not None else range(start, start + len(pages)))
 
     # ------------------------------------------------------------------ storage
+
+    def _append_float(self, pages: list[np.ndarray]) -> None:
+        longest = max(self._float.shape[1], max(len(p) for p in pages))
+        new, mask = pad_multivectors(pages, longest)
+        if self._float.shape[1] < longest and len(self._float):
+            grow = longest - self._float.shape[1]
+            self._float = np.pad(self._float, ((0, 0), (0, grow), (0, 0)))
+            self._mask = np.pad(self._mask, ((0, 0), (0, grow)))
+        self._float = np.concatenate([self._float, new]) if len(self._float) else new
+        self._mask = np.concatenate([self._mask, mask]) if len(self._mask) else mask
 
     def _corpus(self) -> QuantizedEmbeddings:
         if self._merged is None:
@@ -136,7 +148,7 @@ class PageIndex:
     def memory_bytes(self) -> int:
         """Bytes of the stored page vectors (tokens), without the pooled vectors."""
         if self.storage == "float":
-            return int(sum(p.nbytes for p in self._float))
+            return int(self._float.nbytes + self._mask.nbytes)
         return self._corpus().memory_bytes if self._codes else 0
 
     @property
@@ -149,13 +161,11 @@ class PageIndex:
     def maxsim(self, query: np.ndarray, docs: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of one query ``(tokens, dim)`` against pages ``docs`` (positions; all by default)."""
         docs = np.arange(len(self)) if docs is None else np.asarray(docs, np.int64)
+        every = len(docs) == len(self) and np.array_equal(docs, np.arange(len(self)))
         if self.storage == "float":
-            return float_maxsim_scores([query], [self._float[d] for d in docs])[0]
-        corpus = (
-            self._corpus()
-            if len(docs) == len(self) and np.array_equal(docs, np.arange(len(self)))
-            else self._subset(docs)
-        )
+            stored, mask = (self._float, self._mask) if every else (self._float[docs], self._mask[docs])
+            return float_maxsim_scores(query[None], stored, document_mask=mask)[0]
+        corpus = self._corpus() if every else self._subset(docs)
         return quantized_maxsim_scores(query, corpus).astype(np.float32)
 
     def search(self, query: Any, k: int = 10, *, prefetch: int | None = None) -> PageHits | list[PageHits]:
