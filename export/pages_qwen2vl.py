@@ -83,13 +83,13 @@ def qwen2_pages_config(
     model: Any,
     tokenizer: Any,
     *,
-    colpali_engine: str = "transformers",
+    colpali_engine: str = "hf",
     image_size: int | None = None,
     max_num_visual_tokens: int | None = None,
 ) -> PagesConfig:
     """The manifest's ``pages`` block for a loaded ColQwen2 checkpoint and its tokenizer.
 
-    ``colpali_engine``: ``"transformers"`` (default: transformers' ``ColQwen2Processor``),
+    ``colpali_engine``: ``"hf"`` (default: transformers' ``ColQwen2Processor``),
     ``"<=0.3.12"`` or ``">=0.3.13"`` — picks the query prefix unless ``processor_config.json``
     names one. ``image_size``: the artifact's default ``max_pixels``; ``max_num_visual_tokens``
     sets it the colpali-engine way (× 28²). Both default to the preprocessor's ``max_pixels``.
@@ -205,7 +205,7 @@ def plan_qwen2vl(
     stage: Path,
     *,
     image_size: int | None = None,
-    colpali_engine: str = "transformers",
+    colpali_engine: str = "hf",
     max_num_visual_tokens: int | None = None,
 ) -> PagesExportPlan:
     """Load a ColQwen2 / ColQwen2.5 checkpoint, write ``stage/tokenizer.json``, return the export plan."""

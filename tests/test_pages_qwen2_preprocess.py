@@ -54,7 +54,7 @@ def runtime_tok(tok, tmp_path_factory):
     return PromptTokenizer(path)
 
 
-def make_family(tok, runtime_tok, models, family="qwen2_vl", prefix_engine="transformers", **image):
+def make_family(tok, runtime_tok, models, family="qwen2_vl", prefix_engine="hf", **image):
     """The runtime family configured the way the exporter configures it for the tiny checkpoint."""
     import tempfile
     from pathlib import Path
@@ -163,7 +163,7 @@ def test_document_and_query_ids_match_colqwen2_processor(tok, runtime_tok, model
     image_id = tok.convert_tokens_to_ids("<|image_pad|>")
     assert [int((row == image_id).sum()) for row in ids] == [p.grid.image_tokens for p in pages]
     queries = ["What is the revenue in 2023?", "chart", "naïve café — résumé 日本語 {braces}"]
-    for engine, prefix in (("transformers", "Query: "), (">=0.3.13", "")):
+    for engine, prefix in (("hf", "Query: "), (">=0.3.13", "")):
         fam_q = make_family(tok, runtime_tok, models, prefix_engine=engine)
         q_ref = reference_processor(tok, query_prefix=prefix).process_queries(queries)
         q_ids, q_mask = pad_ids([fam_q.query_ids(q) for q in queries], fam_q.config.pad_token_id, "left")

@@ -41,7 +41,7 @@ DOCUMENT_PROMPT = (
 AUGMENTATION_TOKEN = "<|endoftext|>"
 # Query prefix by colpali-engine revision (the template changed in 0.3.13); transformers'
 # ColQwen2Processor (the "-hf" checkpoints) keeps "Query: ".
-QUERY_PREFIXES = {"<=0.3.12": "Query: ", ">=0.3.13": "", "transformers": "Query: "}
+QUERY_PREFIXES = {"<=0.3.12": "Query: ", ">=0.3.13": "", "hf": "Query: "}
 
 
 def query_template(prefix: str, augmentation_token: str = AUGMENTATION_TOKEN, count: int = 10) -> str:
