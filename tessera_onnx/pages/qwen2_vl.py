@@ -14,7 +14,7 @@ in pixels, 112; 0 for Qwen2-VL). ``image_size`` / the runtime ``image_size=`` kn
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -99,6 +99,14 @@ class Qwen2VLFamily(PageFamily):
             "window_ids": window_ids,
             "restore_index": np.argsort(order).astype(np.int64),
         }
+
+    def vision_calls(
+        self, pages: Sequence[PreparedPage], graph_batch: int
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """One vision-graph call per page, whatever ``graph_batch``: attention spans one image, and
+        ``restore_index`` / ``window_ids`` are relative to that image."""
+        for page in pages:
+            yield page.vision_feeds
 
     def document_text(self, grid: PageGrid) -> str:
         """The document prompt with ``<|image_pad|>`` repeated ``t·h·w/4`` times."""
