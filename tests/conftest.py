@@ -290,3 +290,20 @@ def tiny_siglip2_artifact(export_cache, tiny_siglip2_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_clip_artifact(export_cache, tiny_clip_dir) -> Path:
     return _build(export_cache, "tiny-clip", tiny_clip_dir)
+
+
+# ----------------------------------------------------------------------------- page retrieval
+
+
+@pytest.fixture(scope="session")
+def colidefics3_dir(export_cache) -> Path:
+    """Tiny ColIdefics3 checkpoint (Idefics3Model + linear, colpali-engine key names), see tiny_page_models."""
+    from tiny_page_models import write_tiny_colidefics3
+
+    return _checkpoint(export_cache, "tiny-colidefics3-ckpt", write_tiny_colidefics3)
+
+
+@pytest.fixture(scope="session")
+def colidefics3_artifact(export_cache, colidefics3_dir) -> Path:
+    """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32)."""
+    return _build(export_cache, "tiny-colidefics3", colidefics3_dir)

@@ -27,7 +27,6 @@ from tiny_page_models import (  # noqa: E402
     idefics3_processor,
     rendered_page,
     write_pdf,
-    write_tiny_colidefics3,
 )
 
 from tessera_onnx import PageIndex, Tessera, TesseraPages  # noqa: E402
@@ -36,22 +35,6 @@ from tessera_onnx.errors import InvalidDocumentError, InvalidImageError, Invalid
 VEC_TOL = 1e-4
 SCORE_TOL = 1e-3
 QUERIES = ["What is the capital of France?", "quarterly revenue table", "a red box on the page"]
-
-
-@pytest.fixture(scope="session")
-def colidefics3_dir(export_cache):
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    return export_cache.get("tiny-colidefics3-ckpt", write_tiny_colidefics3)
-
-
-@pytest.fixture(scope="session")
-def colidefics3_artifact(export_cache, colidefics3_dir):
-    from tessera_export import build_artifact
-
-    return export_cache.get(
-        "tiny-colidefics3", lambda out: build_artifact(colidefics3_dir, out, model_id="tiny-colidefics3")
-    )
 
 
 @pytest.fixture(scope="module")
