@@ -186,3 +186,33 @@ def test_speed_benchmark_quick_mode(artifact, tmp_path):
     assert res["min_cosine_page_vectors_vs_torch"]["tessera"] > 0.9999
     assert res["seconds_per_page"]["tessera"] > 0 and res["seconds_per_query"]["torch"] > 0
     assert res["load_average"]["start"] and res["machine"]["model"]
+
+
+def test_pdf_pages_match_the_reference_on_the_rendered_images(artifact, tmp_path):
+    """A generated PDF (pages of three sizes) through encode_images vs the reference on the same renders."""
+    pytest.importorskip("pypdfium2")
+    from tiny_page_models import write_pdf
+
+    from tessera_onnx.pages.pdf import render_pdf
+
+    pdf = write_pdf(tmp_path / "doc.pdf", [(300, 420), (420, 300), (200, 200)])
+    model = Tessera(artifact["path"], pdf_dpi=100)
+    ours = model.encode_images(str(pdf))
+    rendered = [im for _, im in render_pdf(str(pdf), 0, dpi=100)]
+    assert len(ours) == len(rendered) == 3
+    ref_docs, _, _ = _reference(artifact, rendered)
+    assert [d.shape for d in ours] == [r.shape for r in ref_docs]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ours, ref_docs, strict=True)) <= VECTOR_TOL
+    # the pixels of each rendered page equal the slow Qwen2VLImageProcessor's
+    from tiny_qwen2_models import image_processor
+
+    for image in rendered:
+        page = model.family.prepare_page(image, 0, "pdf", None)
+        ref = image_processor()(images=[image], return_tensors="np")["pixel_values"]
+        if "restore_index" in page.vision_feeds:  # Qwen2.5-VL feeds are in window order
+            restore = page.vision_feeds["restore_index"]
+            patches = page.vision_feeds["patches"]
+            patches = patches.reshape(len(restore), -1, patches.shape[-1])[restore].reshape(patches.shape)
+        else:
+            patches = page.vision_feeds["patches"]
+        np.testing.assert_allclose(patches, ref, rtol=0, atol=1e-6)
