@@ -3,7 +3,12 @@
 transformers' own forward cannot become one ONNX graph for every image size: the vision encoder
 derives its rotary table, its per-image attention chunks (``cu_seqlens`` split by
 ``lengths.tolist()``) and Qwen2.5-VL's window order from ``image_grid_thw`` in Python, and
-``get_rope_index`` loops over tokens. These wrappers take what those computations produce as
+``get_rope_index`` loops over tokens. Tried with the TorchScript exporter (torch 2.13,
+transformers 4.57): the vision forward with eager attention exports, but the traced chunk sizes
+are constants, so onnxruntime fails on any other grid ("Split size 96 exceeds the remaining
+size of the selected axis, 60" for an 8×12 trace run on 6×10); with SDPA attention the export
+itself fails ("conversion of scaled_dot_product_attention not implemented if enable_gqa is
+True"). These wrappers take what those computations produce as
 tensors (the runtime computes them in numpy, :mod:`tessera_onnx.pages.qwen2.positions`) and
 reuse every weight-carrying submodule of the checkpoint unchanged:
 
