@@ -205,7 +205,7 @@ def leg_index(
     for storage in ("float", "int8", "binary"):
         index = PageIndex(storage)
         index.add(vectors)
-        exhaustive, fast, same = [], [], 0
+        exhaustive, fast, same, same_set, overlap = [], [], 0, 0, []
         for q in q_vecs:
             t = time.perf_counter()
             full = index.search(q, k)
@@ -214,6 +214,8 @@ def leg_index(
             pre = index.search(q, k, prefetch=prefetch)
             fast.append(time.perf_counter() - t)
             same += int(list(full.indices) == list(pre.indices))
+            same_set += int(set(full.indices) == set(pre.indices))
+            overlap.append(len(set(full.indices) & set(pre.indices)) / len(full.indices))
         out["storages"][storage] = {
             "index_bytes": index.memory_bytes,
             "pooled_bytes": index.pooled_bytes,
@@ -221,6 +223,8 @@ def leg_index(
             "search_ms_prefetch_median": round(1000 * statistics.median(fast), 3),
             "prefetch": prefetch,
             "top10_equal_fraction": round(same / len(q_vecs), 4),
+            "top10_same_set_fraction": round(same_set / len(q_vecs), 4),
+            "top10_overlap_mean": round(float(np.mean(overlap)), 4),
         }
     lat = []
     for q in queries[:10]:
@@ -361,13 +365,13 @@ def markdown(res: dict) -> str:
         f"End to end (tessera): {e['pages']} PDF pages indexed in {e['index_seconds']} s "
         f"({e['seconds_per_page']} s/page, peak RSS {e['peak_rss_mb']} MB); query encode {e['query_encode_ms_median']} ms.",
         "",
-        "| storage | index bytes | search ms exhaustive | search ms prefetch | prefetch | top-10 equal |",
-        "|---|---|---|---|---|---|",
+        "| storage | index bytes | search ms exhaustive | search ms prefetch | prefetch | top-10 identical | same top-10 set | top-10 overlap |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in e["storages"].items():
         lines.append(
             f"| {name} | {s['index_bytes']} | {s['search_ms_exhaustive_median']} | {s['search_ms_prefetch_median']} | "
-            f"{s['prefetch']} | {s['top10_equal_fraction']} |"
+            f"{s['prefetch']} | {s['top10_equal_fraction']} | {s['top10_same_set_fraction']} | {s['top10_overlap_mean']} |"
         )
     return "\n".join(lines) + "\n"
 

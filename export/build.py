@@ -136,7 +136,7 @@ def build_artifact(
 
         return build_pages_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
                                     opset=opset, overwrite=overwrite, source=src_info, progress=progress,
-                                    colpali_engine=colpali_engine, image_size=image_size)
+                                    colpali_engine=colpali_engine, image_size=image_size, optimize=optimize)
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
 

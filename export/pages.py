@@ -176,6 +176,30 @@ def _end_to_end(
     }
 
 
+def _fused_vision(
+    raw: Path, work_dir: Path, encoder: tuple[int, int], record: dict[str, Any], check: Any
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The vision graph fused by onnxruntime's optimizer if parity still holds, else the plain one."""
+    import types
+
+    from .vision import _optimize_tower  # the SigLIP/CLIP tower fusion of the vision paradigm
+
+    heads, hidden = encoder
+    fused, optimizer = _optimize_tower(
+        raw,
+        work_dir / "vision.opt.onnx",
+        types.SimpleNamespace(num_attention_heads=heads, hidden_size=hidden),
+    )
+    if fused == raw:
+        return raw, record, optimizer
+    fused_record = check(fused)
+    optimizer["parity_unfused"] = {k: record[k] for k in ("max_abs_diff", "min_cosine")}
+    if fused_record["passed"]:
+        return fused, fused_record, optimizer
+    optimizer["rejected"] = f"parity max_abs_diff {fused_record['max_abs_diff']:.3g}"
+    return raw, record, optimizer
+
+
 def build_pages_artifact(
     source_dir: Path,
     out_dir: Path,
@@ -189,6 +213,7 @@ def build_pages_artifact(
     progress: Progress = silent,
     colpali_engine: str | None = None,
     image_size: int | None = None,
+    optimize: bool = True,
 ) -> Manifest:
     """Export a ColPali-family checkpoint directory into a ``pages`` artifact (two graphs + manifest).
 
@@ -196,6 +221,8 @@ def build_pages_artifact(
     (default: the family's newest). ``image_size``: the default speed–quality knob of the
     artifact (Idefics3: longest edge in px; default: the processor's). ``precision``: ``fp32``
     or ``int8`` (both graphs quantised; parity is then a cosine floor against fp32 torch).
+    ``optimize``: ship a SigLIP-like vision graph as fused by onnxruntime's transformer optimizer
+    (kept only where parity holds; the manifest records what was fused or why it was not).
     """
     import shutil
 
@@ -286,6 +313,26 @@ def build_pages_artifact(
                 precision="fp32",
                 label=f"{label} graph: ",
             )
+            optimizer: dict[str, Any] = {}
+            if label == "vision" and plan.vision_encoder and optimize:
+                raw, record, optimizer = _fused_vision(
+                    raw,
+                    work_dir,
+                    plan.vision_encoder,
+                    record,
+                    check=lambda path, r=ref, c=cases, i=inputs, o=output: run_parity(
+                        r,
+                        path,
+                        c,
+                        input_names=list(i),
+                        output_name=o,
+                        config={},
+                        precision="fp32",
+                        raise_on_fail=False,
+                        label="vision graph: ",
+                    ),
+                )
+                progress(f"vision graph: onnxruntime optimizer {optimizer.get('fused_operators', optimizer)}")
             graph, conversion = raw, {}
             if precision == "int8":
                 graph = work_dir / f"{label}.int8.onnx"
@@ -310,6 +357,7 @@ def build_pages_artifact(
             graphs[label] = {
                 "file": final.name,
                 "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+                **({"optimizer": optimizer} if optimizer else {}),
                 **({"precision_conversion": conversion} if conversion else {}),
                 **graph_summary(final),
             }

@@ -25,7 +25,9 @@ class PagesExportPlan:
     ``hidden_size``). ``language``: ``forward(*pages.language_inputs)`` → ``[B, T, dim]``
     normalised, masked vectors. ``reference(pages, input_ids, attention_mask)``: the full torch
     reference model's output ``[B, T, dim]`` for a page batch (``pages`` given) or a query batch
-    (``pages=None``), fed the way the reference processor lays inputs out.
+    (``pages=None``), fed the way the reference processor lays inputs out. ``vision_encoder``:
+    ``(heads, hidden)`` of a SigLIP-like vision encoder that onnxruntime's transformer optimizer
+    can fuse (attention, LayerNorm, GELU); None leaves the vision graph as exported.
     """
 
     pages: PagesConfig
@@ -37,6 +39,8 @@ class PagesExportPlan:
     reference_name: str
     num_heads: int = 0
     language_axes: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
+    # a SigLIP-like vision encoder: onnxruntime's transformer optimizer may fuse it (heads, width)
+    vision_encoder: tuple[int, int] | None = None
 
 
 def load_safetensors_dir(directory: Path) -> dict[str, Any]:

@@ -238,4 +238,5 @@ def plan_idefics3(
         reference=run_reference,
         reference_name="colpali-engine ColIdefics3 head on transformers Idefics3Model, torch fp32",
         num_heads=int(model.config.text_config.num_attention_heads),
+        vision_encoder=(int(vcfg.num_attention_heads), int(vcfg.hidden_size)),
     )

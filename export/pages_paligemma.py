@@ -178,4 +178,5 @@ def plan_colpali(
         vision_axes={"pixel_values": {0: "images"}, "image_features": {0: "images"}},
         reference=run_reference,
         reference_name="transformers ColPaliForRetrieval, torch fp32",
+        vision_encoder=(int(vcfg.num_attention_heads), int(vcfg.hidden_size)),
     )
