@@ -216,3 +216,15 @@ def test_pdf_pages_match_the_reference_on_the_rendered_images(artifact, tmp_path
         else:
             patches = page.vision_feeds["patches"]
         np.testing.assert_allclose(patches, ref, rtol=0, atol=1e-6)
+
+
+def test_index_and_search_pages_of_different_lengths(artifact):
+    """PageIndex over ColQwen2 pages (each its own token count): exhaustive search = MaxSim order."""
+    model = Tessera(artifact["path"])
+    images = _pages()
+    index = model.index(images)
+    hits = model.search(QUERIES[0], index, k=3)
+    scores = model.similarity(model.encode_queries(QUERIES[0]), model.encode_images(images))[0]
+    order = np.argsort(-scores, kind="stable")[:3]
+    assert hits.indices.tolist() == order.tolist() and len(index) == len(images)
+    np.testing.assert_allclose(hits.scores, scores[order], rtol=0, atol=1e-4)
