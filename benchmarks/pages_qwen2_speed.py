@@ -36,7 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "pages_qwen2_speed.json"
+RESULTS = {
+    "qwen2_vl": ROOT / "benchmarks" / "results" / "pages_qwen2_speed.json",
+    "qwen2_5_vl": ROOT / "benchmarks" / "results" / "pages_qwen2_5_speed.json",
+}
 CACHE = ROOT / "benchmarks" / ".cache" / "pages_qwen2"
 sys.path.insert(0, str(ROOT / "tests"))  # tiny_qwen2_models: tokenizer + checkpoint writer of the tests
 if str(ROOT) not in sys.path:
@@ -53,6 +56,28 @@ QWEN2_VL_2B_TEXT = dict(
     rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
     rope_theta=1000000.0,
 )
+# Qwen2.5-VL-3B: SwiGLU vision MLP, RMSNorm, 112-px attention windows (4 of 32 blocks attend to the
+# whole image: the cut model keeps one windowed and one full block), merger to 2048
+QWEN25_VL_3B_VISION = dict(
+    hidden_size=1280,
+    out_hidden_size=2048,
+    intermediate_size=3420,
+    num_heads=16,
+    hidden_act="silu",
+    window_size=112,
+)
+QWEN25_VL_3B_TEXT = dict(
+    hidden_size=2048,
+    intermediate_size=11008,
+    num_attention_heads=16,
+    num_key_value_heads=2,
+    rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+    rope_theta=1000000.0,
+)
+WIDTHS = {
+    "qwen2_vl": ("Qwen2-VL-2B", QWEN2_VL_2B_TEXT, QWEN2_VL_2B_VISION, {"vision": 32, "text": 28}),
+    "qwen2_5_vl": ("Qwen2.5-VL-3B", QWEN25_VL_3B_TEXT, QWEN25_VL_3B_VISION, {"vision": 32, "text": 36}),
+}
 QUERIES = [
     "What was the total revenue in the fourth quarter?",
     "organisational chart of the research division",
@@ -63,7 +88,7 @@ QUERIES = [
 
 def prepare(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
     """Write the random-weight checkpoint and export it with ``build_pages_artifact``; reuse a cached one."""
-    tag = "quick" if args.quick else f"v{args.vision_layers}-t{args.text_layers}-{args.tokens}"
+    tag = "quick" if args.quick else f"{args.family}-v{args.vision_layers}-t{args.text_layers}-{args.tokens}"
     ckpt, art = work / f"ckpt-{tag}", work / f"art-{tag}"
     if (art / "tessera.json").is_file():
         return ckpt, art
@@ -77,12 +102,16 @@ def prepare(work: Path, args: argparse.Namespace) -> tuple[Path, Path]:
 
     sizes = {}
     if not args.quick:
+        _, text, vision, _ = WIDTHS[args.family]
+        depth = {"depth": args.vision_layers}
+        if args.family == "qwen2_5_vl":  # the last block attends to the whole image, the others to windows
+            depth["fullatt_block_indexes"] = [args.vision_layers - 1]
         sizes = dict(
-            text_sizes={**QWEN2_VL_2B_TEXT, "num_hidden_layers": args.text_layers},
-            vision_sizes={**QWEN2_VL_2B_VISION, "depth": args.vision_layers},
+            text_sizes={**text, "num_hidden_layers": args.text_layers},
+            vision_sizes={**vision, **depth},
             embedding_dim=128,
         )
-    write_tiny_colqwen2(ckpt, "qwen2_vl", preprocessor={"max_pixels": args.tokens * 28 * 28}, **sizes)
+    write_tiny_colqwen2(ckpt, args.family, preprocessor={"max_pixels": args.tokens * 28 * 28}, **sizes)
     build_pages_artifact(ckpt, art, model_id=f"colqwen2-{tag}-random", overwrite=True)
     return ckpt, art
 
@@ -148,6 +177,9 @@ else:
     from transformers import ColQwen2ForRetrieval, ColQwen2Processor
     torch.set_num_threads(threads)
     model = ColQwen2ForRetrieval.from_pretrained(ckpt).eval()
+    visual = model.vlm.visual
+    if not hasattr(visual, "get_dtype"):  # transformers 4.57 calls it; only the Qwen2-VL tower has it
+        visual.get_dtype = lambda: next(visual.parameters()).dtype
     proc = ColQwen2Processor.from_pretrained(ckpt)
     with torch.inference_mode():
         model(**proc.process_images([page])); model(**proc.process_queries(["a query"]))
@@ -203,13 +235,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--no-int8", action="store_true", help="skip the int8 artifact (always skipped with --quick)"
     )
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument(
+        "--family", choices=sorted(RESULTS), default="qwen2_vl", help="ColQwen2 or ColQwen2.5"
+    )
+    parser.add_argument("--out", default=None, help="result JSON (default benchmarks/results/<family file>)")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(RESULTS[args.family])
     if args.quick:
         args.rounds, args.tokens = 1, 48
     import numpy as np
     import torch
-    from transformers import ColQwen2ForRetrieval, ColQwen2Processor
+    from transformers import ColQwen2Processor
 
     from benchmarks.machine import load_average, run_header, save_result
     from tessera_onnx import Tessera
@@ -217,7 +254,9 @@ def main(argv: list[str] | None = None) -> dict:
     load_start = load_average()
     ckpt, art = prepare(args.work, args)
     torch.set_num_threads(args.threads)
-    ref_model = ColQwen2ForRetrieval.from_pretrained(str(ckpt)).eval()
+    from tessera_export.pages_qwen2vl import load_colqwen2
+
+    ref_model = load_colqwen2(ckpt, attn_implementation="sdpa")  # transformers' default attention
     proc = ColQwen2Processor.from_pretrained(str(ckpt))
     ours = Tessera(art, threads=args.threads, device="cpu")
     art8 = None if (args.quick or args.no_int8) else prepare_int8(ckpt, art)
@@ -284,13 +323,17 @@ def main(argv: list[str] | None = None) -> dict:
         rss = {e: peak_rss(e.split()[0], ckpt, arts[e], args.threads, dpi) for e in engines}
     manifest = json.loads((art / "tessera.json").read_text())
     command = "python benchmarks/pages_qwen2_speed.py" + (" --quick" if args.quick else "")
+    if args.family != "qwen2_vl":
+        command += f" --family {args.family}"
+    widths, _, _, full_layers = WIDTHS[args.family]
     res = {
         **run_header("pages_qwen2_speed", command, args.threads, load_start),
         "model": {
-            "widths": "Qwen2-VL-2B" if not args.quick else "tiny test model",
+            "family": args.family,
+            "widths": widths if not args.quick else "tiny test model",
             "vision_layers": args.vision_layers if not args.quick else 2,
             "text_layers": args.text_layers if not args.quick else 2,
-            "full_model_layers": {"vision": 32, "text": 28},
+            "full_model_layers": full_layers,
             "max_visual_tokens": args.tokens,
             "page_image_tokens": tokens,
             "parameters_mb_fp32": round(sum(p.numel() for p in ref_model.parameters()) * 4 / 2**20, 1),

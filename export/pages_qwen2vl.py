@@ -61,14 +61,14 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ExportError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def load_colqwen2(source_dir: Path) -> Any:
-    """``ColQwen2ForRetrieval`` in fp32, eager attention, eval mode (Qwen2.5-VL reference fix applied)."""
+def load_colqwen2(source_dir: Path, attn_implementation: str = "eager") -> Any:
+    """``ColQwen2ForRetrieval`` in fp32, eval mode (Qwen2.5-VL reference fix applied); eager attention by default."""
     import torch
     from transformers import ColQwen2ForRetrieval
 
     try:
         model = ColQwen2ForRetrieval.from_pretrained(
-            str(source_dir), attn_implementation="eager", dtype=torch.float32
+            str(source_dir), attn_implementation=attn_implementation, dtype=torch.float32
         )
     except (OSError, ValueError, KeyError) as exc:
         raise ExportError(f"cannot load {source_dir} as ColQwen2ForRetrieval: {exc}") from exc
