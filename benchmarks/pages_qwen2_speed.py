@@ -323,8 +323,15 @@ def main(argv: list[str] | None = None) -> dict:
         rss = {e: peak_rss(e.split()[0], ckpt, arts[e], args.threads, dpi) for e in engines}
     manifest = json.loads((art / "tessera.json").read_text())
     command = "python benchmarks/pages_qwen2_speed.py" + (" --quick" if args.quick else "")
-    if args.family != "qwen2_vl":
-        command += f" --family {args.family}"
+    for flag, value, default in (
+        ("--family", args.family, "qwen2_vl"),
+        ("--vision-layers", args.vision_layers, 2),
+        ("--text-layers", args.text_layers, 2),
+        ("--tokens", args.tokens, 48 if args.quick else 768),
+        ("--threads", args.threads, 2),
+    ):
+        if value != default:
+            command += f" {flag} {value}"
     widths, _, _, full_layers = WIDTHS[args.family]
     res = {
         **run_header("pages_qwen2_speed", command, args.threads, load_start),
