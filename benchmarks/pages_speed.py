@@ -84,12 +84,26 @@ def prepare(work: Path, quick: bool, image_size: int) -> tuple[Path, Path]:
         write_tiny_colidefics3(
             ckpt, TINY_IDEFICS3 if quick else COLSMOL_256M, init_std=0.08 if quick else None
         )
+    # the export runs in a subprocess, so that this process never holds its memory
     if not (art / "tessera.json").is_file():
-        from tessera_export.pages import build_pages_artifact
-
-        build_pages_artifact(
-            ckpt, art, model_id=f"colidefics3-{tag}-random", overwrite=True, image_size=image_size
-        )
+        cmd = [
+            sys.executable,
+            "-c",
+            "from tessera_export.cli import main; main()",
+            "build",
+            f"colidefics3-{tag}-random",
+        ]
+        cmd += [
+            "--from-dir",
+            str(ckpt),
+            "--out",
+            str(art),
+            "--image-size",
+            str(image_size),
+            "--overwrite",
+            "-q",
+        ]
+        subprocess.run(cmd, check=True)
     return ckpt, art
 
 

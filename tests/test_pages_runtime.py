@@ -158,6 +158,13 @@ def test_every_input_kind_and_pdf_streaming(model, tmp_path):
         "pdf#page=2",
     ]
     assert np.allclose(streamed[1][2], model.encode_images(str(pdf))[1], atol=1e-6)
+    (tmp_path / "folder" / "sub").mkdir(parents=True)
+    page.save(tmp_path / "folder" / "b.png")
+    pdf.rename(tmp_path / "folder" / "sub" / "a.pdf")
+    (tmp_path / "folder" / "notes.txt").write_text("not a page")
+    names = [n for _, n, _ in model.iter_pages(tmp_path / "folder")]
+    folder = tmp_path / "folder"
+    assert names == [str(folder / "b.png"), f"{folder / 'sub' / 'a.pdf'}#page=1", f"{folder / 'sub' / 'a.pdf'}#page=2"]
 
 
 def test_bad_input_raises_typed_errors_naming_it(model, colidefics3_artifact, tmp_path):
