@@ -48,6 +48,7 @@ __all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_
 PAGE_PLANS: dict[str, tuple[str, str]] = {
     "idefics3": ("tessera_export.pages_idefics3", "plan_idefics3"),
     "colpali": ("tessera_export.pages_paligemma", "plan_colpali"),
+    "colqwen2": ("tessera_export.pages_qwen2vl", "plan_qwen2vl"),
 }
 PAGE_MODEL_TYPES = tuple(PAGE_PLANS)
 # int8 for both graphs: every MatMul and the token-embedding Gather, weights per output channel

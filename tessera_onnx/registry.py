@@ -30,6 +30,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "sparse": ("max_length", "activation"),
     "vision": ("image_size", "max_length"),
     "timeseries": ("context_length", "prediction_length", "patch_length", "patch_stride", "freq_token"),
+    "pages": (),
 }
 
 
