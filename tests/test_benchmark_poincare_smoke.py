@@ -31,6 +31,10 @@ def test_quick_mammals_and_nouns_parts(tmp_path):
         g = rounds[0]["gensim"]
         assert abs(g["gensim_evaluator"]["mean_rank"] - (g["mean_rank"] + 1)) < 1e-9
     nouns = tmp_path / "n.json"
-    res = bench.main(["--quick", "--part", "nouns", "--dim", "3", "--epochs", "2", "--out", str(nouns)])
-    assert [e["epoch"] for e in res["evals"]] == [1, 2]
+    args = ["--quick", "--part", "nouns", "--dim", "3", "--epochs", "12", "--eval-every", "6"]
+    res = bench.main([*args, "--lr-final", "0.05", "--negatives", "4", "--out", str(nouns)])
+    assert [e["epoch"] for e in res["evals"]] == [6, 12]
+    assert res["evals"][0]["lr"] == 0.1 * res["lr"] and 0.05 <= res["evals"][1]["lr"] < res["lr"]
+    assert res["final"]["eval_nodes"] == res["data"]["nodes"] - 1  # all nodes but the root
+    assert res["config"]["negatives"] == 4
     assert "nouns, poincare, dim 3" in nouns.with_suffix(".md").read_text()
