@@ -38,3 +38,20 @@ def test_quick_mammals_and_nouns_parts(tmp_path):
     assert res["final"]["eval_nodes"] == res["data"]["nodes"] - 1  # all nodes but the root
     assert res["config"]["negatives"] == 4
     assert "nouns, poincare, dim 3" in nouns.with_suffix(".md").read_text()
+
+
+def test_quick_train_speed_against_a_git_revision(tmp_path):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("git") is None or subprocess.run(["git", "-C", str(ROOT), "rev-parse"]).returncode:
+        pytest.skip("needs a git checkout to read the earlier trainer from")
+    from benchmarks import poincare_train_speed as speed
+
+    out = tmp_path / "s.json"
+    res = speed.main(["--quick", "--before", "HEAD", "--negatives", "3", "--out", str(out)])
+    assert [(r["negatives"], r["round"]) for r in res["rows"]] == [(3, 0)]
+    assert res["rows"][0]["before_s"] > 0 and res["rows"][0]["current_s"] > 0
+    assert "| 3 |" in out.with_suffix(".md").read_text()
