@@ -276,6 +276,10 @@ def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
             "eval_nodes": rec.nodes,
             "eval_seconds": round(spent, 1),
         }
+        if manifold == "poincare":  # nodes stuck at the projection radius barely move (RSGD scale ~ eps²)
+            norms = np.sqrt(np.sum(emb * emb, axis=1))
+            row["frac_norm_above_1-1e-4"] = float(np.mean(norms > 1.0 - 1e-4))
+            row["frac_norm_above_1-1e-3"] = float(np.mean(norms > 1.0 - 1e-3))
         eval_seconds[0] += spent
         out["peak_rss_mb"] = peak_rss_mb()
         out["machine_end"] = machine()
@@ -350,14 +354,21 @@ def markdown(res: dict[str, Any]) -> str:
         lines += [
             f"nouns, {res['manifold']}, dim {res['dim']} (paper MAP: {paper if paper else 'not quoted'})",
             "",
-            "| epoch | train s | loss | MAP | mean rank | eval nodes |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| epoch | wall s | train s | lr | loss | MAP | mean rank | eval nodes | norm > 1-1e-4 |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for e in res["evals"]:
+        rows = list(res["evals"]) + (
+            [dict(res["final"], epoch=f"{res['final']['epoch']} (final)")] if "final" in res else []
+        )
+        for e in rows:
+            edge = e.get("frac_norm_above_1-1e-4")
             lines.append(
-                f"| {e['epoch']} | {e['train_seconds']:.0f} | {e['loss']:.3f} | {e['map']:.3f} "
-                f"| {e['mean_rank']:.1f} | {e['eval_nodes']} |"
+                f"| {e['epoch']} | {e.get('wall_seconds', e['train_seconds']):.0f} | {e['train_seconds']:.0f} "
+                f"| {e.get('lr', res.get('lr', 0)):.3g} | {e['loss']:.3f} | {e['map']:.3f} "
+                f"| {e['mean_rank']:.1f} | {e['eval_nodes']} | {'' if edge is None else f'{edge:.3f}'} |"
             )
+        if "epochs_run" in res:
+            lines += ["", f"epochs run: {res['epochs_run']}; config: {json.dumps(res.get('config', {}))}"]
     return "\n".join(lines) + "\n"
 
 
