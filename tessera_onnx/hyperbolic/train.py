@@ -116,10 +116,15 @@ def _epoch_lr(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr + (cfg.lr_final - cfg.lr) * frac
 
 
-def _poincare_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distances ``[B, K]`` and their Euclidean gradients w.r.t. ``u [B, d]`` and ``v [B, K, d]``."""
-    uu = np.sum(u * u, axis=-1)[:, None]
-    vv = np.sum(v * v, axis=-1)
+Terms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _poincare_terms(u: np.ndarray, v: np.ndarray) -> Terms:
+    """Distances ``d [B, K]`` between ``u [B, dim]`` and ``v [B, K, dim]`` and the scalars
+    ``(a_u, b_u, a_v, b_v)`` [B, K] of their Euclidean gradients, ``∂d/∂u = a_u·u + b_u·v`` and
+    ``∂d/∂v = a_v·v + b_v·u`` (so the trainer never builds per-pair gradient vectors)."""
+    uu = np.einsum("bd,bd->b", u, u)[:, None]
+    vv = np.einsum("bkd,bkd->bk", v, v)
     uv = np.einsum("bd,bkd->bk", u, v)
     sq = np.maximum(uu + vv - 2.0 * uv, 0.0)
     alpha = 1.0 - uu
@@ -128,21 +133,30 @@ def _poincare_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarra
     d = np.arccosh(np.maximum(gamma, 1.0))
     common = 4.0 / np.sqrt(np.maximum(gamma * gamma - 1.0, 1e-15))
     coef_u = common / beta
-    du_self = coef_u * (vv - 2.0 * uv + 1.0) / (alpha * alpha)
-    du_other = -coef_u / alpha
     coef_v = common / alpha
-    dv_self = coef_v * (uu - 2.0 * uv + 1.0) / (beta * beta)
-    dv_other = -coef_v / beta
-    gu = du_self[..., None] * u[:, None, :] + du_other[..., None] * v
-    gv = dv_self[..., None] * v + dv_other[..., None] * u[:, None, :]
+    a_u = coef_u * (vv - 2.0 * uv + 1.0) / (alpha * alpha)
+    a_v = coef_v * (uu - 2.0 * uv + 1.0) / (beta * beta)
+    return d, a_u, -coef_u / alpha, a_v, -coef_v / beta
+
+
+def _euclidean_terms(u: np.ndarray, v: np.ndarray) -> Terms:
+    """As :func:`_poincare_terms` for ``d = ‖u - v‖``: ``∂d/∂u = (u - v)/d = -∂d/∂v``."""
+    sq = (
+        np.einsum("bd,bd->b", u, u)[:, None]
+        + np.einsum("bkd,bkd->bk", v, v)
+        - 2.0 * np.einsum("bd,bkd->bk", u, v)
+    )
+    d = np.sqrt(np.maximum(sq, 0.0))
+    inv = 1.0 / np.maximum(d, 1e-15)
+    return d, inv, -inv, inv, -inv
+
+
+def _poincare_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distances ``[B, K]`` and their Euclidean gradients w.r.t. ``u [B, d]`` and ``v [B, K, d]``."""
+    d, a_u, b_u, a_v, b_v = _poincare_terms(u, v)
+    gu = a_u[..., None] * u[:, None, :] + b_u[..., None] * v
+    gv = a_v[..., None] * v + b_v[..., None] * u[:, None, :]
     return d, gu, gv
-
-
-def _euclidean_grads(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    diff = u[:, None, :] - v
-    d = np.sqrt(np.sum(diff * diff, axis=-1))
-    unit = diff / np.maximum(d, 1e-15)[..., None]
-    return d, unit, -unit
 
 
 def _draw(rng: np.random.Generator, n: int, size: int, cdf: np.ndarray | None) -> np.ndarray:
@@ -229,7 +243,7 @@ def train(
     edges = hierarchy.edges
     weights = hierarchy.degrees().astype(np.float64) ** cfg.dampening
     cdf = np.cumsum(weights / weights.sum())
-    grads = _poincare_grads if cfg.manifold == "poincare" else _euclidean_grads
+    terms = _poincare_terms if cfg.manifold == "poincare" else _euclidean_terms
     poincare = cfg.manifold == "poincare"
     result = TrainResult(embeddings=emb, config=cfg)
     block = max(cfg.batch_size, (_BLOCK_EDGES // cfg.batch_size) * cfg.batch_size)
@@ -246,7 +260,8 @@ def train(
             cand = np.concatenate([chunk[:, 1:2], neg], axis=1)
             for lo, hi, rows, flat, size in _scatter_plan(bu, cand, cfg.batch_size, n, dim):
                 u_ids, c_ids = bu[lo:hi], cand[lo:hi]
-                d, gu, gv = grads(emb[u_ids], emb[c_ids])
+                eu, ec = emb[u_ids], emb[c_ids]
+                d, a_u, b_u, a_v, b_v = terms(eu, ec)
                 logits = -d
                 logits[:, 1:][invalid[lo:hi]] = -np.inf
                 logits -= logits.max(axis=1, keepdims=True)
@@ -255,9 +270,12 @@ def train(
                 total -= float(np.sum(np.log(np.maximum(p[:, 0], 1e-300))))
                 coef = -p
                 coef[:, 0] += 1.0  # dL/dd_i = [i = 0] - p_i
+                # Σ_k coef·∂d_k/∂u for u; coef·∂d_k/∂v_k for each candidate
                 upd = np.empty((hi - lo, k + 2, dim))
-                np.einsum("bk,bkd->bd", coef, gu, out=upd[:, 0])
-                np.multiply(coef[..., None], gv, out=upd[:, 1:])
+                np.einsum("bk,bkd->bd", coef * b_u, ec, out=upd[:, 0])
+                upd[:, 0] += np.einsum("bk->b", coef * a_u)[:, None] * eu
+                np.multiply((coef * a_v)[..., None], ec, out=upd[:, 1:])
+                upd[:, 1:] += (coef * b_v)[..., None] * eu[:, None, :]
                 acc = np.bincount(flat, weights=upd.ravel(), minlength=size).reshape(-1, dim)
                 theta = emb[rows]
                 if poincare:
