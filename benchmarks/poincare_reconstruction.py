@@ -292,6 +292,8 @@ def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         out["seconds_per_epoch_last"] = round(elapsed - out.get("_prev_elapsed", 0.0), 2)
         out["_prev_elapsed"] = elapsed
         if (epoch + 1) % args.eval_every == 0 or last:
+            if args.save_table is not None:  # a checkpoint of the table itself (not committed: MBs)
+                np.save(args.save_table, emb)
             out["evals"].append(evaluate(epoch, emb, loss, elapsed, args.eval_sample, 1))
             write(out, path)
             print(json.dumps(out["evals"][-1]), flush=True)
@@ -394,6 +396,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--negatives", type=int, default=10, help="nouns: negatives per edge")
     ap.add_argument("--batch-size", type=int, default=64, help="nouns: edges per update")
     ap.add_argument("--lr-final", type=float, default=None, help="nouns: decay the lr linearly to this")
+    ap.add_argument(
+        "--save-table", type=Path, default=None, help="nouns: np.save the table at each evaluation"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:  # a generated tree; small defaults unless given explicitly

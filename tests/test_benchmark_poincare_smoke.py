@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an installed package
     sys.path.insert(0, str(ROOT))
@@ -32,7 +34,11 @@ def test_quick_mammals_and_nouns_parts(tmp_path):
         assert abs(g["gensim_evaluator"]["mean_rank"] - (g["mean_rank"] + 1)) < 1e-9
     nouns = tmp_path / "n.json"
     args = ["--quick", "--part", "nouns", "--dim", "3", "--epochs", "12", "--eval-every", "6"]
-    res = bench.main([*args, "--lr-final", "0.05", "--negatives", "4", "--out", str(nouns)])
+    table = tmp_path / "table.npy"
+    res = bench.main(
+        [*args, "--lr-final", "0.05", "--negatives", "4", "--save-table", str(table), "--out", str(nouns)]
+    )
+    assert np.load(table).shape == (res["data"]["nodes"], 3)
     assert [e["epoch"] for e in res["evals"]] == [6, 12]
     assert res["evals"][0]["lr"] == 0.1 * res["lr"] and 0.05 <= res["evals"][1]["lr"] < res["lr"]
     assert res["final"]["eval_nodes"] == res["data"]["nodes"] - 1  # all nodes but the root
