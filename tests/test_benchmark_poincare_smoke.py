@@ -60,4 +60,6 @@ def test_quick_train_speed_against_a_git_revision(tmp_path):
     res = speed.main(["--quick", "--before", "HEAD", "--negatives", "3", "--out", str(out)])
     assert [(r["negatives"], r["round"]) for r in res["rows"]] == [(3, 0)]
     assert all(res["rows"][0][f"{w}_{u}"] > 0 for w in ("before", "current") for u in ("s", "cpu_s"))
-    assert "| 3 |" in out.with_suffix(".md").read_text()
+    assert (
+        "| 3 |" in out.with_suffix(".md").read_text() and "CPU speed-up" in out.with_suffix(".md").read_text()
+    )
