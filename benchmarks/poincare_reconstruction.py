@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from tessera_onnx.hyperbolic import (  # noqa: E402
 )
 
 RESULTS = ROOT / "benchmarks" / "results"
+BURN_IN = 10  # epochs at lr/10 with negatives drawn by degree (the paper's burn-in)
 # Nickel & Kiela (2017), Table 1, WordNet nouns reconstruction MAP (only the figures quoted here).
 PAPER_NOUNS_MAP = {
     ("poincare", 5): 0.823,
@@ -193,60 +195,124 @@ def part_mammals(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def paced_lr(args: argparse.Namespace, start: float) -> Any:
+    """The nouns' learning rate per epoch: burn-in, then ``--lr`` decaying linearly to ``--lr-final``
+    over the wall-clock ``--time-budget`` (constant without ``--lr-final``)."""
+    burn_end: list[float] = []
+
+    def lr_at(epoch: int) -> float:
+        if epoch < BURN_IN:
+            return args.lr * 0.1
+        if not burn_end:
+            burn_end.append(time.perf_counter())
+        if args.lr_final is None:
+            return args.lr
+        span = max(args.time_budget - (burn_end[0] - start), 1.0)
+        frac = min((time.perf_counter() - burn_end[0]) / span, 1.0)
+        return args.lr + (args.lr_final - args.lr) * frac
+
+    return lr_at
+
+
 def part_nouns(args: argparse.Namespace, path: Path) -> dict[str, Any]:
-    """One dim on the noun closure, time-boxed, results rewritten after every evaluation."""
+    """One dim on the noun closure, time-boxed, results rewritten after every evaluation.
+
+    Evaluations during training use ``--eval-sample`` random nodes; after the last epoch a larger
+    ``--final-eval-sample`` (0: all nodes) gives the final figure.
+    """
     h = load_closures(args.quick)["nouns"]
     manifold = args.manifold
+    cfg = TrainConfig(
+        dim=args.dim,
+        manifold=manifold,
+        epochs=args.epochs,
+        lr=args.lr,
+        negatives=args.negatives,
+        batch_size=args.batch_size,
+        burn_in=BURN_IN,
+    )
     out: dict[str, Any] = {
         "machine_start": machine(),
         "data": {"nodes": h.n_nodes, "edges": int(len(h.edges))},
         "dim": args.dim,
         "manifold": manifold,
+        "config": asdict(cfg),
         "lr": args.lr,
+        "lr_final": args.lr_final,
+        "lr_schedule": "burn-in at lr/10, then linear decay to lr_final over the wall-clock time budget"
+        if args.lr_final is not None
+        else "burn-in at lr/10, then constant",
         "epochs_max": args.epochs,
         "time_budget_s": args.time_budget,
         "eval_sample": args.eval_sample,
         "evals": [],
+        "env_threads": {
+            k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        },
     }
     start = time.perf_counter()
+    lr_at = paced_lr(args, start)
 
     class Stop(Exception):
         pass
 
     eval_seconds = [0.0]
+    last_table: list[np.ndarray] = []
+
+    def evaluate(
+        epoch: int, emb: np.ndarray, loss: float, elapsed: float, sample: int | None, seed: int
+    ) -> dict:
+        t = time.perf_counter()
+        rec = reconstruction(h, emb, manifold, sample=sample, seed=seed)
+        spent = time.perf_counter() - t
+        row = {
+            "epoch": epoch + 1,
+            "loss": loss,
+            "lr": lr_at(epoch),
+            "wall_seconds": round(elapsed, 1),
+            "train_seconds": round(elapsed - eval_seconds[0], 1),
+            "mean_rank": rec.mean_rank,
+            "map": rec.map,
+            "eval_nodes": rec.nodes,
+            "eval_seconds": round(spent, 1),
+        }
+        if manifold == "poincare":  # nodes stuck at the projection radius barely move (RSGD scale ~ eps²)
+            norms = np.sqrt(np.sum(emb * emb, axis=1))
+            row["frac_norm_above_1-1e-4"] = float(np.mean(norms > 1.0 - 1e-4))
+            row["frac_norm_above_1-1e-3"] = float(np.mean(norms > 1.0 - 1e-3))
+        eval_seconds[0] += spent
+        out["peak_rss_mb"] = peak_rss_mb()
+        out["machine_end"] = machine()
+        return row
 
     def on_epoch(epoch: int, emb: np.ndarray, loss: float) -> None:
         elapsed = time.perf_counter() - start
         last = epoch + 1 == args.epochs or elapsed > args.time_budget
+        out["epochs_run"] = epoch + 1
+        out["seconds_per_epoch_last"] = round(elapsed - out.get("_prev_elapsed", 0.0), 2)
+        out["_prev_elapsed"] = elapsed
         if (epoch + 1) % args.eval_every == 0 or last:
-            t = time.perf_counter()
-            rec = reconstruction(h, emb, manifold, sample=args.eval_sample, seed=1)
-            spent = time.perf_counter() - t
-            out["evals"].append(
-                {
-                    "epoch": epoch + 1,
-                    "loss": loss,
-                    "train_seconds": round(elapsed - eval_seconds[0], 1),
-                    "mean_rank": rec.mean_rank,
-                    "map": rec.map,
-                    "eval_nodes": rec.nodes,
-                    "eval_seconds": round(spent, 1),
-                }
-            )
-            eval_seconds[0] += spent
-            out["peak_rss_mb"] = peak_rss_mb()
-            out["machine_end"] = machine()
+            if args.save_table is not None:  # a checkpoint of the table itself (not committed: MBs)
+                np.save(args.save_table, emb)
+            out["evals"].append(evaluate(epoch, emb, loss, elapsed, args.eval_sample, 1))
             write(out, path)
             print(json.dumps(out["evals"][-1]), flush=True)
         if last:
+            last_table.append(emb)
             raise Stop
 
     try:
-        train(
-            h, TrainConfig(dim=args.dim, manifold=manifold, epochs=args.epochs, lr=args.lr), on_epoch=on_epoch
-        )
+        train(h, cfg, on_epoch=on_epoch, lr_at=lr_at)
     except Stop:
         pass
+    out.pop("_prev_elapsed", None)
+    if last_table and args.final_eval_sample != args.eval_sample:
+        ev = out["evals"][-1]
+        sample = args.final_eval_sample or None
+        final = evaluate(ev["epoch"] - 1, last_table[0], ev["loss"], ev["wall_seconds"], sample, 2)
+        final["train_seconds"] = ev["train_seconds"]
+        out["final"] = final
+        print(json.dumps({"final": final}), flush=True)
     return out
 
 
@@ -290,14 +356,21 @@ def markdown(res: dict[str, Any]) -> str:
         lines += [
             f"nouns, {res['manifold']}, dim {res['dim']} (paper MAP: {paper if paper else 'not quoted'})",
             "",
-            "| epoch | train s | loss | MAP | mean rank | eval nodes |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "| epoch | wall s | train s | lr | loss | MAP | mean rank | eval nodes | norm > 1-1e-4 |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
-        for e in res["evals"]:
+        rows = list(res["evals"]) + (
+            [dict(res["final"], epoch=f"{res['final']['epoch']} (final)")] if "final" in res else []
+        )
+        for e in rows:
+            edge = e.get("frac_norm_above_1-1e-4")
             lines.append(
-                f"| {e['epoch']} | {e['train_seconds']:.0f} | {e['loss']:.3f} | {e['map']:.3f} "
-                f"| {e['mean_rank']:.1f} | {e['eval_nodes']} |"
+                f"| {e['epoch']} | {e.get('wall_seconds', e['train_seconds']):.0f} | {e['train_seconds']:.0f} "
+                f"| {e.get('lr', res.get('lr', 0)):.3g} | {e['loss']:.3f} | {e['map']:.3f} "
+                f"| {e['mean_rank']:.1f} | {e['eval_nodes']} | {'' if edge is None else f'{edge:.3f}'} |"
             )
+        if "epochs_run" in res:
+            lines += ["", f"epochs run: {res['epochs_run']}; config: {json.dumps(res.get('config', {}))}"]
     return "\n".join(lines) + "\n"
 
 
@@ -319,6 +392,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--eval-sample", type=int, default=2000)
+    ap.add_argument("--final-eval-sample", type=int, default=10000, help="nouns: final evaluation (0: all)")
+    ap.add_argument("--negatives", type=int, default=10, help="nouns: negatives per edge")
+    ap.add_argument("--batch-size", type=int, default=64, help="nouns: edges per update")
+    ap.add_argument("--lr-final", type=float, default=None, help="nouns: decay the lr linearly to this")
+    ap.add_argument(
+        "--save-table", type=Path, default=None, help="nouns: np.save the table at each evaluation"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.quick:  # a generated tree; small defaults unless given explicitly
@@ -327,7 +407,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.epochs = args.epochs if "--epochs" in given else 5
         args.gensim_epochs = args.gensim_epochs if "--gensim-epochs" in given else 3
         args.rounds = args.rounds if "--rounds" in given else 1
-        args.eval_every = 1
+        args.eval_every = args.eval_every if "--eval-every" in given else 1
     if args.part == "mammals":
         path = args.out or RESULTS / "poincare_reconstruction.json"
         res = part_mammals(args)

@@ -242,11 +242,15 @@ def test_cli_train_query_evaluate(tmp_path):
         "30",
         "--batch-size",
         "8",
+        "--lr-final",
+        "0.1",
     ]
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["map"] > 0.8
+    manifest = json.loads((out / "tessera.json").read_text())
+    assert manifest["config"]["hyperbolic"]["training"]["config"]["lr_final"] == 0.1
 
     res = runner.invoke(main, ["hyperbolic", "query", str(out), "root.1.0", "--k", "3", "--parent", "root.1"])
     assert res.exit_code == 0, res.output

@@ -39,6 +39,12 @@ def hyperbolic_group() -> None:
 )
 @click.option("--epochs", type=int, default=100, show_default=True)
 @click.option("--lr", type=float, default=0.3, show_default=True)
+@click.option(
+    "--lr-final",
+    type=float,
+    default=None,
+    help="Decay the lr linearly to this after the burn-in (default: constant lr).",
+)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--negatives", type=int, default=10, show_default=True)
 @click.option(
@@ -65,6 +71,7 @@ def train_command(
     manifold: str,
     epochs: int,
     lr: float,
+    lr_final: float | None,
     batch_size: int,
     negatives: int,
     burn_in: int,
@@ -89,6 +96,7 @@ def train_command(
             manifold=manifold,
             epochs=epochs,
             lr=lr,
+            lr_final=lr_final,
             batch_size=batch_size,
             negatives=negatives,
             burn_in=burn_in,
