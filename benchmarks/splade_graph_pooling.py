@@ -82,12 +82,21 @@ def main() -> None:
         vecs = {}
         for mode in ("graph", "runtime"):
             npy = str(work / f"{mode}-{workload}.npy")
-            code = CHILD.format(tests=str(ROOT / "tests"), artifact=str(work / mode), workload=workload,
-                                batch=args.batch, npy=npy)
+            code = CHILD.format(
+                tests=str(ROOT / "tests"),
+                artifact=str(work / mode),
+                workload=workload,
+                batch=args.batch,
+                npy=npy,
+            )
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             row = json.loads(proc.stdout.strip().splitlines()[-1])
-            row.update(mode=mode, workload=workload, batch=args.batch,
-                       output="sparse_embedding [B,V]" if mode == "graph" else "logits [B,T,V]")
+            row.update(
+                mode=mode,
+                workload=workload,
+                batch=args.batch,
+                output="sparse_embedding [B,V]" if mode == "graph" else "logits [B,T,V]",
+            )
             vecs[mode] = np.load(npy)
             results.append(row)
         diff = float(np.abs(vecs["graph"] - vecs["runtime"]).max())
@@ -95,8 +104,10 @@ def main() -> None:
             r["max_abs_diff_between_modes"] = diff
     print("| workload | pooling | graph output | texts/s | peak RSS MB |\n|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['workload']} ({r['n_texts']} texts, batch {r['batch']}) | {r['mode']} | {r['output']} | "
-              f"{r['texts_per_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+        print(
+            f"| {r['workload']} ({r['n_texts']} texts, batch {r['batch']}) | {r['mode']} | {r['output']} | "
+            f"{r['texts_per_s']:.1f} | {r['peak_rss_mb']:.0f} |"
+        )
     print(f"max |graph - runtime| = {max(r['max_abs_diff_between_modes'] for r in results):.2e}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -68,8 +68,11 @@ def _time_engines(ts, torch_forecast, args, threads: int) -> list[dict]:
     rows = []
     for b in (int(v) for v in args.batches.split(",")):
         t = np.arange(512)
-        x = (np.sin(t[None, :, None] / rng.uniform(5, 50, size=(b, 1, 1))) * 3 + 10
-             + rng.normal(0, 0.3, size=(b, 512, 1))).astype(np.float32)
+        x = (
+            np.sin(t[None, :, None] / rng.uniform(5, 50, size=(b, 1, 1))) * 3
+            + 10
+            + rng.normal(0, 0.3, size=(b, 512, 1))
+        ).astype(np.float32)
         ref = torch_forecast(x)
         got = ts.forecast(x)
         max_diff = float(np.abs(ref - got).max())
@@ -96,19 +99,27 @@ def _time_engines(ts, torch_forecast, args, threads: int) -> list[dict]:
                 "max_abs_diff": max_diff,
             }
         )
-        print(f"threads {threads} batch {b:3d}: torch {med['torch']:.2f} ms, tessera {med['tessera']:.2f} ms "
-              f"-> {med['torch'] / med['tessera']:.2f}x", file=sys.stderr)
+        print(
+            f"threads {threads} batch {b:3d}: torch {med['torch']:.2f} ms, tessera {med['tessera']:.2f} ms "
+            f"-> {med['torch'] / med['tessera']:.2f}x",
+            file=sys.stderr,
+        )
     return rows
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--also-threads", default="1",
-                        help="extra thread counts to time as a supplement (comma-separated; '' for none)")
+    parser.add_argument(
+        "--also-threads",
+        default="1",
+        help="extra thread counts to time as a supplement (comma-separated; '' for none)",
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batches", default="1,64")
-    parser.add_argument("--calls", type=int, default=20, help="calls per round at batch 1 (fewer for big batches)")
+    parser.add_argument(
+        "--calls", type=int, default=20, help="calls per round at batch 1 (fewer for big batches)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -131,7 +142,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         model.save_pretrained(Path(tmp) / "ckpt")
         manifest = build_timeseries_artifact(
-            Path(tmp) / "ckpt", Path(tmp) / "art", spec=None, model_id="ttm-r2-512-96-arch", progress=lambda m: None
+            Path(tmp) / "ckpt",
+            Path(tmp) / "art",
+            spec=None,
+            model_id="ttm-r2-512-96-arch",
+            progress=lambda m: None,
         )
         rows = []
         extra = [int(v) for v in args.also_threads.split(",") if v.strip()]
@@ -156,13 +171,22 @@ def main(argv: list[str] | None = None) -> dict:
             "loadavg_before": load_before,
             "loadavg_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         },
-        "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "numpy": np.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+        },
         "command": "python benchmarks/timeseries_speed.py",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "results"}
-                     | {"results": [{k: v for k, v in r.items() if not k.endswith("rounds")} for r in rows]}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in result.items() if k != "results"}
+            | {"results": [{k: v for k, v in r.items() if not k.endswith("rounds")} for r in rows]},
+            indent=2,
+        )
+    )
     return result
 
 

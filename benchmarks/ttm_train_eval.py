@@ -49,7 +49,15 @@ def load_series() -> list[dict]:
     out.append({"name": "sunspots_yearly", "values": ss, "season": 11, "freq": "YS", "horizon": 6})
     md = sm.datasets.macrodata.load_pandas().data
     for col in ("realgdp", "cpi", "unemp", "tbilrate"):
-        out.append({"name": f"macro_{col}_quarterly", "values": md[col].to_numpy(), "season": 4, "freq": "QS", "horizon": 8})
+        out.append(
+            {
+                "name": f"macro_{col}_quarterly",
+                "values": md[col].to_numpy(),
+                "season": 4,
+                "freq": "QS",
+                "horizon": 8,
+            }
+        )
     for s in out:
         s["values"] = np.asarray(s["values"], dtype=np.float64)
     return out
@@ -61,7 +69,9 @@ def split(series: list[dict], test_windows: int) -> None:
         s["train"] = s["values"][: -s["test_len"]]
 
 
-def training_windows(series: list[dict], stride: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def training_windows(
+    series: list[dict], stride: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(past [N, CONTEXT, 1], mask, future [N, PREDICTION, 1], series id [N]) from the training
     parts only. Windows nearer the start than CONTEXT are left-padded (mask 0), the way the
     runtime feeds short series."""
@@ -112,7 +122,9 @@ def build_model(seed: int):
     return modeling.TinyTimeMixerForPrediction(cfg)
 
 
-def train(model, data, *, epochs: int, max_seconds: float, seed: int, batch_size: int = 64, lr: float = 3e-3) -> dict:
+def train(
+    model, data, *, epochs: int, max_seconds: float, seed: int, batch_size: int = 64, lr: float = 3e-3
+) -> dict:
     """AdamW, 5% warm-up then cosine decay over ``max(step / total, elapsed / max_seconds)`` so the
     schedule completes whether the epoch count or the time budget ends training first. Each
     epoch draws N windows with every series equally likely (co2 has most of the windows)."""
@@ -146,7 +158,11 @@ def train(model, data, *, epochs: int, max_seconds: float, seed: int, batch_size
                 finished = True
                 break
             warm = 0.05
-            factor = progress / warm if progress < warm else 0.5 * (1 + math.cos(math.pi * (progress - warm) / (1 - warm)))
+            factor = (
+                progress / warm
+                if progress < warm
+                else 0.5 * (1 + math.cos(math.pi * (progress - warm) / (1 - warm)))
+            )
             for group in opt.param_groups:
                 group["lr"] = lr * max(factor, 0.01)
             idx = order[i * batch_size : (i + 1) * batch_size]
@@ -163,12 +179,19 @@ def train(model, data, *, epochs: int, max_seconds: float, seed: int, batch_size
             break
         done_epochs = epoch + 1
         history.append(round(total / n, 5))
-        print(f"epoch {done_epochs}: loss {history[-1]} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+        print(
+            f"epoch {done_epochs}: loss {history[-1]} ({time.perf_counter() - start:.0f} s)", file=sys.stderr
+        )
         if finished:
             break
     model.eval()
-    return {"epochs": done_epochs, "steps": step, "seconds": round(time.perf_counter() - start, 1),
-            "loss_history": history, "windows": n}
+    return {
+        "epochs": done_epochs,
+        "steps": step,
+        "seconds": round(time.perf_counter() - start, 1),
+        "loss_history": history,
+        "windows": n,
+    }
 
 
 def seasonal_naive_scale(train: np.ndarray, m: int) -> float:
@@ -228,12 +251,20 @@ def summary(rows: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=24)
-    parser.add_argument("--max-seconds", type=float, default=290.0,
-                        help="safety cap on training time (the LR schedule then ends early; the JSON records the epochs done)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=290.0,
+        help="safety cap on training time (the LR schedule then ends early; the JSON records the epochs done)",
+    )
     parser.add_argument("--test-windows", type=int, default=2, help="held-out forecast origins per series")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch training threads (1 is fastest for this 84k-parameter model; <= 2 cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch training threads (1 is fastest for this 84k-parameter model; <= 2 cores)",
+    )
     parser.add_argument("--ort-threads", type=int, default=2)
     parser.add_argument("--artifact", type=Path, default=None, help="keep the exported artifact here")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -247,15 +278,23 @@ def main(argv: list[str] | None = None) -> dict:
     split(series, args.test_windows)
     data = training_windows(series, stride=1)
     if args.smoke:
-        keep = np.random.default_rng(args.seed).choice(len(data[0]), size=min(128, len(data[0])), replace=False)
+        keep = np.random.default_rng(args.seed).choice(
+            len(data[0]), size=min(128, len(data[0])), replace=False
+        )
         data = tuple(a[keep] for a in data)
         data = (*data[:3], np.searchsorted(np.unique(data[3]), data[3]))
         args.epochs, args.max_seconds = 1, 30.0
     model = build_model(args.seed)
     params = sum(p.numel() for p in model.parameters())
-    print(f"training TinyTimeMixer ({params:,} parameters) on {len(data[0])} windows from {len(series)} series", file=sys.stderr)
+    print(
+        f"training TinyTimeMixer ({params:,} parameters) on {len(data[0])} windows from {len(series)} series",
+        file=sys.stderr,
+    )
     info = train(model, data, epochs=args.epochs, max_seconds=args.max_seconds, seed=args.seed)
-    print(f"trained {info['epochs']} epochs in {info['seconds']} s; loss {info['loss_history'][-1]}", file=sys.stderr)
+    print(
+        f"trained {info['epochs']} epochs in {info['seconds']} s; loss {info['loss_history'][-1]}",
+        file=sys.stderr,
+    )
 
     from tessera_export.timeseries import build_timeseries_artifact
 
@@ -265,13 +304,24 @@ def main(argv: list[str] | None = None) -> dict:
         ckpt = Path(tmp) / "checkpoint"
         model.save_pretrained(ckpt)
         art = args.artifact or Path(tmp) / "artifact"
-        manifest = build_timeseries_artifact(ckpt, art, spec=None, model_id="ttm-statsmodels-demo", progress=lambda m: print(m, file=sys.stderr))
+        manifest = build_timeseries_artifact(
+            ckpt,
+            art,
+            spec=None,
+            model_id="ttm-statsmodels-demo",
+            progress=lambda m: print(m, file=sys.stderr),
+        )
         ts = TesseraTimeSeries(art, device="cpu", threads=args.ort_threads)
         m4 = evaluate(ts, series)
         full = evaluate(ts, series, full_horizon=True)
 
     result = {
-        "model": {"context_length": CONTEXT, "prediction_length": PREDICTION, "patch_length": PATCH, "parameters": params},
+        "model": {
+            "context_length": CONTEXT,
+            "prediction_length": PREDICTION,
+            "patch_length": PATCH,
+            "parameters": params,
+        },
         "training": {**info, "seed": args.seed, "threads": args.threads},
         "parity_max_abs_diff": manifest.parity["max_abs_diff"],
         "metric": "MASE = MAE / in-sample seasonal-naive MAE (season m); rel_mae_vs_snaive = MAE / MAE of the "
@@ -286,12 +336,18 @@ def main(argv: list[str] | None = None) -> dict:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name in ("m4_horizons", "full_horizon_24"):
         block = result[name]
-        print(f"{name}: mean MASE {block['mean_mase']} (seasonal naive {block['mean_snaive_mase']}), "
-              f"MASE<1 on {block['series_with_mase_below_1']}/{len(block['series'])}, beats seasonal naive on "
-              f"{block['series_beating_snaive']}/{len(block['series'])}", file=sys.stderr)
+        print(
+            f"{name}: mean MASE {block['mean_mase']} (seasonal naive {block['mean_snaive_mase']}), "
+            f"MASE<1 on {block['series_with_mase_below_1']}/{len(block['series'])}, beats seasonal naive on "
+            f"{block['series_beating_snaive']}/{len(block['series'])}",
+            file=sys.stderr,
+        )
         for r in block["series"]:
-            print(f"  {r['series']:26s} h={r['horizon']:2d} MASE {r['mase']:.3f}  snaive {r['snaive_mase']:.3f}  "
-                  f"rel {r['rel_mae_vs_snaive']:.3f}", file=sys.stderr)
+            print(
+                f"  {r['series']:26s} h={r['horizon']:2d} MASE {r['mase']:.3f}  snaive {r['snaive_mase']:.3f}  "
+                f"rel {r['rel_mae_vs_snaive']:.3f}",
+                file=sys.stderr,
+            )
     return result
 
 

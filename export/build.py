@@ -110,15 +110,27 @@ def build_artifact(
         name = str(source) if source is not None else model_id
         if not name:
             raise ExportError("give a model id, a hub repo, or a local checkpoint directory")
-        if source is not None and ("/" in name or "\\" in name) and Path(name).suffix == "" and Path(name).exists():
+        if (
+            source is not None
+            and ("/" in name or "\\" in name)
+            and Path(name).suffix == ""
+            and Path(name).exists()
+        ):
             raise ExportError(f"{name} exists but is not a directory")
         spec = resolve_spec(name)
         repo = spec.hf_repo if spec else name
         if spec is None and "/" not in repo:
-            raise ExportError(f"{name!r} is neither a registry id, a hub repo id (org/name) nor a local directory")
+            raise ExportError(
+                f"{name!r} is neither a registry id, a hub repo id (org/name) nor a local directory"
+            )
         revision = revision or (spec.revision if spec else None)
-        local = download_checkpoint(repo, revision=revision, cache_dir=cache_dir, progress=progress,
-                                    trust_remote_code=trust_remote_code)
+        local = download_checkpoint(
+            repo,
+            revision=revision,
+            cache_dir=cache_dir,
+            progress=progress,
+            trust_remote_code=trust_remote_code,
+        )
         src_info = {"type": "hub", "hf_repo": repo, "revision": revision, "path": str(local)}
         model_id = model_id or (spec.id if spec else repo.split("/")[-1].lower())
     if spec is not None and paradigm is not None and paradigm != spec.paradigm:
@@ -129,26 +141,63 @@ def build_artifact(
             from .timeseries import build_timeseries_artifact
         except ImportError as exc:
             raise ExportError(f"time-series export is not available: {exc}") from exc
-        return build_timeseries_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id,
-                                         precision=precision, opset=opset, progress=progress)
+        return build_timeseries_artifact(
+            Path(local),
+            Path(out_dir),
+            spec=spec,
+            model_id=model_id,
+            precision=precision,
+            opset=opset,
+            progress=progress,
+        )
     if chosen == "pages" or (chosen is None and _pages_by_config(Path(local))):
         from .pages import build_pages_artifact
 
-        return build_pages_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
-                                    opset=opset, overwrite=overwrite, source=src_info, progress=progress,
-                                    colpali_engine=colpali_engine, image_size=image_size, optimize=optimize)
+        return build_pages_artifact(
+            Path(local),
+            Path(out_dir),
+            spec=spec,
+            model_id=model_id,
+            precision=precision,
+            opset=opset,
+            overwrite=overwrite,
+            source=src_info,
+            progress=progress,
+            colpali_engine=colpali_engine,
+            image_size=image_size,
+            optimize=optimize,
+        )
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
 
-        return build_vision_artifact(Path(local), Path(out_dir), spec=spec, model_id=model_id, precision=precision,
-                                     opset=opset, overwrite=overwrite, source=src_info, progress=progress,
-                                     optimize=optimize)
+        return build_vision_artifact(
+            Path(local),
+            Path(out_dir),
+            spec=spec,
+            model_id=model_id,
+            precision=precision,
+            opset=opset,
+            overwrite=overwrite,
+            source=src_info,
+            progress=progress,
+            optimize=optimize,
+        )
     from .text import SPLADE_POOLING_DEFAULT, build_text_artifact
 
     return build_text_artifact(
-        Path(local), Path(out_dir), spec=spec, model_id=model_id, paradigm=chosen, precision=precision,
-        opset=opset, optimize=optimize, splade_pooling=splade_pooling or SPLADE_POOLING_DEFAULT,
-        trust_remote_code=trust_remote_code, overwrite=overwrite, source=src_info, progress=progress,
+        Path(local),
+        Path(out_dir),
+        spec=spec,
+        model_id=model_id,
+        paradigm=chosen,
+        precision=precision,
+        opset=opset,
+        optimize=optimize,
+        splade_pooling=splade_pooling or SPLADE_POOLING_DEFAULT,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite,
+        source=src_info,
+        progress=progress,
         int8_profile=int8_profile,
         matryoshka_dims=matryoshka_dims,
     )

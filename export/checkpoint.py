@@ -117,7 +117,8 @@ class CheckpointInfo:
         """Whether this is a PyLate ColBERT checkpoint (by its version record or its config keys)."""
         versions = self.st_model_config.get("__version__", {}) or {}
         return "pylate" in versions or (
-            bool(self.dense_modules) and "query_prefix" in self.st_model_config
+            bool(self.dense_modules)
+            and "query_prefix" in self.st_model_config
             and "document_length" in self.st_model_config
         )
 
@@ -150,8 +151,9 @@ def inspect_checkpoint(root: str | Path) -> CheckpointInfo:
     config_path = transformer_path / "config.json"
     if not config_path.is_file():
         raise ExportError(f"{transformer_path} has no config.json: not a transformers checkpoint")
-    info = CheckpointInfo(root=root, hf_config=_read_json(config_path), modules=modules,
-                          transformer_path=transformer_path)
+    info = CheckpointInfo(
+        root=root, hf_config=_read_json(config_path), modules=modules, transformer_path=transformer_path
+    )
     for name in ("sentence_bert_config.json",):
         for base in (transformer_path, root):
             if (base / name).is_file():

@@ -31,33 +31,80 @@ def main() -> None:
 
 @main.command()
 @click.argument("model_id", required=False)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Artifact directory to create.")
-@click.option("--from-dir", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Local HF / sentence-transformers / PyLate / Stanford checkpoint instead of the Hub.")
-@click.option("--paradigm", type=click.Choice(PARADIGMS), help="Override/choose the paradigm (models outside the registry).")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
-              help="Weight precision; fp16/int8 must pass their cosine floor against fp32 torch.")
-@click.option("--int8-profile", type=click.Choice(sorted(INT8_PROFILES)), default=None,
-              help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
-              "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Artifact directory to create.",
+)
+@click.option(
+    "--from-dir",
+    "from_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Local HF / sentence-transformers / PyLate / Stanford checkpoint instead of the Hub.",
+)
+@click.option(
+    "--paradigm",
+    type=click.Choice(PARADIGMS),
+    help="Override/choose the paradigm (models outside the registry).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="fp32",
+    show_default=True,
+    help="Weight precision; fp16/int8 must pass their cosine floor against fp32 torch.",
+)
+@click.option(
+    "--int8-profile",
+    type=click.Choice(sorted(INT8_PROFILES)),
+    default=None,
+    help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
+    "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.",
+)
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
-@click.option("--optimize/--no-optimize", default=True, show_default=True,
-              help="Run onnxruntime's transformer optimizer (kept only if parity holds).")
-@click.option("--splade-pooling", type=click.Choice(["graph", "runtime"]), default=None,
-              help="SPLADE: pool in the graph (sparse_embedding, default) or return logits and pool in numpy.")
+@click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="Run onnxruntime's transformer optimizer (kept only if parity holds).",
+)
+@click.option(
+    "--splade-pooling",
+    type=click.Choice(["graph", "runtime"]),
+    default=None,
+    help="SPLADE: pool in the graph (sparse_embedding, default) or return logits and pool in numpy.",
+)
 @click.option("--revision", help="Hub revision (branch, tag or commit).")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Hugging Face cache directory.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Hugging Face cache directory."
+)
 @click.option("--trust-remote-code", is_flag=True, help="Allow custom modelling code from the checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out directory.")
-@click.option("--matryoshka-dims", "matryoshka_dims", default=None, metavar="D1,D2,...",
-              help="Truncation sizes the model was trained for (e.g. 768,512,256), recorded in the manifest "
-                   "(for models outside the registry).")
-@click.option("--colpali-engine", "colpali_engine", default=None, metavar="REVISION",
-              help="Page retrieval: the colpali-engine prompt semantics the checkpoint was trained with "
-                   "(ColIdefics3: '>=0.3.13' or '<=0.3.12'; ColPali: 'hf', '>=0.3.13' or '0.3.4-0.3.10').")
-@click.option("--image-size", "image_size", type=click.IntRange(1, None), default=None,
-              help="Page retrieval: default image size of the artifact (ColIdefics3: longest edge in px).")
+@click.option(
+    "--matryoshka-dims",
+    "matryoshka_dims",
+    default=None,
+    metavar="D1,D2,...",
+    help="Truncation sizes the model was trained for (e.g. 768,512,256), recorded in the manifest "
+    "(for models outside the registry).",
+)
+@click.option(
+    "--colpali-engine",
+    "colpali_engine",
+    default=None,
+    metavar="REVISION",
+    help="Page retrieval: the colpali-engine prompt semantics the checkpoint was trained with "
+    "(ColIdefics3: '>=0.3.13' or '<=0.3.12'; ColPali: 'hf', '>=0.3.13' or '0.3.4-0.3.10').",
+)
+@click.option(
+    "--image-size",
+    "image_size",
+    type=click.IntRange(1, None),
+    default=None,
+    help="Page retrieval: default image size of the artifact (ColIdefics3: longest edge in px).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -90,15 +137,28 @@ def build(
         try:
             sizes = [int(x) for x in matryoshka_dims.replace(" ", "").split(",") if x]
         except ValueError:
-            raise click.BadParameter("a comma-separated list of integers", param_hint="--matryoshka-dims") from None
+            raise click.BadParameter(
+                "a comma-separated list of integers", param_hint="--matryoshka-dims"
+            ) from None
     try:
         manifest = build_artifact(
-            from_dir if from_dir is not None else model_id, out_dir, model_id=model_id, paradigm=paradigm,
-            precision=precision, opset=opset, optimize=optimize, splade_pooling=splade_pooling, revision=revision,
+            from_dir if from_dir is not None else model_id,
+            out_dir,
+            model_id=model_id,
+            paradigm=paradigm,
+            precision=precision,
+            opset=opset,
+            optimize=optimize,
+            splade_pooling=splade_pooling,
+            revision=revision,
             int8_profile=int8_profile,
-            cache_dir=cache_dir, trust_remote_code=trust_remote_code, overwrite=overwrite,
-            progress=make_progress(not quiet), matryoshka_dims=sizes,
-            colpali_engine=colpali_engine, image_size=image_size,
+            cache_dir=cache_dir,
+            trust_remote_code=trust_remote_code,
+            overwrite=overwrite,
+            progress=make_progress(not quiet),
+            matryoshka_dims=sizes,
+            colpali_engine=colpali_engine,
+            image_size=image_size,
         )
     except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
         _fail(exc)
@@ -113,8 +173,12 @@ def build(
 
 @main.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--from-dir", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Torch checkpoint to re-run parity against.")
+@click.option(
+    "--from-dir",
+    "from_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Torch checkpoint to re-run parity against.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-q", "--quiet", is_flag=True)
 def verify(artifact: Path, from_dir: Path | None, as_json: bool, quiet: bool) -> None:
@@ -145,8 +209,21 @@ def list_cmd(paradigm: str | None, as_json: bool) -> None:
 
     models = list_models(paradigm)
     if as_json:
-        click.echo(json.dumps([{"id": m.id, "hf_repo": m.hf_repo, "paradigm": m.paradigm,
-                                "architecture": m.architecture, "dim": m.dim} for m in models], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": m.id,
+                        "hf_repo": m.hf_repo,
+                        "paradigm": m.paradigm,
+                        "architecture": m.architecture,
+                        "dim": m.dim,
+                    }
+                    for m in models
+                ],
+                indent=2,
+            )
+        )
         return
     width = max(len(m.id) for m in models) if models else 10
     for m in models:

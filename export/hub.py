@@ -71,5 +71,7 @@ def download_checkpoint(
         ) from exc
     root = Path(path)
     if not (root / "config.json").is_file():
-        raise ExportError(f"the snapshot of {repo_id!r} in {root} has no config.json; is it a transformers model?")
+        raise ExportError(
+            f"the snapshot of {repo_id!r} in {root} has no config.json; is it a transformers model?"
+        )
     return root

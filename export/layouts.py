@@ -50,8 +50,15 @@ def _pad(rows: list[tuple[list[int], list[int], list[int]]], pad_id: int, length
     return ids, mask, types
 
 
-def encode_batch(tok: Tokenizer, texts: Sequence[str], *, max_length: int, pad_id: int, lowercase: bool = False,
-                 strip: bool = True) -> dict[str, np.ndarray]:
+def encode_batch(
+    tok: Tokenizer,
+    texts: Sequence[str],
+    *,
+    max_length: int,
+    pad_id: int,
+    lowercase: bool = False,
+    strip: bool = True,
+) -> dict[str, np.ndarray]:
     """Right-padded ``input_ids``/``attention_mask``/``token_type_ids`` for ``texts``."""
     encs = _encode(tok, texts, max_length, lowercase=lowercase, strip=strip)
     ids, mask, types = _pad([(e.ids, e.attention_mask, e.type_ids) for e in encs], pad_id)
@@ -63,9 +70,18 @@ def _with_marker(enc, marker_id: int) -> tuple[list[int], list[int], list[int]]:
     return ids[:1] + [marker_id] + ids[1:], [1] * (len(ids) + 1), [0] * (len(ids) + 1)
 
 
-def colbert_query_batch(tok: Tokenizer, texts: Sequence[str], *, query_length: int, marker_id: int, mask_token_id: int,
-                        pad_id: int, do_query_expansion: bool = True, attend_to_expansion_tokens: bool = False,
-                        lowercase: bool = False) -> dict[str, np.ndarray]:
+def colbert_query_batch(
+    tok: Tokenizer,
+    texts: Sequence[str],
+    *,
+    query_length: int,
+    marker_id: int,
+    mask_token_id: int,
+    pad_id: int,
+    do_query_expansion: bool = True,
+    attend_to_expansion_tokens: bool = False,
+    lowercase: bool = False,
+) -> dict[str, np.ndarray]:
     """``[CLS] [Q] q… [SEP] [MASK]…`` exactly ``query_length`` long (Stanford / PyLate layout)."""
     encs = _encode(tok, texts, query_length - 1, lowercase=lowercase, strip=True)
     rows = [_with_marker(e, marker_id) for e in encs]
@@ -78,8 +94,15 @@ def colbert_query_batch(tok: Tokenizer, texts: Sequence[str], *, query_length: i
     return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
 
 
-def colbert_document_batch(tok: Tokenizer, texts: Sequence[str], *, document_length: int, marker_id: int, pad_id: int,
-                           lowercase: bool = False) -> dict[str, np.ndarray]:
+def colbert_document_batch(
+    tok: Tokenizer,
+    texts: Sequence[str],
+    *,
+    document_length: int,
+    marker_id: int,
+    pad_id: int,
+    lowercase: bool = False,
+) -> dict[str, np.ndarray]:
     """``[CLS] [D] d… [SEP]`` truncated to ``document_length``, padded to the longest in the batch."""
     encs = _encode(tok, texts, document_length - 1, lowercase=lowercase, strip=True)
     ids, mask, types = _pad([_with_marker(e, marker_id) for e in encs], pad_id)

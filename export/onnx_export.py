@@ -14,16 +14,30 @@ from tessera_onnx.errors import ExportError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["export_graph", "optimize_transformer", "DEFAULT_OPSET", "MIN_OPSET", "graph_summary", "write_final_graph"]
+__all__ = [
+    "export_graph",
+    "optimize_transformer",
+    "DEFAULT_OPSET",
+    "MIN_OPSET",
+    "graph_summary",
+    "write_final_graph",
+]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
 _TOKEN_OUTPUTS = {"last_hidden_state", "token_embeddings", "logits"}
 
 
-def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], input_names: Sequence[str], output_name: str,
-                 path: str | Path, *, opset: int = DEFAULT_OPSET,
-                 dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> Path:
+def export_graph(
+    module: torch.nn.Module,
+    example: Mapping[str, np.ndarray],
+    input_names: Sequence[str],
+    output_name: str,
+    path: str | Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+) -> Path:
     """Export ``module`` (called with the inputs positionally) to ``path`` with dynamic axes.
 
     ``dynamic_axes`` overrides the default (batch + sequence on every input) for graphs whose
@@ -45,8 +59,15 @@ def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], inp
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
-                module, args, str(path), input_names=list(input_names), output_names=[output_name],
-                dynamic_axes=axes, opset_version=opset, do_constant_folding=True, dynamo=False,
+                module,
+                args,
+                str(path),
+                input_names=list(input_names),
+                output_names=[output_name],
+                dynamic_axes=axes,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
             )
         except Exception as exc:
             raise ExportError(f"torch.onnx.export failed: {type(exc).__name__}: {exc}") from exc
@@ -58,7 +79,9 @@ def export_graph(module: torch.nn.Module, example: Mapping[str, np.ndarray], inp
     return path
 
 
-def optimize_transformer(src: str | Path, dst: str | Path, *, num_heads: int, hidden_size: int) -> dict[str, Any]:
+def optimize_transformer(
+    src: str | Path, dst: str | Path, *, num_heads: int, hidden_size: int
+) -> dict[str, Any]:
     """Run onnxruntime's transformer optimizer (fused attention/LayerNorm/GELU); return what it fused."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -70,12 +93,23 @@ def optimize_transformer(src: str | Path, dst: str | Path, *, num_heads: int, hi
         import logging
 
         logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-        opt = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-                             optimization_options=options, opt_level=1, use_gpu=False)
+        opt = optimize_model(
+            str(src),
+            model_type="bert",
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+            optimization_options=options,
+            opt_level=1,
+            use_gpu=False,
+        )
     fused = {k: int(v) for k, v in (opt.get_fused_operator_statistics() or {}).items() if v}
     opt.save_model_to_file(str(dst), use_external_data_format=False)
-    return {"tool": "onnxruntime.transformers.optimizer", "model_type": "bert", "opt_level": 1,
-            "fused_operators": fused}
+    return {
+        "tool": "onnxruntime.transformers.optimizer",
+        "model_type": "bert",
+        "opt_level": 1,
+        "fused_operators": fused,
+    }
 
 
 def graph_summary(path: str | Path) -> dict[str, Any]:

@@ -26,8 +26,17 @@ if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer
 
-__all__ = ["ParityCase", "PARITY_TEXTS", "FLOORS", "text_cases", "run_parity", "check_floor",
-           "onnx_outputs", "torch_outputs", "output_vectors"]
+__all__ = [
+    "ParityCase",
+    "PARITY_TEXTS",
+    "FLOORS",
+    "text_cases",
+    "run_parity",
+    "check_floor",
+    "onnx_outputs",
+    "torch_outputs",
+    "output_vectors",
+]
 
 # Fixed, deterministic inputs: short, medium, punctuation-heavy, non-ASCII, and a long text.
 PARITY_TEXTS = (
@@ -39,8 +48,6 @@ PARITY_TEXTS = (
     "ONNX runtime executes the exported graph without PyTorch.",
 )
 LONG_TEXT = " ".join(PARITY_TEXTS * 40)
-
-
 
 
 @dataclass
@@ -58,31 +65,71 @@ class ParityCase:
         return {"name": self.name, "batch": int(ids.shape[0]), "seq_len": int(ids.shape[1]), **self.meta}
 
 
-def text_cases(tok: Tokenizer, *, paradigm: str, max_length: int, pad_id: int, lowercase: bool = False,
-               mv: Mapping[str, Any] | None = None) -> list[ParityCase]:
+def text_cases(
+    tok: Tokenizer,
+    *,
+    paradigm: str,
+    max_length: int,
+    pad_id: int,
+    lowercase: bool = False,
+    mv: Mapping[str, Any] | None = None,
+) -> list[ParityCase]:
     """The fixed parity batches for a text paradigm."""
     long_len = min(max_length, 192)
     if paradigm != "multi_vector":
         return [
-            ParityCase("single_short", encode_batch(tok, PARITY_TEXTS[:1], max_length=max_length, pad_id=pad_id,
-                                                    lowercase=lowercase)),
-            ParityCase("batch4_padded", encode_batch(tok, PARITY_TEXTS[1:5], max_length=max_length, pad_id=pad_id,
-                                                     lowercase=lowercase)),
-            ParityCase("batch2_long", encode_batch(tok, [LONG_TEXT, PARITY_TEXTS[5]], max_length=long_len,
-                                                   pad_id=pad_id, lowercase=lowercase)),
+            ParityCase(
+                "single_short",
+                encode_batch(
+                    tok, PARITY_TEXTS[:1], max_length=max_length, pad_id=pad_id, lowercase=lowercase
+                ),
+            ),
+            ParityCase(
+                "batch4_padded",
+                encode_batch(
+                    tok, PARITY_TEXTS[1:5], max_length=max_length, pad_id=pad_id, lowercase=lowercase
+                ),
+            ),
+            ParityCase(
+                "batch2_long",
+                encode_batch(
+                    tok, [LONG_TEXT, PARITY_TEXTS[5]], max_length=long_len, pad_id=pad_id, lowercase=lowercase
+                ),
+            ),
         ]
     assert mv is not None
-    q = colbert_query_batch(tok, [PARITY_TEXTS[2], PARITY_TEXTS[0], LONG_TEXT], query_length=mv["query_length"],
-                            marker_id=mv["query_marker_id"], mask_token_id=mv["mask_token_id"], pad_id=pad_id,
-                            do_query_expansion=mv["do_query_expansion"],
-                            attend_to_expansion_tokens=mv["attend_to_expansion_tokens"], lowercase=lowercase)
+    q = colbert_query_batch(
+        tok,
+        [PARITY_TEXTS[2], PARITY_TEXTS[0], LONG_TEXT],
+        query_length=mv["query_length"],
+        marker_id=mv["query_marker_id"],
+        mask_token_id=mv["mask_token_id"],
+        pad_id=pad_id,
+        do_query_expansion=mv["do_query_expansion"],
+        attend_to_expansion_tokens=mv["attend_to_expansion_tokens"],
+        lowercase=lowercase,
+    )
     # queries keep every row when expanding (the [MASK] rows carry signal), else the attended rows
-    q_keep = np.ones_like(q["attention_mask"], dtype=bool) if mv["do_query_expansion"] else q["attention_mask"] > 0
+    q_keep = (
+        np.ones_like(q["attention_mask"], dtype=bool) if mv["do_query_expansion"] else q["attention_mask"] > 0
+    )
     doc_len = min(mv["document_length"], 192)
-    d = colbert_document_batch(tok, [PARITY_TEXTS[1], PARITY_TEXTS[0], LONG_TEXT], document_length=doc_len,
-                               marker_id=mv["document_marker_id"], pad_id=pad_id, lowercase=lowercase)
-    d1 = colbert_document_batch(tok, PARITY_TEXTS[4:5], document_length=doc_len,
-                                marker_id=mv["document_marker_id"], pad_id=pad_id, lowercase=lowercase)
+    d = colbert_document_batch(
+        tok,
+        [PARITY_TEXTS[1], PARITY_TEXTS[0], LONG_TEXT],
+        document_length=doc_len,
+        marker_id=mv["document_marker_id"],
+        pad_id=pad_id,
+        lowercase=lowercase,
+    )
+    d1 = colbert_document_batch(
+        tok,
+        PARITY_TEXTS[4:5],
+        document_length=doc_len,
+        marker_id=mv["document_marker_id"],
+        pad_id=pad_id,
+        lowercase=lowercase,
+    )
     return [
         ParityCase("queries3_expanded", q, q_keep, {"layout": "query"}),
         ParityCase("docs3_padded", d, d["attention_mask"] > 0, {"layout": "document"}),
@@ -90,8 +137,9 @@ def text_cases(tok: Tokenizer, *, paradigm: str, max_length: int, pad_id: int, l
     ]
 
 
-def torch_outputs(module: torch.nn.Module, cases: Sequence[ParityCase],
-                  input_names: Sequence[str]) -> list[np.ndarray]:
+def torch_outputs(
+    module: torch.nn.Module, cases: Sequence[ParityCase], input_names: Sequence[str]
+) -> list[np.ndarray]:
     """Run the torch wrapper (fp32, eval, no grad) on every case."""
     import torch
 
@@ -104,8 +152,9 @@ def torch_outputs(module: torch.nn.Module, cases: Sequence[ParityCase],
     return out
 
 
-def onnx_outputs(onnx_path: str | Path, cases: Sequence[ParityCase], input_names: Sequence[str],
-                 output_name: str) -> list[np.ndarray]:
+def onnx_outputs(
+    onnx_path: str | Path, cases: Sequence[ParityCase], input_names: Sequence[str], output_name: str
+) -> list[np.ndarray]:
     """Run the exported graph with onnxruntime (CPU) on every case."""
     import onnxruntime as ort
 
@@ -141,7 +190,9 @@ def _np_pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     return summed / count
 
 
-def output_vectors(output_name: str, config: Mapping[str, Any]) -> Callable[[np.ndarray, ParityCase], np.ndarray]:
+def output_vectors(
+    output_name: str, config: Mapping[str, Any]
+) -> Callable[[np.ndarray, ParityCase], np.ndarray]:
     """Map a raw graph output to the vectors the runtime returns (for cosine figures)."""
     if output_name == "last_hidden_state":
         mode = config.get("dense", {}).get("pooling", "mean")
@@ -165,7 +216,9 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(both_zero, 1.0, cos)
 
 
-def check_floor(precision: str, figures: Mapping[str, float], floor: Mapping[str, float] | None = None) -> list[str]:
+def check_floor(
+    precision: str, figures: Mapping[str, float], floor: Mapping[str, float] | None = None
+) -> list[str]:
     """The floor violations (empty when the figures pass)."""
     floor = FLOORS[precision] if floor is None else floor
     bad = []
@@ -197,8 +250,10 @@ def run_parity(
     per_case, all_cos, max_abs, abs_sum, abs_n = [], [], 0.0, 0.0, 0
     for case, ref, out in zip(cases, reference, got, strict=True):
         if ref.shape != out.shape:
-            raise ParityError(f"{label}onnx output {output_name} has shape {out.shape}, torch {ref.shape} "
-                              f"on case {case.name}")
+            raise ParityError(
+                f"{label}onnx output {output_name} has shape {out.shape}, torch {ref.shape} "
+                f"on case {case.name}"
+            )
         if not np.all(np.isfinite(out)):
             raise ParityError(f"{label}onnx output {output_name} has NaN/inf on case {case.name}")
         diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
@@ -207,14 +262,27 @@ def run_parity(
         max_abs = max(max_abs, float(diff.max()))
         abs_sum += float(diff.sum())
         abs_n += diff.size
-        per_case.append({**case.describe(), "max_abs_diff": float(diff.max()), "min_cosine": float(cos.min())})
+        per_case.append(
+            {**case.describe(), "max_abs_diff": float(diff.max()), "min_cosine": float(cos.min())}
+        )
     cos_all = np.concatenate(all_cos)
-    figures = {"max_abs_diff": max_abs, "mean_abs_diff": abs_sum / max(abs_n, 1),
-               "min_cosine": float(cos_all.min()), "mean_cosine": float(cos_all.mean())}
+    figures = {
+        "max_abs_diff": max_abs,
+        "mean_abs_diff": abs_sum / max(abs_n, 1),
+        "min_cosine": float(cos_all.min()),
+        "mean_cosine": float(cos_all.mean()),
+    }
     floor = dict(FLOORS[precision] if floor is None else floor)
     bad = check_floor(precision, figures, floor)
-    record = parity_record(reference=reference_name, metric_output=output_name, tolerance=floor, cases=per_case,
-                           passed=not bad, precision=precision, **figures)
+    record = parity_record(
+        reference=reference_name,
+        metric_output=output_name,
+        tolerance=floor,
+        cases=per_case,
+        passed=not bad,
+        precision=precision,
+        **figures,
+    )
     if bad and raise_on_fail:
         raise ParityError(
             f"{label}exported graph does not match the torch model at precision {precision}: {', '.join(bad)}. "

@@ -239,7 +239,10 @@ def quantize_int8(
                 reduce_range=bool(cfg.get("reduce_range", False)),
                 op_types_to_quantize=cfg.get("op_types_to_quantize"),
                 nodes_to_exclude=exclude or None,
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, **dict(cfg.get("extra_options", {}))},
+                extra_options={
+                    "DefaultTensorType": onnx.TensorProto.FLOAT,
+                    **dict(cfg.get("extra_options", {})),
+                },
             )
         finally:
             root.setLevel(level)

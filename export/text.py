@@ -62,7 +62,9 @@ def _added_token_id(tokenizer_json: Path, content: str) -> int | None:
 
 def _vocab_id(tokenizer, token: str) -> int:
     tid = tokenizer.convert_tokens_to_ids(token)
-    if tid is None or (tokenizer.unk_token_id is not None and tid == tokenizer.unk_token_id and token != tokenizer.unk_token):
+    if tid is None or (
+        tokenizer.unk_token_id is not None and tid == tokenizer.unk_token_id and token != tokenizer.unk_token
+    ):
         raise ExportError(f"marker token {token!r} is not in the tokenizer vocabulary")
     return int(tid)
 
@@ -80,10 +82,16 @@ def _max_length(info: CheckpointInfo, spec: ModelSpec | None, tokenizer) -> int:
     return int(min(tmax, limit)) if tmax < 1_000_000 else limit
 
 
-def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm: str,
-                          tokenizer: PreTrainedTokenizerBase,
-                          tokenizer_json: Path, *, splade_pooling: str = SPLADE_POOLING_DEFAULT,
-                          dim_hint: int | None = None) -> TextSettings:
+def resolve_text_settings(
+    info: CheckpointInfo,
+    spec: ModelSpec | None,
+    paradigm: str,
+    tokenizer: PreTrainedTokenizerBase,
+    tokenizer_json: Path,
+    *,
+    splade_pooling: str = SPLADE_POOLING_DEFAULT,
+    dim_hint: int | None = None,
+) -> TextSettings:
     """Merge registry facts and the checkpoint's own config (the checkpoint wins) into manifest configs."""
     stm = info.st_model_config
     prompts = {k: v for k, v in (stm.get("prompts") or {}).items() if isinstance(v, str)}
@@ -91,8 +99,9 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
     document_prefix = _opt(spec, "document_prefix", "")
     if paradigm != "multi_vector":
         query_prefix = prompts.get("query", query_prefix)
-        document_prefix = next((prompts[k] for k in ("document", "passage", "corpus") if k in prompts),
-                               document_prefix)
+        document_prefix = next(
+            (prompts[k] for k in ("document", "passage", "corpus") if k in prompts), document_prefix
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     text = TextConfig(
         tokenizer_file="tokenizer.json",
@@ -113,7 +122,9 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
         else:
             normalize = bool(_opt(spec, "normalize", True))
         cfg = DenseConfig(
-            pooling=pooling, normalize=normalize, layer_norm=bool(_opt(spec, "layer_norm", False)),
+            pooling=pooling,
+            normalize=normalize,
+            layer_norm=bool(_opt(spec, "layer_norm", False)),
             include_prompt=bool((info.pooling or {}).get("include_prompt", True)),
             pooled_in_graph=bool(info.dense_modules),
         )
@@ -138,10 +149,13 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
         if mask_id is None:
             mask_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else pad_id
         query_length = stm.get("query_length") or meta.get("query_maxlen") or _opt(spec, "query_length") or 32
-        document_length = (stm.get("document_length") or meta.get("doc_maxlen") or _opt(spec, "document_length")
-                           or 180)
-        attend = stm.get("attend_to_expansion_tokens", meta.get("attend_to_mask_tokens",
-                                                               _opt(spec, "attend_to_expansion_tokens", False)))
+        document_length = (
+            stm.get("document_length") or meta.get("doc_maxlen") or _opt(spec, "document_length") or 180
+        )
+        attend = stm.get(
+            "attend_to_expansion_tokens",
+            meta.get("attend_to_mask_tokens", _opt(spec, "attend_to_expansion_tokens", False)),
+        )
         if "skiplist_words" in stm:
             words = list(stm.get("skiplist_words") or [])
         elif meta.get("mask_punctuation", True) and _opt(spec, "skiplist", "punctuation") == "punctuation":
@@ -159,13 +173,21 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
                 if ids:
                     skip.add(int(ids[0]))
         cfg = MultiVectorConfig(
-            query_marker_id=int(q_id), document_marker_id=int(d_id), mask_token_id=int(mask_id),
-            query_length=int(query_length), document_length=int(document_length),
-            attend_to_expansion_tokens=bool(attend), do_query_expansion=bool(stm.get("do_query_expansion", True)),
-            skiplist_ids=tuple(sorted(skip)), normalize=True,
+            query_marker_id=int(q_id),
+            document_marker_id=int(d_id),
+            mask_token_id=int(mask_id),
+            query_length=int(query_length),
+            document_length=int(document_length),
+            attend_to_expansion_tokens=bool(attend),
+            do_query_expansion=bool(stm.get("do_query_expansion", True)),
+            skiplist_ids=tuple(sorted(skip)),
+            normalize=True,
         )
-        extras = {"query_marker": q_marker, "document_marker": d_marker,
-                  "projection": "pylate" if pylate else "stanford"}
+        extras = {
+            "query_marker": q_marker,
+            "document_marker": d_marker,
+            "projection": "pylate" if pylate else "stanford",
+        }
         return TextSettings(paradigm, text, {**cfg.to_dict(), **extras}, "token_embeddings", extras)
     if paradigm == "sparse":
         sp = info.splade_pooling or {}
@@ -177,15 +199,20 @@ def resolve_text_settings(info: CheckpointInfo, spec: ModelSpec | None, paradigm
         aggregation = sp.get("pooling_strategy") or _opt(spec, "aggregation", "max")
         if splade_pooling not in ("graph", "runtime"):
             raise ExportError(f"splade pooling must be 'graph' or 'runtime', got {splade_pooling!r}")
-        cfg = SparseConfig(activation=activation, aggregation=aggregation,
-                           pooled_in_graph=splade_pooling == "graph",
-                           vocab_size=int(dim_hint or info.hf_config.get("vocab_size", 30522)))
+        cfg = SparseConfig(
+            activation=activation,
+            aggregation=aggregation,
+            pooled_in_graph=splade_pooling == "graph",
+            vocab_size=int(dim_hint or info.hf_config.get("vocab_size", 30522)),
+        )
         output = "sparse_embedding" if cfg.pooled_in_graph else "logits"
         return TextSettings(paradigm, text, cfg.to_dict(), output, extras)
     raise ExportError(f"paradigm {paradigm!r} is not a text paradigm {TEXT_PARADIGMS}")
 
 
-def _load_model(info: CheckpointInfo, paradigm: str, trust_remote_code: bool, code_revision: str | None = None):
+def _load_model(
+    info: CheckpointInfo, paradigm: str, trust_remote_code: bool, code_revision: str | None = None
+):
     import torch
     from transformers import AutoModel, AutoModelForMaskedLM
 
@@ -195,8 +222,9 @@ def _load_model(info: CheckpointInfo, paradigm: str, trust_remote_code: bool, co
     if trust_remote_code and code_revision:
         kwargs["code_revision"] = code_revision  # pins custom code that lives in another repo
     try:
-        model, loading = cls.from_pretrained(str(path), attn_implementation="eager", output_loading_info=True,
-                                             **kwargs)
+        model, loading = cls.from_pretrained(
+            str(path), attn_implementation="eager", output_loading_info=True, **kwargs
+        )
     except (ValueError, TypeError) as exc:
         if "attn_implementation" not in str(exc) and "eager" not in str(exc):
             raise ExportError(f"cannot load {path} with {cls.__name__}: {exc}") from exc
@@ -279,26 +307,35 @@ def build_text_artifact(
     if paradigm not in TEXT_PARADIGMS:
         raise ExportError(f"paradigm {paradigm!r} is not a text paradigm {TEXT_PARADIGMS}")
     if spec is not None and spec.trust_remote_code and not trust_remote_code:
-        raise ExportError(f"{spec.id} needs trust_remote_code=True (custom modelling code); pass --trust-remote-code")
+        raise ExportError(
+            f"{spec.id} needs trust_remote_code=True (custom modelling code); pass --trust-remote-code"
+        )
     if precision not in FLOORS:
         raise ExportError(f"unknown precision {precision!r}; choose one of {tuple(FLOORS)}")
     model_id = model_id or (spec.id if spec else None) or source_dir.resolve().name.lower()
 
     with ArtifactStage(out_dir, overwrite=overwrite) as stage, tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        tokenizer = AutoTokenizer.from_pretrained(str(info.transformer_path or source_dir),
-                                                  trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(info.transformer_path or source_dir), trust_remote_code=trust_remote_code
+        )
         tok_path = _write_tokenizer(info, tokenizer, stage.path)
         progress(f"loading torch model ({info.model_type}, paradigm {paradigm})")
         code_revision = spec.code_revision if spec is not None else None
-        if trust_remote_code and spec is not None and spec.trust_remote_code and not (spec.revision and code_revision):
+        if (
+            trust_remote_code
+            and spec is not None
+            and spec.trust_remote_code
+            and not (spec.revision and code_revision)
+        ):
             progress(f"note: {spec.id} runs custom code whose revision the registry does not pin")
         model = _load_model(info, paradigm, trust_remote_code, code_revision)
         input_names = _input_names(model)
         projection = load_projection(info) if paradigm in ("dense", "multi_vector") else None
         vocab = int(model.config.vocab_size)
-        settings = resolve_text_settings(info, spec, paradigm, tokenizer, tok_path, splade_pooling=splade_pooling,
-                                         dim_hint=vocab)
+        settings = resolve_text_settings(
+            info, spec, paradigm, tokenizer, tok_path, splade_pooling=splade_pooling, dim_hint=vocab
+        )
         pcfg = settings.paradigm_config
         if paradigm == "dense":
             if projection is not None:
@@ -309,8 +346,10 @@ def build_text_artifact(
                 dim = int(model.config.hidden_size)
         elif paradigm == "multi_vector":
             if projection is None:
-                raise ExportError(f"{source_dir}: a ColBERT checkpoint needs Dense modules (PyLate/ST) or a "
-                                  "Stanford linear.weight; found neither")
+                raise ExportError(
+                    f"{source_dir}: a ColBERT checkpoint needs Dense modules (PyLate/ST) or a "
+                    "Stanford linear.weight; found neither"
+                )
             module = ColBERTGraph(model, input_names, projection)
             dim = projection.out_features
         else:
@@ -325,32 +364,58 @@ def build_text_artifact(
         config: dict[str, Any] = {"text": settings.text.to_dict(), paradigm: pcfg}
 
         tok = load_tokenizer(tok_path)
-        cases = text_cases(tok, paradigm=paradigm, max_length=settings.text.max_length,
-                           pad_id=settings.text.pad_token_id, lowercase=settings.text.lowercase, mv=pcfg)
+        cases = text_cases(
+            tok,
+            paradigm=paradigm,
+            max_length=settings.text.max_length,
+            pad_id=settings.text.pad_token_id,
+            lowercase=settings.text.lowercase,
+            mv=pcfg,
+        )
         progress(f"running torch reference on {len(cases)} parity batches")
         reference = torch_outputs(module, cases, input_names)
 
         raw = work_dir / "model.raw.onnx"
         progress(f"exporting ONNX graph (opset {opset}, output {settings.output_name})")
-        export_graph(module, cases[1].feeds if len(cases) > 1 else cases[0].feeds, input_names,
-                     settings.output_name, raw, opset=opset)
+        export_graph(
+            module,
+            cases[1].feeds if len(cases) > 1 else cases[0].feeds,
+            input_names,
+            settings.output_name,
+            raw,
+            opset=opset,
+        )
 
         def parity(path: Path, prec: str, raise_on_fail: bool = True, label: str = "") -> dict[str, Any]:
-            return _run_parity(reference, path, cases, input_names=input_names, output_name=settings.output_name,
-                               config=config, precision=prec, raise_on_fail=raise_on_fail, label=label)
+            return _run_parity(
+                reference,
+                path,
+                cases,
+                input_names=input_names,
+                output_name=settings.output_name,
+                config=config,
+                precision=prec,
+                raise_on_fail=raise_on_fail,
+                label=label,
+            )
 
         progress("checking fp32 parity of the exported graph")
         fp32_record = parity(raw, "fp32")
         graph = raw
-        graph_info: dict[str, Any] = {"exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-                                      "optimized": False}
+        graph_info: dict[str, Any] = {
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
+            "optimized": False,
+        }
         if optimize:
             progress("running onnxruntime transformer optimizer (fused attention / LayerNorm / GELU)")
             opt_path = work_dir / "model.opt.onnx"
             try:
-                opt_info = optimize_transformer(raw, opt_path, num_heads=int(getattr(model.config,
-                                                                                       "num_attention_heads", 0)),
-                                                hidden_size=int(getattr(model.config, "hidden_size", 0)))
+                opt_info = optimize_transformer(
+                    raw,
+                    opt_path,
+                    num_heads=int(getattr(model.config, "num_attention_heads", 0)),
+                    hidden_size=int(getattr(model.config, "hidden_size", 0)),
+                )
                 opt_record = parity(opt_path, "fp32", raise_on_fail=False)
             except Exception as exc:  # the optimizer is an accelerator, never a reason to fail
                 opt_info, opt_record = {"error": f"{type(exc).__name__}: {exc}"}, None
@@ -369,32 +434,48 @@ def build_text_artifact(
         else:
             progress(f"converting weights to {precision}")
             converted = work_dir / f"model.{precision}.onnx"
-            graph_info["precision_conversion"] = convert_precision(graph, converted, precision,
-                                                                  int8_profile=int8_profile)
+            graph_info["precision_conversion"] = convert_precision(
+                graph, converted, precision, int8_profile=int8_profile
+            )
             write_final_graph(converted, final)
             progress(f"checking {precision} parity against the fp32 torch model")
             record = parity(final, precision)
-            record["fp32_graph"] = {k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+            record["fp32_graph"] = {
+                k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")
+            }
         graph_info.update(graph_summary(final))
         config["export"] = graph_info
-        progress(f"parity ok: max_abs_diff={record['max_abs_diff']:.3g}, min_cosine={record['min_cosine']:.6f}")
+        progress(
+            f"parity ok: max_abs_diff={record['max_abs_diff']:.3g}, min_cosine={record['min_cosine']:.6f}"
+        )
 
         src = dict(source or {"type": "local", "path": str(source_dir.resolve())})
         if spec is not None:
             src.setdefault("hf_repo", spec.hf_repo)
         manifest = Manifest(
-            model_id=model_id, paradigm=paradigm, architecture=info.model_type, dim=int(dim),
-            inputs=tuple(input_names), outputs=(settings.output_name,), config=config,
+            model_id=model_id,
+            paradigm=paradigm,
+            architecture=info.model_type,
+            dim=int(dim),
+            inputs=tuple(input_names),
+            outputs=(settings.output_name,),
+            config=config,
             matryoshka_dims=_matryoshka_dims(matryoshka_dims, spec, paradigm, int(dim)),
-            precision=precision, opset=int(graph_info.get("opset", opset)), model_file="model.onnx",
-            parity=record, versions=collect_versions(), source=src,
+            precision=precision,
+            opset=int(graph_info.get("opset", opset)),
+            model_file="model.onnx",
+            parity=record,
+            versions=collect_versions(),
+            source=src,
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")
     return result
 
 
-def _matryoshka_dims(given: Sequence[int] | None, spec: ModelSpec | None, paradigm: str, dim: int) -> tuple[int, ...]:
+def _matryoshka_dims(
+    given: Sequence[int] | None, spec: ModelSpec | None, paradigm: str, dim: int
+) -> tuple[int, ...]:
     """The Matryoshka sizes to record: ``given`` (checked, full width first), else the registry's."""
     if given is None:
         return tuple(spec.matryoshka_dims) if spec is not None and spec.paradigm == paradigm else ()

@@ -96,7 +96,9 @@ def load_tsfm() -> types.ModuleType:
         del sys.modules[key]
     spec = importlib.util.find_spec("tsfm_public")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError("granite-tsfm is not installed: pip install --no-deps granite-tsfm==0.3.11")
+        raise MissingDependencyError(
+            "granite-tsfm is not installed: pip install --no-deps granite-tsfm==0.3.11"
+        )
     root = Path(list(spec.submodule_search_locations)[0])
     for name, path in (("tsfm_public", root), ("tsfm_public.models", root / "models")):
         module = types.ModuleType(name)
@@ -118,7 +120,9 @@ def load_ttm(source_dir: Path, *, prediction_filter_length: int | None = None) -
     modeling = load_tsfm()
     source_dir = Path(source_dir)
     if not (source_dir / "config.json").is_file():
-        raise ExportError(f"{source_dir} has no config.json; pass a granite-tsfm TinyTimeMixer checkpoint directory")
+        raise ExportError(
+            f"{source_dir} has no config.json; pass a granite-tsfm TinyTimeMixer checkpoint directory"
+        )
     config = json.loads((source_dir / "config.json").read_text(encoding="utf-8"))
     if config.get("model_type") != "tinytimemixer":
         raise ExportError(
@@ -139,7 +143,9 @@ def _check_supported(cfg: Any) -> None:
     for attr, what in _UNSUPPORTED.items():
         value = getattr(cfg, attr, None)
         if value:
-            raise ExportError(f"this TinyTimeMixer uses {what} ({attr}={value!r}), which tessera-onnx does not export yet")
+            raise ExportError(
+                f"this TinyTimeMixer uses {what} ({attr}={value!r}), which tessera-onnx does not export yet"
+            )
     if getattr(cfg, "patch_length", None) != getattr(cfg, "patch_stride", None):
         raise ExportError("TinyTimeMixer requires patch_length == patch_stride")
     if getattr(cfg, "masked_context_length", None):
@@ -152,7 +158,9 @@ def _channel_mode(cfg: Any) -> str:
     return "common_channel"
 
 
-def timeseries_config_from_model(model: Any, *, frequency_mapping: dict[str, int] | None = None) -> TimeSeriesConfig:
+def timeseries_config_from_model(
+    model: Any, *, frequency_mapping: dict[str, int] | None = None
+) -> TimeSeriesConfig:
     """The manifest's :class:`TimeSeriesConfig` for a loaded ``TinyTimeMixerForPrediction``."""
     cfg = model.config
     _check_supported(cfg)
@@ -281,7 +289,9 @@ def export_ttm_graph(model: Any, path: Path, ts: TimeSeriesConfig, *, opset: int
                 dynamo=False,
             )
         except Exception as exc:
-            raise ExportError(f"torch.onnx.export failed for TinyTimeMixer: {type(exc).__name__}: {exc}") from exc
+            raise ExportError(
+                f"torch.onnx.export failed for TinyTimeMixer: {type(exc).__name__}: {exc}"
+            ) from exc
     try:
         import onnx
 
@@ -301,8 +311,12 @@ def _parity_cases(ts: TimeSeriesConfig, seed: int = 0) -> list[dict[str, Any]]:
     t = np.arange(L + 64, dtype=np.float64)
 
     def series(b: int, c: int, n: int) -> np.ndarray:
-        base = np.sin(2 * np.pi * t[:n, None] / rng.uniform(8, 40, size=(1, c))) * rng.uniform(0.5, 3, size=(1, c))
-        out = np.stack([base + rng.normal(0, 0.3, size=(n, c)) + rng.uniform(-5, 5, size=(1, c)) for _ in range(b)])
+        base = np.sin(2 * np.pi * t[:n, None] / rng.uniform(8, 40, size=(1, c))) * rng.uniform(
+            0.5, 3, size=(1, c)
+        )
+        out = np.stack(
+            [base + rng.normal(0, 0.3, size=(n, c)) + rng.uniform(-5, 5, size=(1, c)) for _ in range(b)]
+        )
         return out
 
     cases = []
@@ -321,7 +335,9 @@ def _parity_cases(ts: TimeSeriesConfig, seed: int = 0) -> list[dict[str, Any]]:
         case["past_values"] = np.stack(vals)
         case["past_observed_mask"] = np.stack(masks)
         if ts.freq_token_required:
-            case["freq_token"] = rng.integers(0, ts.frequency_vocab_size, size=len(case["raw"])).astype(np.int64)
+            case["freq_token"] = rng.integers(0, ts.frequency_vocab_size, size=len(case["raw"])).astype(
+                np.int64
+            )
     return cases
 
 
@@ -351,19 +367,25 @@ def run_timeseries_parity(model: Any, onnx_path: Path, ts: TimeSeriesConfig) -> 
             tm = torch.from_numpy(case["past_observed_mask"])
         ft = torch.from_numpy(case["freq_token"]) if ts.freq_token_required else None
         with torch.no_grad():
-            ref = model(past_values=tv, past_observed_mask=tm, freq_token=ft, return_loss=False, return_dict=True)
+            ref = model(
+                past_values=tv, past_observed_mask=tm, freq_token=ft, return_loss=False, return_dict=True
+            )
         ref_out = {
             "prediction_outputs": ref.prediction_outputs.numpy(),
             "backbone_hidden_state": ref.backbone_hidden_state.numpy(),
         }
-        observed = patch_observed(case["past_observed_mask"], ts.patch_length, ts.patch_stride, ts.num_patches)
+        observed = patch_observed(
+            case["past_observed_mask"], ts.patch_length, ts.patch_stride, ts.num_patches
+        )
         skip = ts.freq_token_required
         emb_onnx = pool_patches(onnx_out["backbone_hidden_state"], observed, skip_first=skip)
         emb_ref = pool_patches(ref_out["backbone_hidden_state"], observed, skip_first=skip)
         diffs = {}
         for key in ("prediction_outputs", "backbone_hidden_state"):
             if onnx_out[key].shape != ref_out[key].shape:
-                raise ParityError(f"{case['name']}: {key} shape {onnx_out[key].shape} != torch {ref_out[key].shape}")
+                raise ParityError(
+                    f"{case['name']}: {key} shape {onnx_out[key].shape} != torch {ref_out[key].shape}"
+                )
             d = np.abs(onnx_out[key].astype(np.float64) - ref_out[key].astype(np.float64))
             diffs[key] = float(d.max())
             mean_diffs.append(float(d.mean()))
@@ -411,7 +433,9 @@ def _check_spec(spec: ModelSpec, ts: TimeSeriesConfig, progress: Callable[[str],
     for key, actual in expected.items():
         listed = spec.option(key)
         if listed is not None and listed != actual:
-            progress(f"warning: registry lists {key}={listed!r} for {spec.id}, the checkpoint has {actual!r}; using the checkpoint")
+            progress(
+                f"warning: registry lists {key}={listed!r} for {spec.id}, the checkpoint has {actual!r}; using the checkpoint"
+            )
     if spec.dim != ts.d_model:
         progress(f"warning: registry dim {spec.dim} != checkpoint d_model {ts.d_model}; using the checkpoint")
 

@@ -23,8 +23,14 @@ def _text_cases(root: Path, manifest: Manifest):
 
     text = TextConfig.from_dict(manifest.config.get("text"))
     tok = load_tokenizer(root / text.tokenizer_file)
-    return text_cases(tok, paradigm=manifest.paradigm, max_length=text.max_length, pad_id=text.pad_token_id,
-                      lowercase=text.lowercase, mv=manifest.config.get("multi_vector"))
+    return text_cases(
+        tok,
+        paradigm=manifest.paradigm,
+        max_length=text.max_length,
+        pad_id=text.pad_token_id,
+        lowercase=text.lowercase,
+        mv=manifest.config.get("multi_vector"),
+    )
 
 
 def smoke_inference(root: Path, manifest: Manifest) -> dict[str, Any]:
@@ -47,7 +53,9 @@ def smoke_inference(root: Path, manifest: Manifest) -> dict[str, Any]:
     out = session.run([manifest.outputs[0]], {n: case.feeds[n] for n in manifest.inputs})[0]
     batch = case.feeds["input_ids"].shape[0]
     if out.shape[0] != batch or out.shape[-1] != manifest.dim:
-        raise ArtifactError(f"smoke inference gave shape {out.shape}; expected batch {batch} and dim {manifest.dim}")
+        raise ArtifactError(
+            f"smoke inference gave shape {out.shape}; expected batch {batch} and dim {manifest.dim}"
+        )
     if not np.all(np.isfinite(out)):
         raise ArtifactError("smoke inference produced NaN/inf")
     return {"output": manifest.outputs[0], "shape": list(out.shape)}
@@ -73,11 +81,18 @@ def verify_artifact(
     if manifest.model_file not in manifest.files:
         raise ArtifactError(f"the manifest does not checksum its model file {manifest.model_file!r}")
     progress("smoke inference")
-    report: dict[str, Any] = {"artifact": str(root), "model_id": manifest.model_id, "files": len(manifest.files),
-                              "checksums": "ok", "smoke": smoke_inference(root, manifest)}
+    report: dict[str, Any] = {
+        "artifact": str(root),
+        "model_id": manifest.model_id,
+        "files": len(manifest.files),
+        "checksums": "ok",
+        "smoke": smoke_inference(root, manifest),
+    }
     if from_dir is not None:
         if manifest.paradigm not in ("dense", "multi_vector", "sparse"):
-            raise ArtifactError(f"parity re-check for paradigm {manifest.paradigm!r} is not supported by verify")
+            raise ArtifactError(
+                f"parity re-check for paradigm {manifest.paradigm!r} is not supported by verify"
+            )
         report["parity"] = reparity(root, manifest, Path(from_dir), progress)
     return report
 
@@ -111,9 +126,18 @@ def reparity(root: Path, manifest: Manifest, from_dir: Path, progress: Progress)
     elif output == "logits":
         module = SpladeLogitsGraph(model, names)
     else:
-        module = SpladePooledGraph(model, names, cfg.get("activation", "log1p_relu"), cfg.get("aggregation", "max"))
+        module = SpladePooledGraph(
+            model, names, cfg.get("activation", "log1p_relu"), cfg.get("aggregation", "max")
+        )
     cases = _text_cases(root, manifest)
     progress("re-running parity")
     reference = torch_outputs(module, cases, names)
-    return run_parity(reference, root / manifest.model_file, cases, input_names=names, output_name=output,
-                      config=manifest.config, precision=manifest.precision)
+    return run_parity(
+        reference,
+        root / manifest.model_file,
+        cases,
+        input_names=names,
+        output_name=output,
+        config=manifest.config,
+        precision=manifest.precision,
+    )

@@ -92,8 +92,13 @@ def load_projection(info: CheckpointInfo) -> DenseStack | None:
         layers.append(layer)
     if not layers and info.stanford_linear:
         weight = load_tensors(info.transformer_path or info.root, ("linear.weight",))["linear.weight"]
-        spec = DenseModuleSpec(path=info.root, in_features=weight.shape[1], out_features=weight.shape[0],
-                               bias=False, activation="torch.nn.modules.linear.Identity")
+        spec = DenseModuleSpec(
+            path=info.root,
+            in_features=weight.shape[1],
+            out_features=weight.shape[0],
+            bias=False,
+            activation="torch.nn.modules.linear.Identity",
+        )
         layer = _DenseLayer(spec)
         layer.linear.weight.data.copy_(weight)
         layers.append(layer)
@@ -173,7 +178,9 @@ class SpladeLogitsGraph(_Base):
 class SpladePooledGraph(_Base):
     """MLM head + SPLADE pooling in the graph: ``sparse_embedding`` [B, V]; B×T×V never leaves it."""
 
-    def __init__(self, model: nn.Module, input_names: Sequence[str], activation: str, aggregation: str) -> None:
+    def __init__(
+        self, model: nn.Module, input_names: Sequence[str], activation: str, aggregation: str
+    ) -> None:
         super().__init__(model, input_names)
         self.activation = activation
         self.aggregation = aggregation

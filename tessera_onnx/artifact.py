@@ -118,8 +118,7 @@ class Manifest:
         """Build a manifest from parsed JSON, raising :class:`ArtifactError` when malformed."""
         if data.get("format") != FORMAT:
             raise ArtifactError(
-                f"not a tessera artifact manifest (format={data.get('format')!r}, "
-                f"expected {FORMAT!r})"
+                f"not a tessera artifact manifest (format={data.get('format')!r}, expected {FORMAT!r})"
             )
         version = data.get("format_version")
         if version != FORMAT_VERSION:
@@ -153,7 +152,12 @@ def _check_member_name(name: Any, what: str) -> None:
     if not isinstance(name, str) or not name or "\x00" in name:
         raise ArtifactError(f"manifest {what} {name!r} is not a file name; re-export the artifact")
     parts = name.replace("\\", "/").split("/")
-    if name.startswith(("/", "\\")) or os.path.isabs(name) or (name[:1].isalpha() and name[1:2] == ":") or ".." in parts:
+    if (
+        name.startswith(("/", "\\"))
+        or os.path.isabs(name)
+        or (name[:1].isalpha() and name[1:2] == ":")
+        or ".." in parts
+    ):
         raise ArtifactError(
             f"manifest {what} {name!r} points outside the artifact directory (absolute path or '..'); "
             "the manifest was crafted or corrupted: re-export or re-download the artifact"
@@ -186,9 +190,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def file_entries(
-    directory: str | os.PathLike[str], names: Iterable[str]
-) -> dict[str, dict[str, Any]]:
+def file_entries(directory: str | os.PathLike[str], names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Checksum entries ``{name: {"sha256", "size"}}`` for files of an artifact directory."""
     root = Path(directory)
     out: dict[str, dict[str, Any]] = {}
@@ -291,8 +293,12 @@ def verify_files(directory: str | os.PathLike[str], manifest: Manifest, *, cache
         key = str(path)
         stat_key = _stat_key(path) if cached else []
         record = known.get(key)
-        if cached and isinstance(record, dict) and record.get("sha256") == entry.get("sha256") \
-                and record.get("stat") == stat_key:
+        if (
+            cached
+            and isinstance(record, dict)
+            and record.get("sha256") == entry.get("sha256")
+            and record.get("stat") == stat_key
+        ):
             continue
         if sha256_file(path) != entry.get("sha256"):
             raise ChecksumError(

@@ -52,7 +52,9 @@ def cached_artifacts(directory: str | os.PathLike[str] | None = None) -> list[st
 
 
 def _offline() -> bool:
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("TESSERA_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(k, "").lower() in ("1", "true", "yes") for k in ("TESSERA_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 def _download(model_id: str, target: Path) -> Path:

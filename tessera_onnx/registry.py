@@ -94,7 +94,14 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> ModelSpec:
     max_length = raw.get("max_length")
     if max_length is not None and (not isinstance(max_length, int) or max_length <= 0):
         raise RegistryError(f"model {mid!r}: max_length must be a positive integer, got {max_length!r}")
-    known = set(_COMMON) | {"revision", "code_revision", "matryoshka_dims", "max_length", "trust_remote_code", "notes"}
+    known = set(_COMMON) | {
+        "revision",
+        "code_revision",
+        "matryoshka_dims",
+        "max_length",
+        "trust_remote_code",
+        "notes",
+    }
     options = {k: v for k, v in raw.items() if k not in known}
     return ModelSpec(
         id=mid,

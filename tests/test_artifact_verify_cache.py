@@ -16,8 +16,15 @@ def small_artifact(tmp_path, monkeypatch):
     root.mkdir()
     (root / "model.onnx").write_bytes(b"graph-bytes" * 100)
     (root / "model.onnx.data").write_bytes(bytes(range(256)) * 40)
-    manifest = Manifest(model_id="x", paradigm="dense", architecture="bert", dim=4, inputs=("input_ids",),
-                        outputs=("last_hidden_state",), files=file_entries(root, ["model.onnx", "model.onnx.data"]))
+    manifest = Manifest(
+        model_id="x",
+        paradigm="dense",
+        architecture="bert",
+        dim=4,
+        inputs=("input_ids",),
+        outputs=("last_hidden_state",),
+        files=file_entries(root, ["model.onnx", "model.onnx.data"]),
+    )
     return root, manifest
 
 

@@ -26,7 +26,9 @@ def jsonl(tmp_path):
 
 def test_encode_dense_to_npy_and_jsonl(runner, tiny_bert_dense_artifact, jsonl, tmp_path):
     out = tmp_path / "out.npy"
-    result = runner.invoke(main, ["encode", str(tiny_bert_dense_artifact), str(jsonl), "-o", str(out), "--progress"])
+    result = runner.invoke(
+        main, ["encode", str(tiny_bert_dense_artifact), str(jsonl), "-o", str(out), "--progress"]
+    )
     assert result.exit_code == 0, result.output
     arr = np.load(out)
     expected = Tessera(tiny_bert_dense_artifact).encode(["the cat sat", "dogs bark loudly", "a bare string"])
@@ -40,7 +42,9 @@ def test_encode_dense_to_npy_and_jsonl(runner, tiny_bert_dense_artifact, jsonl, 
 def test_encode_text_file_stdin_and_dimension_errors(runner, tiny_bert_dense_artifact, tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("one\ntwo\n")
-    result = runner.invoke(main, ["encode", str(tiny_bert_dense_artifact), str(src), "-o", str(tmp_path / "o.npz")])
+    result = runner.invoke(
+        main, ["encode", str(tiny_bert_dense_artifact), str(src), "-o", str(tmp_path / "o.npz")]
+    )
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "o.npz")["embeddings"].shape[0] == 2
     result = runner.invoke(main, ["encode", str(tiny_bert_dense_artifact), "-"], input="x\ny\n")
@@ -49,13 +53,19 @@ def test_encode_text_file_stdin_and_dimension_errors(runner, tiny_bert_dense_art
     assert result.exit_code != 0 and "dimension" in result.output
 
 
-def test_encode_colbert_and_splade(runner, tiny_colbert_stanford_artifact, tiny_splade_artifact, jsonl, tmp_path):
+def test_encode_colbert_and_splade(
+    runner, tiny_colbert_stanford_artifact, tiny_splade_artifact, jsonl, tmp_path
+):
     out = tmp_path / "mv.npz"
-    result = runner.invoke(main, ["encode", str(tiny_colbert_stanford_artifact), str(jsonl), "--documents", "-o", str(out)])
+    result = runner.invoke(
+        main, ["encode", str(tiny_colbert_stanford_artifact), str(jsonl), "--documents", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     data = np.load(out)
     assert data["embeddings"].shape[0] == 3 and data["mask"].shape == data["embeddings"].shape[:2]
-    bad = runner.invoke(main, ["encode", str(tiny_colbert_stanford_artifact), str(jsonl), "-o", str(tmp_path / "x.npy")])
+    bad = runner.invoke(
+        main, ["encode", str(tiny_colbert_stanford_artifact), str(jsonl), "-o", str(tmp_path / "x.npy")]
+    )
     assert bad.exit_code != 0 and ".npz" in bad.output
     result = runner.invoke(main, ["encode", str(tiny_splade_artifact), str(jsonl), "--top-k", "4"])
     assert result.exit_code == 0, result.output
@@ -64,7 +74,9 @@ def test_encode_colbert_and_splade(runner, tiny_colbert_stanford_artifact, tiny_
 
 
 def test_similarity(runner, tiny_colbert_pylate_artifact):
-    result = runner.invoke(main, ["similarity", str(tiny_colbert_pylate_artifact), "a query", "doc one", "doc two", "--json"])
+    result = runner.invoke(
+        main, ["similarity", str(tiny_colbert_pylate_artifact), "a query", "doc one", "doc two", "--json"]
+    )
     assert result.exit_code == 0, result.output
     ranked = json.loads(result.stdout)
     assert [r["index"] for r in ranked] != [] and ranked[0]["score"] >= ranked[1]["score"]

@@ -29,8 +29,18 @@ def test_cli_list():
 
 def test_cli_build_from_dir_without_model_id(tmp_path, tiny_colbert_pylate_dir):
     out = tmp_path / "colbert"
-    result = CliRunner().invoke(main, ["build", "--from-dir", str(tiny_colbert_pylate_dir), "--paradigm",
-                                       "multi_vector", "--out", str(out)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            "--from-dir",
+            str(tiny_colbert_pylate_dir),
+            "--paradigm",
+            "multi_vector",
+            "--out",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     m = read_manifest(out)
     assert m.model_id == tiny_colbert_pylate_dir.name.lower()
@@ -54,8 +64,17 @@ def test_refuses_non_empty_out_without_overwrite(tmp_path, tiny_bert_dir):
 
 
 def test_cli_verify_reruns_parity(tiny_colbert_stanford_artifact, tiny_colbert_stanford_dir):
-    result = CliRunner().invoke(main, ["verify", str(tiny_colbert_stanford_artifact), "--from-dir",
-                                       str(tiny_colbert_stanford_dir), "--json", "-q"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "verify",
+            str(tiny_colbert_stanford_artifact),
+            "--from-dir",
+            str(tiny_colbert_stanford_dir),
+            "--json",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["parity"]["passed"] and report["parity"]["max_abs_diff"] <= 1e-4
@@ -106,14 +125,22 @@ def test_timeseries_dispatch(tmp_path, monkeypatch, tiny_bert_dir):
     calls = {}
 
     def fake_build(source_dir, out_dir, *, spec, model_id, precision, opset, progress):
-        calls.update(source_dir=source_dir, out_dir=out_dir, spec=spec, model_id=model_id, precision=precision,
-                     opset=opset)
+        calls.update(
+            source_dir=source_dir,
+            out_dir=out_dir,
+            spec=spec,
+            model_id=model_id,
+            precision=precision,
+            opset=opset,
+        )
         return "manifest"
 
     fake = types.ModuleType("tessera_export.timeseries")
     fake.build_timeseries_artifact = fake_build
     monkeypatch.setitem(sys.modules, "tessera_export.timeseries", fake)
-    assert build_artifact(tiny_bert_dir, tmp_path / "ts", paradigm="timeseries", model_id="ttm-x") == "manifest"
+    assert (
+        build_artifact(tiny_bert_dir, tmp_path / "ts", paradigm="timeseries", model_id="ttm-x") == "manifest"
+    )
     assert calls["source_dir"] == tiny_bert_dir and calls["model_id"] == "ttm-x" and calls["opset"] == 17
 
 
@@ -121,8 +148,16 @@ def test_st_config_wins_over_registry(tiny_bert_dir):
     from tessera_export.text import resolve_text_settings
     from transformers import AutoTokenizer
 
-    spec = ModelSpec(id="x", hf_repo="o/x", paradigm="dense", architecture="bert", dim=32, license="mit",
-                     max_length=512, options={"pooling": "cls", "normalize": False, "query_prefix": "q: "})
+    spec = ModelSpec(
+        id="x",
+        hf_repo="o/x",
+        paradigm="dense",
+        architecture="bert",
+        dim=32,
+        license="mit",
+        max_length=512,
+        options={"pooling": "cls", "normalize": False, "query_prefix": "q: "},
+    )
     info = inspect_checkpoint(tiny_bert_dir)
     tok = AutoTokenizer.from_pretrained(tiny_bert_dir)
     s = resolve_text_settings(info, spec, "dense", tok, tiny_bert_dir / "tokenizer.json")
@@ -140,10 +175,12 @@ def test_prompts_from_config_sentence_transformers(tmp_path, tiny_bert_dir):
 
     d = tmp_path / "p"
     shutil.copytree(tiny_bert_dir, d)
-    (d / "config_sentence_transformers.json").write_text(json.dumps(
-        {"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None}))
-    s = resolve_text_settings(inspect_checkpoint(d), None, "dense", AutoTokenizer.from_pretrained(d),
-                              d / "tokenizer.json")
+    (d / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": None})
+    )
+    s = resolve_text_settings(
+        inspect_checkpoint(d), None, "dense", AutoTokenizer.from_pretrained(d), d / "tokenizer.json"
+    )
     assert (s.text.query_prefix, s.text.document_prefix) == ("query: ", "passage: ")
     assert s.text.prompts == {"query": "query: ", "passage": "passage: "}
 
@@ -178,23 +215,33 @@ def test_dense_modules_baked_for_dense_paradigm(tmp_path, tiny_bert_dir):
 
     d = tmp_path / "st-dense"
     shutil.copytree(tiny_bert_dir, d)
-    _save_dense_module(d / "2_Dense", 32, 8, bias=True, seed=3, activation="torch.nn.modules.activation.Tanh",
-                       pylate=False)
+    _save_dense_module(
+        d / "2_Dense", 32, 8, bias=True, seed=3, activation="torch.nn.modules.activation.Tanh", pylate=False
+    )
     modules = json.loads((d / "modules.json").read_text())
-    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    modules.insert(
+        2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    )
     modules[3].update(idx=3, name="3")
     (d / "modules.json").write_text(json.dumps(modules))
     m = build_artifact(d, tmp_path / "a", paradigm="dense")
     assert m.outputs == ("sentence_embedding",) and m.dim == 8
     assert m.config["dense"]["pooled_in_graph"] is True
     st = pytest.importorskip("sentence_transformers")
-    ref = st.SentenceTransformer(str(d), device="cpu").encode(["hello world", "a longer sentence here"],
-                                                              normalize_embeddings=False)
+    ref = st.SentenceTransformer(str(d), device="cpu").encode(
+        ["hello world", "a longer sentence here"], normalize_embeddings=False
+    )
     import onnxruntime as ort
     from tessera_export.layouts import encode_batch, load_tokenizer
 
-    feeds = encode_batch(load_tokenizer(tmp_path / "a" / "tokenizer.json"), ["hello world", "a longer sentence here"],
-                         max_length=64, pad_id=0)
-    got = ort.InferenceSession(str(tmp_path / "a" / "model.onnx")).run(None, {n: feeds[n] for n in m.inputs})[0]
+    feeds = encode_batch(
+        load_tokenizer(tmp_path / "a" / "tokenizer.json"),
+        ["hello world", "a longer sentence here"],
+        max_length=64,
+        pad_id=0,
+    )
+    got = ort.InferenceSession(str(tmp_path / "a" / "model.onnx")).run(None, {n: feeds[n] for n in m.inputs})[
+        0
+    ]
     got = got / np.linalg.norm(got, axis=1, keepdims=True)  # the model has a Normalize module
     assert np.abs(got - ref).max() <= 1e-4

@@ -79,12 +79,21 @@ def test_pylate_colbert_projection_and_layouts(request, fixture):
     model = transformers.AutoModel.from_pretrained(src).eval()
     tok = load_tokenizer(artifact / "tokenizer.json")
     pad = m.config["text"]["pad_token_id"]
-    q = colbert_query_batch(tok, TEXTS, query_length=mv["query_length"], marker_id=mv["query_marker_id"],
-                            mask_token_id=mv["mask_token_id"], pad_id=pad)
-    d = colbert_document_batch(tok, TEXTS, document_length=mv["document_length"],
-                               marker_id=mv["document_marker_id"], pad_id=pad)
+    q = colbert_query_batch(
+        tok,
+        TEXTS,
+        query_length=mv["query_length"],
+        marker_id=mv["query_marker_id"],
+        mask_token_id=mv["mask_token_id"],
+        pad_id=pad,
+    )
+    d = colbert_document_batch(
+        tok, TEXTS, document_length=mv["document_length"], marker_id=mv["document_marker_id"], pad_id=pad
+    )
     assert q["input_ids"].shape[1] == mv["query_length"]
-    assert (q["input_ids"][:, 1] == mv["query_marker_id"]).all() and (d["input_ids"][:, 1] == mv["document_marker_id"]).all()
+    assert (q["input_ids"][:, 1] == mv["query_marker_id"]).all() and (
+        d["input_ids"][:, 1] == mv["document_marker_id"]
+    ).all()
     for feeds in (q, d):
         with torch.no_grad():
             h = model(**_torch_kwargs(artifact, feeds)).last_hidden_state.numpy()
@@ -121,9 +130,14 @@ def _splade_ref(model, kwargs):
     return logits.numpy(), w.max(1).values.numpy()
 
 
-@pytest.mark.parametrize("fixture,src", [("tiny_splade", "tiny_bert_mlm_dir"),
-                                         ("tiny_modernbert_splade", "tiny_modernbert_mlm_dir"),
-                                         ("tiny_xlmr_splade", "tiny_xlmr_mlm_dir")])
+@pytest.mark.parametrize(
+    "fixture,src",
+    [
+        ("tiny_splade", "tiny_bert_mlm_dir"),
+        ("tiny_modernbert_splade", "tiny_modernbert_mlm_dir"),
+        ("tiny_xlmr_splade", "tiny_xlmr_mlm_dir"),
+    ],
+)
 def test_tiny_splade_pooled_in_graph(request, fixture, src):
     artifact = request.getfixturevalue(f"{fixture}_artifact")
     model = transformers.AutoModelForMaskedLM.from_pretrained(request.getfixturevalue(src)).eval()

@@ -16,8 +16,10 @@ from tessera_onnx.errors import ParityError
 def minilm_precisions(tmp_path_factory, minilm_dir):
     pytest.importorskip("torch")
     root = tmp_path_factory.mktemp("precision")
-    return {p: build_artifact(minilm_dir, root / p, model_id="all-minilm-l6-v2", precision=p) and root / p
-            for p in ("fp16", "int8")}
+    return {
+        p: build_artifact(minilm_dir, root / p, model_id="all-minilm-l6-v2", precision=p) and root / p
+        for p in ("fp16", "int8")
+    }
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])

@@ -60,7 +60,9 @@ def test_padding_does_not_change_pooling():
     mask[:, 4:] = 0
     short = pool(hidden[:, :4], mask[:, :4], "mean")
     for mode in MODES:
-        np.testing.assert_allclose(pool(hidden, mask, mode), pool(hidden[:, :4], mask[:, :4], mode), atol=1e-6)
+        np.testing.assert_allclose(
+            pool(hidden, mask, mode), pool(hidden[:, :4], mask[:, :4], mode), atol=1e-6
+        )
     assert short.shape == (1, 7)
 
 

@@ -38,7 +38,9 @@ def test_splade_pool_matches_torch(activation, aggregation):
     got = splade_pool(logits.copy(), mask, activation, aggregation)
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
     inplace = logits.copy()
-    np.testing.assert_allclose(splade_pool(inplace, mask, activation, aggregation, inplace=True), ref, atol=1e-6)
+    np.testing.assert_allclose(
+        splade_pool(inplace, mask, activation, aggregation, inplace=True), ref, atol=1e-6
+    )
 
 
 def test_splade_pool_rejects_bad_arguments():
@@ -73,7 +75,11 @@ def test_sparse_embedding_conversions():
     matrix = to_scipy([a, b])
     assert matrix.shape == (2, 5)
     np.testing.assert_allclose(matrix.toarray()[1], [0, 1.0, 0, 0, 3.0])
-    assert inverted_index([a, b], ["d1", "d2"]) == {1: [("d1", 2.0), ("d2", 1.0)], 3: [("d1", 0.5)], 4: [("d2", 3.0)]}
+    assert inverted_index([a, b], ["d1", "d2"]) == {
+        1: [("d1", 2.0), ("d2", 1.0)],
+        3: [("d1", 0.5)],
+        4: [("d2", 3.0)],
+    }
     assert inverted_index([a, b], decode=True)["cat"] == [(0, 2.0), (1, 1.0)]
     assert SparseEmbedding.from_dict(a.to_dict()) == a
     empty = SparseEmbedding([], [], vocab, dim=5)

@@ -54,7 +54,9 @@ class TorchColBERT:
             config = transformers.BertConfig.from_pretrained(str(ckpt))
             self.bert = transformers.BertModel(config, add_pooling_layer=False).eval()
             state = load_file(str(ckpt / "model.safetensors"))
-            self.bert.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("bert.")}, strict=False)
+            self.bert.load_state_dict(
+                {k[5:]: v for k, v in state.items() if k.startswith("bert.")}, strict=False
+            )
             self.weight, self.bias = state["linear.weight"], None
             meta = json.loads((ckpt / "artifact.metadata").read_text())
             self.q_marker = self.tok.convert_tokens_to_ids(meta["query_token_id"])

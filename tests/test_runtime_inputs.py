@@ -21,7 +21,9 @@ def embedder(request):
     return Tessera(request.getfixturevalue(name))
 
 
-@pytest.mark.parametrize("bad, index", [([None], 0), (["ok", b"bytes"], 1), (["a", "b", 3], 2), (["x", ["nested"]], 1)])
+@pytest.mark.parametrize(
+    "bad, index", [([None], 0), (["ok", b"bytes"], 1), (["a", "b", 3], 2), (["x", ["nested"]], 1)]
+)
 def test_non_str_items_name_the_index(embedder, bad, index):
     with pytest.raises(InvalidInputError, match=rf"texts\[{index}\]"):
         embedder.encode(bad)
@@ -43,7 +45,9 @@ def test_invalid_input_is_a_tessera_error_and_value_error(embedder):
 def test_empty_sequence_gives_empty_result_of_the_right_shape(embedder):
     out = embedder.encode([])
     if embedder.manifest.paradigm == "dense":
-        assert isinstance(out, np.ndarray) and out.shape == (0, embedder.dimension) and out.dtype == np.float32
+        assert (
+            isinstance(out, np.ndarray) and out.shape == (0, embedder.dimension) and out.dtype == np.float32
+        )
     else:
         assert out == []
     assert len(embedder.encode(())) == 0
@@ -61,7 +65,9 @@ def test_lone_surrogates_and_control_characters_do_not_crash(embedder):
     assert len(out) == len(texts)
     replaced = embedder.encode(["bad \ufffd surrogate"])
     first = out[0] if embedder.manifest.paradigm != "sparse" else out[0].to_dense(embedder.dimension)
-    again = replaced[0] if embedder.manifest.paradigm != "sparse" else replaced[0].to_dense(embedder.dimension)
+    again = (
+        replaced[0] if embedder.manifest.paradigm != "sparse" else replaced[0].to_dense(embedder.dimension)
+    )
     np.testing.assert_allclose(first, again, atol=1e-6)
 
 

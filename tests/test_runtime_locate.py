@@ -24,7 +24,9 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-def test_factory_picks_the_class(tiny_bert_dense_artifact, tiny_colbert_stanford_artifact, tiny_splade_artifact):
+def test_factory_picks_the_class(
+    tiny_bert_dense_artifact, tiny_colbert_stanford_artifact, tiny_splade_artifact
+):
     assert isinstance(Tessera(tiny_bert_dense_artifact), TesseraDense)
     assert isinstance(Tessera(str(tiny_colbert_stanford_artifact)), TesseraMultiVector)
     assert isinstance(tessera_onnx.load(tiny_splade_artifact), TesseraSparse)

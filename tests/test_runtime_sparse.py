@@ -26,7 +26,9 @@ def reference(splade_dir):
 
     @torch.no_grad()
     def encode(texts):
-        batch = tok([t.strip() for t in texts], padding=True, truncation=True, max_length=512, return_tensors="pt")
+        batch = tok(
+            [t.strip() for t in texts], padding=True, truncation=True, max_length=512, return_tensors="pt"
+        )
         logits = model(**batch).logits
         weights = torch.log1p(torch.relu(logits)) * batch["attention_mask"].unsqueeze(-1)
         return weights.max(dim=1).values.numpy()

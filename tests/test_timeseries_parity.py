@@ -35,8 +35,11 @@ def _needs_export():
 
 def _series(rng, b, n, c, offset=5.0):
     t = np.arange(n)[None, :, None]
-    return (np.sin(t / rng.uniform(3, 9, size=(b, 1, c))) * rng.uniform(1, 3, size=(b, 1, c))
-            + offset + rng.normal(0, 0.2, size=(b, n, c)))
+    return (
+        np.sin(t / rng.uniform(3, 9, size=(b, 1, c))) * rng.uniform(1, 3, size=(b, 1, c))
+        + offset
+        + rng.normal(0, 0.2, size=(b, n, c))
+    )
 
 
 def _torch_embed(hidden, mask, freq):
@@ -89,7 +92,9 @@ def test_masked_nan_inputs_match_torch_with_same_mask():
     pred = ts.forecast(x_nan)
     assert np.isfinite(pred).all()
     np.testing.assert_allclose(pred, ref_pred, atol=TOL, rtol=0)
-    np.testing.assert_allclose(ts.embed(x_nan, per_channel=True), _torch_embed(ref_hidden, mask, False), atol=TOL, rtol=0)
+    np.testing.assert_allclose(
+        ts.embed(x_nan, per_channel=True), _torch_embed(ref_hidden, mask, False), atol=TOL, rtol=0
+    )
 
 
 @pytest.mark.parametrize("variant", ["plain", "freq"])
@@ -105,10 +110,15 @@ def test_short_series_padding_matches_torch_padding(variant):
     np.testing.assert_allclose(ts.forecast(x, freq=freq), ref_pred, atol=TOL, rtol=0)
     full_mask = np.concatenate([np.zeros((2, CONTEXT - n, 1)), np.ones((2, n, 1))], axis=1)
     np.testing.assert_allclose(
-        ts.embed(x, per_channel=True, freq=freq), _torch_embed(ref_hidden, full_mask, variant == "freq"), atol=TOL, rtol=0
+        ts.embed(x, per_channel=True, freq=freq),
+        _torch_embed(ref_hidden, full_mask, variant == "freq"),
+        atol=TOL,
+        rtol=0,
     )
     # the padding is unobserved: the forecast sits at the series level, unlike zero-padding-as-data
-    unmasked_pred, _ = torch_forward(variant, np.concatenate([np.zeros((2, CONTEXT - n, 1)), x], axis=1), None, tokens)
+    unmasked_pred, _ = torch_forward(
+        variant, np.concatenate([np.zeros((2, CONTEXT - n, 1)), x], axis=1), None, tokens
+    )
     assert abs(ref_pred.mean() - 40) < abs(unmasked_pred.mean() - 40)
 
 
@@ -129,7 +139,9 @@ def test_frequency_tokens_match_torch():
     tokens = np.array([7, 5, 8, 9])
     ref_pred, ref_hidden = torch_forward("freq", x, None, tokens)
     np.testing.assert_allclose(ts.forecast(x, freq=freqs), ref_pred, atol=TOL, rtol=0)
-    np.testing.assert_allclose(ts.forecast(x, freq=["60min", "15T", "1D", "W-SUN"]), ref_pred, atol=TOL, rtol=0)
+    np.testing.assert_allclose(
+        ts.forecast(x, freq=["60min", "15T", "1D", "W-SUN"]), ref_pred, atol=TOL, rtol=0
+    )
     emb = ts.embed(x, per_channel=True, freq=freqs)
     np.testing.assert_allclose(emb, _torch_embed(ref_hidden, np.ones_like(x), True), atol=TOL, rtol=0)
     # the token changes the output (the frequency patch is really in the graph)
@@ -173,7 +185,9 @@ def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(tx, "export_ttm_graph", broken)
     out = tmp_path / "art"
     with pytest.raises(ParityError, match="differs from torch"):
-        tx.build_timeseries_artifact(tiny_checkpoint("plain"), out, spec=None, model_id="broken", progress=lambda m: None)
+        tx.build_timeseries_artifact(
+            tiny_checkpoint("plain"), out, spec=None, model_id="broken", progress=lambda m: None
+        )
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".art")]
 
@@ -182,7 +196,9 @@ def test_fp16_refused(tmp_path):
     from tessera_export.timeseries import build_timeseries_artifact
 
     with pytest.raises(ExportError, match="fp32 only"):
-        build_timeseries_artifact(tiny_checkpoint("plain"), tmp_path / "x", spec=None, model_id="x", precision="fp16")
+        build_timeseries_artifact(
+            tiny_checkpoint("plain"), tmp_path / "x", spec=None, model_id="x", precision="fp16"
+        )
 
 
 def test_not_a_ttm_checkpoint(tmp_path):
@@ -190,7 +206,9 @@ def test_not_a_ttm_checkpoint(tmp_path):
 
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(ExportError, match="not a TinyTimeMixer"):
-        build_timeseries_artifact(tmp_path, tmp_path / "out", spec=None, model_id="x", progress=lambda m: None)
+        build_timeseries_artifact(
+            tmp_path, tmp_path / "out", spec=None, model_id="x", progress=lambda m: None
+        )
 
 
 def test_registry_spec_mismatch_is_reported(tmp_path):
@@ -201,10 +219,17 @@ def test_registry_spec_mismatch_is_reported(tmp_path):
 
     messages = []
     manifest = build_timeseries_artifact(
-        tiny_checkpoint("plain"), tmp_path / "a", spec=get_model("ttm-r2-512-96"), model_id=None, progress=messages.append
+        tiny_checkpoint("plain"),
+        tmp_path / "a",
+        spec=get_model("ttm-r2-512-96"),
+        model_id=None,
+        progress=messages.append,
     )
     assert manifest.model_id == "ttm-r2-512-96"
-    assert manifest.source["hf_repo"] == "ibm-granite/granite-timeseries-ttm-r2" and manifest.source["revision"] == "main"
+    assert (
+        manifest.source["hf_repo"] == "ibm-granite/granite-timeseries-ttm-r2"
+        and manifest.source["revision"] == "main"
+    )
     assert any("context_length" in m and "warning" in m for m in messages)
     assert TesseraTimeSeries(tmp_path / "a", device="cpu").context_length == CONTEXT
 
@@ -214,7 +239,9 @@ def test_cli_build_from_dir_detects_tinytimemixer(tmp_path):
     from click.testing import CliRunner
     from tessera_export.cli import main
 
-    result = CliRunner().invoke(main, ["build", "--from-dir", str(tiny_checkpoint("plain")), "--out", str(tmp_path / "ts"), "-q"])
+    result = CliRunner().invoke(
+        main, ["build", "--from-dir", str(tiny_checkpoint("plain")), "--out", str(tmp_path / "ts"), "-q"]
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "ts" / "tessera.json").read_text())
     assert manifest["paradigm"] == "timeseries" and manifest["architecture"] == "tinytimemixer"

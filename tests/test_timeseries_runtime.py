@@ -65,17 +65,43 @@ def test_std_scale_ignores_unobserved_and_floors_constant():
 
 @pytest.mark.parametrize(
     "freq,key",
-    [("h", "h"), ("H", "h"), ("1h", "h"), ("60min", "h"), ("60T", "h"), ("hourly", "h"), ("15min", "15min"),
-     ("15T", "15min"), ("D", "d"), ("1D", "d"), ("24h", "d"), ("daily", "d"), ("W", "W"), ("W-SUN", "W"),
-     ("7D", "W"), ("min", "min"), ("T", "min"), ("2min", "2min"), ("30min", "30min"), ("MS", "oov"),
-     ("M", "oov"), ("Q", "oov"), ("YS", "oov"), ("B", "oov"), ("7s", "oov"), ("3h", "oov")],
+    [
+        ("h", "h"),
+        ("H", "h"),
+        ("1h", "h"),
+        ("60min", "h"),
+        ("60T", "h"),
+        ("hourly", "h"),
+        ("15min", "15min"),
+        ("15T", "15min"),
+        ("D", "d"),
+        ("1D", "d"),
+        ("24h", "d"),
+        ("daily", "d"),
+        ("W", "W"),
+        ("W-SUN", "W"),
+        ("7D", "W"),
+        ("min", "min"),
+        ("T", "min"),
+        ("2min", "2min"),
+        ("30min", "30min"),
+        ("MS", "oov"),
+        ("M", "oov"),
+        ("Q", "oov"),
+        ("YS", "oov"),
+        ("B", "oov"),
+        ("7s", "oov"),
+        ("3h", "oov"),
+    ],
 )
 def test_normalize_frequency(freq, key):
     assert normalize_frequency(freq) == key
 
 
 def test_frequency_tokens_follow_granite_mapping():
-    assert [frequency_token(f) for f in ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "D", "W")] == list(range(10))
+    assert [
+        frequency_token(f) for f in ("oov", "min", "2min", "5min", "10min", "15min", "30min", "h", "D", "W")
+    ] == list(range(10))
     assert frequency_token("MS") == 0  # out of table -> oov, as in granite-tsfm
     assert frequency_token(3) == 3
     with pytest.raises(InvalidInputError, match="outside this model's frequency vocabulary"):
@@ -256,7 +282,10 @@ def test_wrong_artifact_paradigm(tmp_path):
     from tessera_onnx.artifact import Manifest, write_manifest
     from tessera_onnx.errors import ArtifactError
 
-    write_manifest(tmp_path, Manifest(model_id="x", paradigm="dense", architecture="bert", dim=4, inputs=("a",), outputs=("b",)))
+    write_manifest(
+        tmp_path,
+        Manifest(model_id="x", paradigm="dense", architecture="bert", dim=4, inputs=("a",), outputs=("b",)),
+    )
     with pytest.raises(ArtifactError, match="not a time-series"):
         TesseraTimeSeries(tmp_path, device="cpu")
 
@@ -284,7 +313,10 @@ def test_cli_forecast_and_embed(plain, tmp_path):
     ).to_csv(csv, index=False)
     runner = CliRunner()
     out = tmp_path / "forecast.csv"
-    res = runner.invoke(main, ["forecast", str(plain.path), str(csv), "--time-column", "date", "--horizon", "5", "--out", str(out)])
+    res = runner.invoke(
+        main,
+        ["forecast", str(plain.path), str(csv), "--time-column", "date", "--horizon", "5", "--out", str(out)],
+    )
     assert res.exit_code == 0, res.output
     got = pd.read_csv(out)
     assert list(got.columns) == ["date", "sales", "visits"] and len(got) == 5
@@ -298,7 +330,9 @@ def test_cli_forecast_and_embed(plain, tmp_path):
     vectors = json.loads(emb.read_text())
     assert set(vectors) == {"sales", "visits"} and len(vectors["sales"]) == plain.dim
     np.testing.assert_allclose(vectors["sales"], plain.embed(wave()), rtol=1e-5, atol=1e-6)
-    res = runner.invoke(main, ["embed-series", str(plain.path), str(csv), "-t", "date", "--mode", "table", "--per-channel"])
+    res = runner.invoke(
+        main, ["embed-series", str(plain.path), str(csv), "-t", "date", "--mode", "table", "--per-channel"]
+    )
     assert res.exit_code == 0 and res.output.count("\n") == 3
 
 

@@ -25,13 +25,67 @@ HIDDEN = 32
 SEED = 1234
 
 _DOC_MODULES = (
-    "os", "json", "collections", "re", "string", "textwrap", "argparse", "logging", "subprocess",
-    "pathlib", "typing", "itertools", "functools", "datetime", "decimal", "fractions", "random",
-    "statistics", "csv", "unittest", "doctest", "inspect", "ast", "pickle", "shutil", "tempfile",
-    "zipfile", "tarfile", "gzip", "heapq", "bisect", "queue", "threading", "socket", "sqlite3",
-    "difflib", "calendar", "codecs", "base64", "hashlib", "hmac", "contextlib", "dataclasses",
-    "enum", "abc", "copy", "pprint", "operator", "glob", "fnmatch", "struct", "uuid", "zlib",
-    "email", "html", "configparser", "sched", "selectors", "signal", "warnings", "weakref",
+    "os",
+    "json",
+    "collections",
+    "re",
+    "string",
+    "textwrap",
+    "argparse",
+    "logging",
+    "subprocess",
+    "pathlib",
+    "typing",
+    "itertools",
+    "functools",
+    "datetime",
+    "decimal",
+    "fractions",
+    "random",
+    "statistics",
+    "csv",
+    "unittest",
+    "doctest",
+    "inspect",
+    "ast",
+    "pickle",
+    "shutil",
+    "tempfile",
+    "zipfile",
+    "tarfile",
+    "gzip",
+    "heapq",
+    "bisect",
+    "queue",
+    "threading",
+    "socket",
+    "sqlite3",
+    "difflib",
+    "calendar",
+    "codecs",
+    "base64",
+    "hashlib",
+    "hmac",
+    "contextlib",
+    "dataclasses",
+    "enum",
+    "abc",
+    "copy",
+    "pprint",
+    "operator",
+    "glob",
+    "fnmatch",
+    "struct",
+    "uuid",
+    "zlib",
+    "email",
+    "html",
+    "configparser",
+    "sched",
+    "selectors",
+    "signal",
+    "warnings",
+    "weakref",
 )
 
 
@@ -195,18 +249,33 @@ def _config(arch: str, tok, *, mlm: bool):
         pad_token_id=tok.pad_token_id,
     )
     if arch == "bert":
-        return BertConfig(**common, max_position_embeddings=512, type_vocab_size=2,
-                          architectures=["BertForMaskedLM" if mlm else "BertModel"])
+        return BertConfig(
+            **common,
+            max_position_embeddings=512,
+            type_vocab_size=2,
+            architectures=["BertForMaskedLM" if mlm else "BertModel"],
+        )
     if arch == "xlm-roberta":
-        return XLMRobertaConfig(**common, max_position_embeddings=514, type_vocab_size=1,
-                                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                                architectures=["XLMRobertaForMaskedLM" if mlm else "XLMRobertaModel"])
+        return XLMRobertaConfig(
+            **common,
+            max_position_embeddings=514,
+            type_vocab_size=1,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+            architectures=["XLMRobertaForMaskedLM" if mlm else "XLMRobertaModel"],
+        )
     if arch == "modernbert":
-        return ModernBertConfig(**common, max_position_embeddings=512, global_attn_every_n_layers=2,
-                                local_attention=16, cls_token_id=tok.cls_token_id,
-                                sep_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id,
-                                eos_token_id=tok.sep_token_id,
-                                architectures=["ModernBertForMaskedLM" if mlm else "ModernBertModel"])
+        return ModernBertConfig(
+            **common,
+            max_position_embeddings=512,
+            global_attn_every_n_layers=2,
+            local_attention=16,
+            cls_token_id=tok.cls_token_id,
+            sep_token_id=tok.sep_token_id,
+            bos_token_id=tok.cls_token_id,
+            eos_token_id=tok.sep_token_id,
+            architectures=["ModernBertForMaskedLM" if mlm else "ModernBertModel"],
+        )
     raise ValueError(f"unknown tiny architecture {arch!r}")
 
 
@@ -242,8 +311,16 @@ def build_tiny_text_model(arch: str, out_dir: str | Path, *, mlm: bool = False, 
 # ----------------------------------------------------------------------------- layouts
 
 
-def _save_dense_module(dir_: Path, in_f: int, out_f: int, *, bias: bool, seed: int,
-                       activation: str = "torch.nn.modules.linear.Identity", pylate: bool = True) -> None:
+def _save_dense_module(
+    dir_: Path,
+    in_f: int,
+    out_f: int,
+    *,
+    bias: bool,
+    seed: int,
+    activation: str = "torch.nn.modules.linear.Identity",
+    pylate: bool = True,
+) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -259,8 +336,15 @@ def _save_dense_module(dir_: Path, in_f: int, out_f: int, *, bias: bool, seed: i
     (dir_ / "config.json").write_text(json.dumps(config, indent=2))
 
 
-def write_pylate_colbert_dir(arch: str, out_dir: str | Path, *, dim: int = 16, seed: int = SEED,
-                             query_length: int = 12, document_length: int = 40) -> Path:
+def write_pylate_colbert_dir(
+    arch: str,
+    out_dir: str | Path,
+    *,
+    dim: int = 16,
+    seed: int = SEED,
+    query_length: int = 12,
+    document_length: int = 40,
+) -> Path:
     """A PyLate (sentence-transformers) ColBERT checkpoint: "[Q] "/"[D] " added tokens + 1_Dense."""
     from tokenizers import AddedToken
 
@@ -274,19 +358,34 @@ def write_pylate_colbert_dir(arch: str, out_dir: str | Path, *, dim: int = 16, s
     model.save_pretrained(out)
     tok.save_pretrained(out)
     _save_dense_module(out / "1_Dense", HIDDEN, dim, bias=True, seed=seed + 7)
-    (out / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
-    ], indent=2))
+    (out / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
+            ],
+            indent=2,
+        )
+    )
     (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
-    (out / "config_sentence_transformers.json").write_text(json.dumps({
-        "__version__": {"pylate": "1.2.0"},
-        "prompts": {}, "default_prompt_name": None, "similarity_fn_name": "MaxSim",
-        "query_prefix": "[Q] ", "document_prefix": "[D] ",
-        "query_length": query_length, "document_length": document_length,
-        "attend_to_expansion_tokens": False, "skiplist_words": list(string.punctuation),
-        "do_query_expansion": True,
-    }, indent=2))
+    (out / "config_sentence_transformers.json").write_text(
+        json.dumps(
+            {
+                "__version__": {"pylate": "1.2.0"},
+                "prompts": {},
+                "default_prompt_name": None,
+                "similarity_fn_name": "MaxSim",
+                "query_prefix": "[Q] ",
+                "document_prefix": "[D] ",
+                "query_length": query_length,
+                "document_length": document_length,
+                "attend_to_expansion_tokens": False,
+                "skiplist_words": list(string.punctuation),
+                "do_query_expansion": True,
+            },
+            indent=2,
+        )
+    )
     return out
 
 
@@ -307,30 +406,55 @@ def write_stanford_colbert_dir(out_dir: str | Path, *, dim: int = 16, seed: int 
     config["architectures"] = ["HF_ColBERT"]
     (out / "config.json").write_text(json.dumps(config, indent=2))
     tok.save_pretrained(out)
-    (out / "artifact.metadata").write_text(json.dumps({
-        "query_maxlen": 12, "doc_maxlen": 40, "dim": dim, "attend_to_mask_tokens": False,
-        "query_token_id": "[unused0]", "doc_token_id": "[unused1]", "mask_punctuation": True,
-    }, indent=2))
+    (out / "artifact.metadata").write_text(
+        json.dumps(
+            {
+                "query_maxlen": 12,
+                "doc_maxlen": 40,
+                "dim": dim,
+                "attend_to_mask_tokens": False,
+                "query_token_id": "[unused0]",
+                "doc_token_id": "[unused1]",
+                "mask_punctuation": True,
+            },
+            indent=2,
+        )
+    )
     return out
 
 
-def write_st_dense_dir(arch: str, out_dir: str | Path, *, pooling: str = "mean", seed: int = SEED,
-                       max_seq_length: int = 64) -> Path:
+def write_st_dense_dir(
+    arch: str, out_dir: str | Path, *, pooling: str = "mean", seed: int = SEED, max_seq_length: int = 64
+) -> Path:
     """A sentence-transformers dense checkpoint (Transformer + Pooling + Normalize)."""
     out = build_tiny_text_model(arch, out_dir, seed=seed)
     (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "1_Pooling" / "config.json").write_text(json.dumps({
-        "word_embedding_dimension": HIDDEN,
-        "pooling_mode_cls_token": pooling == "cls",
-        "pooling_mode_mean_tokens": pooling == "mean",
-        "pooling_mode_max_tokens": pooling == "max",
-        "pooling_mode_mean_sqrt_len_tokens": False,
-    }))
-    (out / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]))
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_seq_length,
-                                                               "do_lower_case": False}))
+    (out / "1_Pooling" / "config.json").write_text(
+        json.dumps(
+            {
+                "word_embedding_dimension": HIDDEN,
+                "pooling_mode_cls_token": pooling == "cls",
+                "pooling_mode_mean_tokens": pooling == "mean",
+                "pooling_mode_max_tokens": pooling == "max",
+                "pooling_mode_mean_sqrt_len_tokens": False,
+            }
+        )
+    )
+    (out / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                {
+                    "idx": 2,
+                    "name": "2",
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.models.Normalize",
+                },
+            ]
+        )
+    )
+    (out / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False})
+    )
     return out

@@ -57,13 +57,19 @@ def read_texts(source: str, field: str) -> list[str]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"line {number} of {source} is not JSON ({exc})", param_hint="INPUT") from None
+            raise click.BadParameter(
+                f"line {number} of {source} is not JSON ({exc})", param_hint="INPUT"
+            ) from None
         if isinstance(item, dict):
             if field not in item:
-                raise click.BadParameter(f"line {number} of {source} has no {field!r} field", param_hint="--field")
+                raise click.BadParameter(
+                    f"line {number} of {source} has no {field!r} field", param_hint="--field"
+                )
             item = item[field]
         if not isinstance(item, str):
-            raise click.BadParameter(f"line {number} of {source}: the text must be a string", param_hint="INPUT")
+            raise click.BadParameter(
+                f"line {number} of {source}: the text must be a string", param_hint="INPUT"
+            )
         texts.append(item)
     return texts
 
@@ -111,7 +117,9 @@ def _write(result: Any, paradigm: str, output: str | None) -> None:
 
             scipy.sparse.save_npz(output, to_scipy(result))
     else:
-        raise click.BadParameter(f"unknown output type {suffix!r}; use .npy, .npz or .jsonl", param_hint="--output")
+        raise click.BadParameter(
+            f"unknown output type {suffix!r}; use .npy, .npz or .jsonl", param_hint="--output"
+        )
 
 
 def _device_options(func: Any) -> Any:
@@ -125,14 +133,20 @@ def _device_options(func: Any) -> Any:
 @main.command("encode")
 @click.argument("model")
 @click.argument("input", default="-")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help=".npy, .npz or .jsonl (default: JSONL on stdout)")
-@click.option("--queries", "mode", flag_value="queries", help="encode as queries (prefix / ColBERT [Q] marker)")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help=".npy, .npz or .jsonl (default: JSONL on stdout)"
+)
+@click.option(
+    "--queries", "mode", flag_value="queries", help="encode as queries (prefix / ColBERT [Q] marker)"
+)
 @click.option("--documents", "mode", flag_value="documents", help="encode as documents (prefix / [D] marker)")
 @click.option("--field", default="text", show_default=True, help="JSONL field holding the text")
 @click.option("--dimension", type=int, default=None, help="Matryoshka size (truncate, then renormalise)")
 @click.option("--top-k", type=int, default=None, help="sparse: keep the k largest weights per text")
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@click.option(
+    "--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)"
+)
 @_device_options
 def encode_command(
     model: str,
@@ -200,7 +214,9 @@ def similarity_command(
         _fail(exc)
     ranked = sorted(zip(scores.tolist(), range(len(documents)), documents, strict=True), reverse=True)
     if as_json:
-        click.echo(json.dumps([{"index": i, "score": s, "text": d} for s, i, d in ranked], ensure_ascii=False))
+        click.echo(
+            json.dumps([{"index": i, "score": s, "text": d} for s, i, d in ranked], ensure_ascii=False)
+        )
         return
     for score, index, text in ranked:
         click.echo(f"{score:10.4f}  [{index}] {text}")
@@ -263,11 +279,23 @@ def models_command(paradigm: str | None, as_json: bool) -> None:
     cached = set(cached_artifacts())
     specs = list_models(paradigm)
     if as_json:
-        click.echo(json.dumps([
-            {"id": s.id, "paradigm": s.paradigm, "dim": s.dim, "hf_repo": s.hf_repo,
-             "matryoshka_dims": list(s.matryoshka_dims), "license": s.license, "cached": s.id in cached}
-            for s in specs
-        ], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "paradigm": s.paradigm,
+                        "dim": s.dim,
+                        "hf_repo": s.hf_repo,
+                        "matryoshka_dims": list(s.matryoshka_dims),
+                        "license": s.license,
+                        "cached": s.id in cached,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
         return
     if not specs:
         click.echo("no models")

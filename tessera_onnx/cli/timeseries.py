@@ -41,14 +41,19 @@ def _float(cell: str) -> float:
         raise click.BadParameter(f"cell {cell!r} is not a number") from None
 
 
-def read_table(path: Path, time_column: str | None, value_columns: list[str] | None) -> tuple[Any, np.ndarray, list[str]]:
+def read_table(
+    path: Path, time_column: str | None, value_columns: list[str] | None
+) -> tuple[Any, np.ndarray, list[str]]:
     """``(times, values [L, C] float64, column names)``; ``times`` is a pandas DatetimeIndex
     (pandas installed and the column parses as dates), a list of strings, or ``None``."""
     pd = _pandas()
     if pd is not None:
         df = pd.read_csv(path)
         if time_column is not None and time_column not in df.columns:
-            raise click.BadParameter(f"no column {time_column!r} in {path} (columns: {list(df.columns)})", param_hint="--time-column")
+            raise click.BadParameter(
+                f"no column {time_column!r} in {path} (columns: {list(df.columns)})",
+                param_hint="--time-column",
+            )
         cols = value_columns or [c for c in df.columns if c != time_column]
         missing = [c for c in cols if c not in df.columns]
         if missing:
@@ -56,7 +61,9 @@ def read_table(path: Path, time_column: str | None, value_columns: list[str] | N
         try:
             values = df[cols].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
         except (ValueError, TypeError) as exc:
-            raise click.BadParameter(f"value columns must be numeric ({exc}); choose them with --columns") from exc
+            raise click.BadParameter(
+                f"value columns must be numeric ({exc}); choose them with --columns"
+            ) from exc
         times = None
         if time_column is not None:
             try:
@@ -70,12 +77,18 @@ def read_table(path: Path, time_column: str | None, value_columns: list[str] | N
         raise click.BadParameter(f"{path} is empty")
     header, body = rows[0], rows[1:]
     if time_column is not None and time_column not in header:
-        raise click.BadParameter(f"no column {time_column!r} in {path} (columns: {header})", param_hint="--time-column")
+        raise click.BadParameter(
+            f"no column {time_column!r} in {path} (columns: {header})", param_hint="--time-column"
+        )
     cols = value_columns or [c for c in header if c != time_column]
     idx = [header.index(c) for c in cols if c in header]
     if len(idx) != len(cols):
-        raise click.BadParameter(f"no columns {[c for c in cols if c not in header]} in {path}", param_hint="--columns")
-    values = np.array([[_float(r[i]) for i in idx] for r in body], dtype=np.float64).reshape(len(body), len(idx))
+        raise click.BadParameter(
+            f"no columns {[c for c in cols if c not in header]} in {path}", param_hint="--columns"
+        )
+    values = np.array([[_float(r[i]) for i in idx] for r in body], dtype=np.float64).reshape(
+        len(body), len(idx)
+    )
     times = [r[header.index(time_column)] for r in body] if time_column is not None else None
     return times, values, cols
 
@@ -111,11 +124,31 @@ def _future_times(times: Any, horizon: int) -> list[str] | None:
 @main.command("forecast")
 @click.argument("artifact")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--time-column", "-t", default=None, help="Timestamp column (future timestamps are inferred from it).")
-@click.option("--columns", "-c", default=None, help="Comma-separated value columns (default: all but the time column).")
-@click.option("--horizon", "-H", type=int, default=None, help="Steps to forecast (default: the model's prediction length).")
-@click.option("--freq", default=None, help="Sampling frequency ('h', '15min', 'D', ...) for models with a frequency token.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Output CSV (default: stdout).")
+@click.option(
+    "--time-column", "-t", default=None, help="Timestamp column (future timestamps are inferred from it)."
+)
+@click.option(
+    "--columns", "-c", default=None, help="Comma-separated value columns (default: all but the time column)."
+)
+@click.option(
+    "--horizon",
+    "-H",
+    type=int,
+    default=None,
+    help="Steps to forecast (default: the model's prediction length).",
+)
+@click.option(
+    "--freq",
+    default=None,
+    help="Sampling frequency ('h', '15min', 'D', ...) for models with a frequency token.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output CSV (default: stdout).",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
 def forecast_command(
@@ -169,7 +202,9 @@ def forecast_command(
 @click.argument("artifact")
 @click.argument("data", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--time-column", "-t", default=None, help="Timestamp column (used to infer the frequency).")
-@click.option("--columns", "-c", default=None, help="Comma-separated value columns (default: all but the time column).")
+@click.option(
+    "--columns", "-c", default=None, help="Comma-separated value columns (default: all but the time column)."
+)
 @click.option(
     "--mode",
     type=click.Choice(["columns", "table"]),
@@ -180,8 +215,13 @@ def forecast_command(
 )
 @click.option("--per-channel", is_flag=True, help="With --mode table: one vector per channel.")
 @click.option("--freq", default=None, help="Sampling frequency for models with a frequency token.")
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output: .npy (array), .json ({name: vector}) or .csv (name + dims; default stdout).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output: .npy (array), .json ({name: vector}) or .csv (name + dims; default stdout).",
+)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
 def embed_series_command(
@@ -219,7 +259,9 @@ def embed_series_command(
     if out is not None and out.suffix == ".npy":
         np.save(out, vectors)
     elif out is not None and out.suffix == ".json":
-        out.write_text(json.dumps({n: [float(v) for v in row] for n, row in zip(labels, vectors, strict=False)}) + "\n")
+        out.write_text(
+            json.dumps({n: [float(v) for v in row] for n, row in zip(labels, vectors, strict=False)}) + "\n"
+        )
     else:
         stream = open(out, "w", newline="", encoding="utf-8") if out else sys.stdout
         try:

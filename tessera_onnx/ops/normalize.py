@@ -7,7 +7,9 @@ import numpy as np
 __all__ = ["l2_normalize", "layer_norm", "truncate_dim"]
 
 
-def l2_normalize(x: np.ndarray, axis: int = -1, eps: float = 1e-12, out: np.ndarray | None = None) -> np.ndarray:
+def l2_normalize(
+    x: np.ndarray, axis: int = -1, eps: float = 1e-12, out: np.ndarray | None = None
+) -> np.ndarray:
     """``x / max(‖x‖₂, eps)`` along ``axis`` — ``torch.nn.functional.normalize``.
 
     A zero vector stays zero (no NaN). Pass ``out=x`` to normalise in place.

@@ -72,14 +72,23 @@ class TimeSeriesConfig(_ConfigBase):
     output_names: tuple[str, ...] = ("prediction_outputs", "backbone_hidden_state", "loc", "scale")
 
     def __post_init__(self) -> None:
-        for name in ("context_length", "prediction_length", "patch_length", "patch_stride", "num_patches", "d_model"):
+        for name in (
+            "context_length",
+            "prediction_length",
+            "patch_length",
+            "patch_stride",
+            "num_patches",
+            "d_model",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_input_channels is not None and (
             not isinstance(self.num_input_channels, int) or self.num_input_channels <= 0
         ):
-            raise ValueError(f"num_input_channels must be a positive integer or None, got {self.num_input_channels!r}")
+            raise ValueError(
+                f"num_input_channels must be a positive integer or None, got {self.num_input_channels!r}"
+            )
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
         if self.channel_mode not in CHANNEL_MODES:

@@ -127,7 +127,9 @@ class TesseraTimeSeries:
         if verify:
             verify_files(root, manifest, cached=verify != "always")
         if "timeseries" not in manifest.config:
-            raise ArtifactError(f"manifest of {root} has no config['timeseries']; re-export it with tessera-export")
+            raise ArtifactError(
+                f"manifest of {root} has no config['timeseries']; re-export it with tessera-export"
+            )
         self.path = Path(root)
         self.manifest: Manifest = manifest
         self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
@@ -232,7 +234,9 @@ class TesseraTimeSeries:
                 acc.append(out)
         return [np.concatenate(parts, axis=0) for parts in results]
 
-    def _prepare(self, series: Any, freq: Any) -> tuple[SeriesBatch, np.ndarray, np.ndarray, np.ndarray | None]:
+    def _prepare(
+        self, series: Any, freq: Any
+    ) -> tuple[SeriesBatch, np.ndarray, np.ndarray, np.ndarray | None]:
         batch = as_batch(series)
         self._check_channels(batch)
         values, masks = build_inputs(batch, self.context_length)
@@ -292,7 +296,13 @@ class TesseraTimeSeries:
         ``[B, 1, C]``, ``past_values``/``past_observed_mask`` as fed (for analysis and tests)."""
         _, values, masks, tokens = self._prepare(series, freq)
         pred, loc, scale = self._run(values, masks, tokens, ["prediction_outputs", "loc", "scale"])
-        return {"prediction_outputs": pred, "loc": loc, "scale": scale, "past_values": values, "past_observed_mask": masks}
+        return {
+            "prediction_outputs": pred,
+            "loc": loc,
+            "scale": scale,
+            "past_values": values,
+            "past_observed_mask": masks,
+        }
 
     def embed(self, series: Any, *, per_channel: bool = False, freq: Any = None) -> np.ndarray:
         """Embed series: ``[D]`` per series (``[B, D]`` for a batch); ``per_channel=True`` gives
@@ -358,13 +368,17 @@ class TesseraTimeSeries:
         n = x.shape[0]
         start = min(self.context_length, n // 2) if min_context is None else int(min_context)
         if not 1 <= start < n:
-            raise InvalidInputError(f"min_context must be in 1..{n - 1} for a series of length {n}, got {start}")
+            raise InvalidInputError(
+                f"min_context must be in 1..{n - 1} for a series of length {n}, got {start}"
+            )
         tokens = self._freq_tokens(freq, SeriesBatch([x], "batch", index=batch.index))
         scores = np.full(x.shape, np.nan, dtype=np.float64)
         ends_all = range(start, n, h)
         for lo in range(0, len(ends_all), self.batch_size):  # one batch of windows at a time
             ends = ends_all[lo : lo + self.batch_size]
-            windows = SeriesBatch([x[max(0, e - self.context_length) : e] for e in ends], "batch", index=batch.index)
+            windows = SeriesBatch(
+                [x[max(0, e - self.context_length) : e] for e in ends], "batch", index=batch.index
+            )
             values, masks = build_inputs(windows, self.context_length)
             chunk_tokens = None if tokens is None else np.repeat(tokens, len(ends))
             pred, scale = self._run(values, masks, chunk_tokens, ["prediction_outputs", "scale"])

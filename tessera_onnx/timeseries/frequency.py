@@ -58,7 +58,17 @@ _CALENDAR_UNITS = frozenset(
     "M ME MS SM SME SMS BM BME BMS CBM CBME CBMS Q QE QS BQ BQE BQS Y YE YS A AS BA BAS BY BYE BYS B C BH CBH"
     " month months monthly quarter quarters quarterly year years yearly annual annually".split()
 )
-_CANONICAL_BY_MINUTES = {1: "min", 2: "2min", 5: "5min", 10: "10min", 15: "15min", 30: "30min", 60: "h", 1440: "d", 10080: "W"}
+_CANONICAL_BY_MINUTES = {
+    1: "min",
+    2: "2min",
+    5: "5min",
+    10: "10min",
+    15: "15min",
+    30: "30min",
+    60: "h",
+    1440: "d",
+    10080: "W",
+}
 _FREQ_RE = re.compile(r"^\s*(\d+)?\s*([A-Za-z]+)(?:-[A-Za-z]{3})?\s*$")
 
 
@@ -69,7 +79,9 @@ def normalize_frequency(freq: str) -> str:
     ``"W-MON"`` -> ``"W"``, ``"MS"``/``"Q"``/``"Y"``/``"B"``/``"7s"`` -> ``"oov"``.
     """
     if not isinstance(freq, str) or not freq.strip():
-        raise InvalidInputError(f"frequency must be a non-empty string such as 'h', '15min' or 'D', got {freq!r}")
+        raise InvalidInputError(
+            f"frequency must be a non-empty string such as 'h', '15min' or 'D', got {freq!r}"
+        )
     if freq.strip() in DEFAULT_FREQUENCY_MAPPING:
         key = freq.strip()
         return {"H": "h", "D": "d"}.get(key, key)
@@ -94,7 +106,9 @@ def normalize_frequency(freq: str) -> str:
     return _CANONICAL_BY_MINUTES.get(int(total), "oov")
 
 
-def frequency_token(freq: Any, mapping: Mapping[str, int] | None = None, vocab_size: int | None = None) -> int:
+def frequency_token(
+    freq: Any, mapping: Mapping[str, int] | None = None, vocab_size: int | None = None
+) -> int:
     """Token id of ``freq`` (a string, a pandas offset/Timedelta, or an int token) under ``mapping``.
 
     Raises :class:`InvalidInputError` when the token does not fit the model's frequency

@@ -90,7 +90,9 @@ def as_batch(series: Any) -> SeriesBatch:
         if getattr(series, "ndim", 1) == 1:
             arr = _to_float_array(series.to_numpy(), "the pandas Series")[:, None]
             name = getattr(series, "name", None)
-            batch = SeriesBatch([arr], "1d", index=index, columns=[str(name) if name is not None else "value"])
+            batch = SeriesBatch(
+                [arr], "1d", index=index, columns=[str(name) if name is not None else "value"]
+            )
         else:
             numeric = series.select_dtypes(include="number") if hasattr(series, "select_dtypes") else series
             dropped = [str(c) for c in series.columns if c not in numeric.columns]
@@ -106,7 +108,9 @@ def as_batch(series: Any) -> SeriesBatch:
         for i, item in enumerate(series):
             sub = as_batch(item)
             if sub.layout == "batch":
-                raise InvalidInputError(f"series[{i}] has 3 dimensions; a list must hold 1-D or [L, C] series")
+                raise InvalidInputError(
+                    f"series[{i}] has 3 dimensions; a list must hold 1-D or [L, C] series"
+                )
             arrays.append(sub.series[0])
         batch = SeriesBatch(arrays, "batch")
     else:
@@ -126,7 +130,9 @@ def as_batch(series: Any) -> SeriesBatch:
             )
     channels = {s.shape[1] for s in batch.series}
     if len(channels) > 1:
-        raise InvalidInputError(f"every series of a batch needs the same number of channels, got {sorted(channels)}")
+        raise InvalidInputError(
+            f"every series of a batch needs the same number of channels, got {sorted(channels)}"
+        )
     for i, s in enumerate(batch.series):
         if s.shape[0] == 0:
             raise InvalidInputError(f"series {i} is empty (length 0)")
@@ -179,7 +185,11 @@ def build_inputs(batch: SeriesBatch, context_length: int) -> tuple[np.ndarray, n
         v, m = fit_window(s, context_length)
         empty = np.flatnonzero(m.sum(axis=0) == 0)
         if empty.size:
-            where = f"series {i}, channel {int(empty[0])}" if len(batch.series) > 1 else f"channel {int(empty[0])}"
+            where = (
+                f"series {i}, channel {int(empty[0])}"
+                if len(batch.series) > 1
+                else f"channel {int(empty[0])}"
+            )
             raise InvalidInputError(
                 f"{where} has no finite values in its last {context_length} steps (all NaN/inf); "
                 "drop it or fill the gap before forecasting"
@@ -219,7 +229,9 @@ def patch_observed(mask: np.ndarray, patch_length: int, patch_stride: int, num_p
     return out
 
 
-def pool_patches(hidden: np.ndarray, observed: np.ndarray | None = None, *, skip_first: bool = False) -> np.ndarray:
+def pool_patches(
+    hidden: np.ndarray, observed: np.ndarray | None = None, *, skip_first: bool = False
+) -> np.ndarray:
     """Mean of ``backbone_hidden_state`` ``[B, C, P(+1), D]`` over patches -> ``[B, C, D]``.
 
     ``skip_first`` drops the frequency-token patch. With ``observed`` (``[B, C, P]`` from
