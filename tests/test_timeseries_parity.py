@@ -65,8 +65,9 @@ def test_manifest_records_parity(variant):
     assert manifest["versions"].get("torch")
 
 
-def test_full_batch_multichannel_matches_torch():
-    ts = TesseraTimeSeries(tiny_artifact("plain"), device="cpu")
+@pytest.mark.parametrize("spin", [False, True])
+def test_full_batch_multichannel_matches_torch(spin):
+    ts = TesseraTimeSeries(tiny_artifact("plain"), device="cpu", spin=spin)
     rng = np.random.default_rng(0)
     for c in (1, 4):  # channel axis is dynamic
         x = _series(rng, 5, CONTEXT, c)
