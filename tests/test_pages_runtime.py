@@ -329,3 +329,17 @@ def test_int8_artifact_through_the_cli_reports_cosine_to_fp32(colidefics3_dir, m
     a, b = int8.encode_images(page), TesseraPages(model.path, image_size=128, threads=1).encode_images(page)
     cos = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
     assert a.shape == b.shape and float(cos.min()) >= 0.98
+
+
+def test_other_paradigms_are_refused_with_a_pointer_to_tessera(
+    tiny_bert_dense_artifact, tiny_siglip_artifact
+):
+    """A dense or image-text artifact opened as pages (and the reverse) raises ArtifactError."""
+    from tessera_onnx import TesseraImageText, TesseraPages
+    from tessera_onnx.errors import ArtifactError
+
+    for cls, artifact in ((TesseraPages, tiny_bert_dense_artifact), (TesseraPages, tiny_siglip_artifact)):
+        with pytest.raises(ArtifactError, match=r"not 'pages' with a 'pages' config.*Tessera\(\.\.\.\)"):
+            cls(artifact)
+    with pytest.raises(ArtifactError, match=r"holds a 'dense' model, not 'vision'"):
+        TesseraImageText(tiny_bert_dense_artifact)

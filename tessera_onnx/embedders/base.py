@@ -85,13 +85,7 @@ class TextEmbedder:
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
     ) -> None:
-        root = resolve_artifact(model, cache=cache, download=download)
-        manifest = read_manifest(root)
-        if manifest.paradigm != self.paradigm:
-            raise ArtifactError(
-                f"{root} holds a {manifest.paradigm!r} model, not {self.paradigm!r}: "
-                "load it with tessera_onnx.Tessera(...), which picks the right class"
-            )
+        root, manifest = _open_artifact(model, self.paradigm, cache=cache, download=download)
         fix_mmap_threshold()  # per-batch blocks must not fragment the heap as texts stream (see _malloc)
         self.path = root
         self.manifest = manifest
@@ -377,6 +371,31 @@ class _Verifier:
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _open_artifact(
+    model: str | os.PathLike[str],
+    paradigm: str,
+    *,
+    config_key: str | None = None,
+    cache: str | os.PathLike[str] | None = None,
+    download: bool | None = None,
+) -> tuple[Path, Manifest]:
+    """Resolve ``model`` to an artifact directory and read its manifest, refusing other paradigms.
+
+    ``config_key``: the manifest's ``config`` must also hold this block (image-text and page
+    artifacts keep their settings there). Raises :class:`ArtifactError` naming what the artifact
+    holds, and pointing at ``tessera_onnx.Tessera``, which picks the right class.
+    """
+    root = resolve_artifact(model, cache=cache, download=download)
+    manifest = read_manifest(root)
+    if manifest.paradigm != paradigm or (config_key is not None and config_key not in manifest.config):
+        raise ArtifactError(
+            f"{root} holds a {manifest.paradigm!r} model, not {paradigm!r}"
+            + (f" with a {config_key!r} config" if config_key else "")
+            + ": load it with tessera_onnx.Tessera(...), which picks the right class"
+        )
+    return root, manifest
 
 
 def _check_batch_size(batch_size: Any) -> int:

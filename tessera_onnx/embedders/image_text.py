@@ -22,16 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import member_path, read_manifest
+from ..artifact import member_path
 from ..configs import TextConfig
-from ..errors import ArtifactError, InvalidInputError, TesseraError
-from ..locate import resolve_artifact
+from ..errors import InvalidInputError, TesseraError
 from ..session import create_session, short_provider_name
 from ..text.tokenize import validate_texts
 from ..vision.config import DEFAULT_MAX_PIXELS, ImagePreprocessConfig, ImageTextConfig
 from ..vision.preprocess import ImagePreprocessor, as_image_iterable, default_workers
 from ..vision.text import DualEncoderTokenizer
-from .base import _check_batch_size, _jsonable, _Verifier
+from .base import _check_batch_size, _jsonable, _open_artifact, _Verifier
 
 __all__ = ["TesseraImageText", "cosine_top_k"]
 
@@ -93,13 +92,7 @@ class TesseraImageText:
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
     ) -> None:
-        root = resolve_artifact(model, cache=cache, download=download)
-        manifest = read_manifest(root)
-        if manifest.paradigm != "vision" or "vision" not in manifest.config:
-            raise ArtifactError(
-                f"{root} holds a {manifest.paradigm!r} model without an image–text config; "
-                "load it with tessera_onnx.Tessera(...), which picks the right class"
-            )
+        root, manifest = _open_artifact(model, "vision", config_key="vision", cache=cache, download=download)
         self.path = root
         self.manifest = manifest
         self.config = ImageTextConfig.from_dict(manifest.config["vision"])

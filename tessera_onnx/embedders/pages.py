@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import member_path, read_manifest
+from ..artifact import member_path
 from ..errors import ArtifactError, InvalidInputError, TesseraError
-from ..locate import resolve_artifact
 from ..ops.maxsim import maxsim_scores
 from ..pages.config import PagesConfig
 from ..pages.family import PageFamily, PreparedPage, family_class
@@ -39,7 +38,7 @@ from ..session import create_session, short_provider_name
 from ..text.tokenize import validate_texts
 from ..vision.load import load_image
 from ..vision.preprocess import default_workers
-from .base import _check_batch_size, _jsonable, _Verifier
+from .base import _check_batch_size, _jsonable, _open_artifact, _Verifier
 
 __all__ = ["TesseraPages"]
 
@@ -81,13 +80,7 @@ class TesseraPages:
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
     ) -> None:
-        root = resolve_artifact(model, cache=cache, download=download)
-        manifest = read_manifest(root)
-        if manifest.paradigm != "pages" or "pages" not in manifest.config:
-            raise ArtifactError(
-                f"{root} holds a {manifest.paradigm!r} model without a pages config; "
-                "load it with tessera_onnx.Tessera(...), which picks the right class"
-            )
+        root, manifest = _open_artifact(model, "pages", config_key="pages", cache=cache, download=download)
         self.path = root
         self.manifest = manifest
         self.config = PagesConfig.from_dict(manifest.config["pages"])
