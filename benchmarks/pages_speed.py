@@ -193,16 +193,25 @@ def leg_rss(engine: str, ckpt: Path, art: Path, image_size: int, threads: int, n
     }
 
 
+def corpus_pdf(work: Path, n_pages: int) -> Path:
+    """The generated ``n_pages``-page PDF of the end-to-end run (written once, then reused)."""
+    from tiny_page_models import write_pdf
+
+    path = work / f"corpus-{n_pages}.pdf"
+    if not path.exists():
+        write_pdf(path.with_suffix(".tmp"), [(612, 792)] * n_pages).rename(path)
+    return path
+
+
 def leg_index(
     art: Path, image_size: int, threads: int, n_pages: int, k: int, prefetch: int, work: Path
 ) -> dict:
     """End to end in tessera: PDF → pages → index (float/int8/binary) → queries with/without prefetch."""
     import numpy as np
-    from tiny_page_models import write_pdf
 
     from tessera_onnx import PageIndex, TesseraPages
 
-    pdf = write_pdf(work / f"corpus-{n_pages}.pdf", [(612, 792)] * n_pages)
+    pdf = corpus_pdf(work, n_pages)
     model = TesseraPages(art, threads=threads, image_size=image_size)
     t = time.perf_counter()
     vectors = [vec for _, _, vec in model.iter_pages(pdf)]
@@ -282,6 +291,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--work", type=Path, default=CACHE)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--index-only",
+        action="store_true",
+        help="only the end-to-end run (e.g. --index-pages 1000), no torch; writes pages_index.json by default",
+    )
     ap.add_argument("--leg", choices=["tessera", "torch", "index"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     quick = args.quick
@@ -304,6 +318,8 @@ def main(argv: list[str] | None = None) -> dict:
     from tessera_onnx import TesseraPages
 
     load_start = load_average()
+    if args.index_only:
+        return index_only(args, art, image_size, index_pages, prefetch, load_start)
     started = time.perf_counter()
     images = pages(n_pages, seed=100)
     ours = TesseraPages(art, threads=args.threads, image_size=image_size)
@@ -372,6 +388,77 @@ def main(argv: list[str] | None = None) -> dict:
     return res
 
 
+def index_only(
+    args: argparse.Namespace, art: Path, image_size: int, index_pages: int, prefetch: int, load_start: list
+) -> dict:
+    """The end-to-end leg alone (its own subprocess), written to ``--out`` (default pages_index.json)."""
+    from benchmarks.machine import cpu_info, load_average
+
+    started = time.perf_counter()
+    corpus_pdf(args.work, index_pages)  # rendered here, so the leg's peak RSS is the indexing alone
+    common = ["--work", str(args.work), "--threads", str(args.threads), "--image-size", str(image_size)]
+    common += ["--index-pages", str(index_pages), "--prefetch", str(prefetch), "--k", str(args.k)]
+    common += (["--quick"] if args.quick else []) + ["--precision", args.precision]
+    out = args.out if args.out != RESULTS else RESULTS.with_name("pages_index.json")
+    res = {
+        "benchmark": "pages_index",
+        "command": "python benchmarks/pages_speed.py --index-only"
+        + (" --quick" if args.quick else "")
+        + f" --index-pages {index_pages} --threads {args.threads} --precision {args.precision}",
+        "precision": args.precision,
+        "model": "ColSmol-256M shapes (SmolVLM-256M), random weights"
+        if not args.quick
+        else "tiny ColIdefics3",
+        "image_size": image_size,
+        "threads": args.threads,
+        "end_to_end": _subprocess(["--leg", "index", *common]),
+        "cpu": cpu_info(),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "notes": "Random weights: every page's vectors come from an untrained model, so scores between "
+        "pages are close to ties and the prefetch agreement says nothing about trained checkpoints "
+        "(measure that with benchmarks/pages_quality.py and real weights).",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    out.with_suffix(".md").write_text(index_markdown(res))
+    return res
+
+
+def index_markdown(res: dict) -> str:
+    """Markdown for an ``--index-only`` run."""
+    e = res["end_to_end"]
+    lines = [
+        f"# pages_index — {res['model']}, image_size {res['image_size']}, {res['precision']}",
+        "",
+        f"CPU: {res['cpu']['model']} ({res['cpu']['cores']} cores, {' '.join(res['cpu']['simd_flags'])}); "
+        f"threads {res['threads']}; load average {res['load_average_start']} → {res['load_average_end']}.",
+        f"Command: `{res['command']}`",
+        "",
+        *_end_to_end_lines(e),
+        "",
+        res["notes"],
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _end_to_end_lines(e: dict) -> list[str]:
+    lines = [
+        f"End to end (tessera): {e['pages']} PDF pages indexed in {e['index_seconds']} s "
+        f"({e['seconds_per_page']} s/page, peak RSS {e['peak_rss_mb']} MB); query encode {e['query_encode_ms_median']} ms.",
+        "",
+        "| storage | index bytes | search ms exhaustive | search ms prefetch | prefetch | top-10 identical | same top-10 set | top-10 overlap |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in e["storages"].items():
+        lines.append(
+            f"| {name} | {s['index_bytes']} | {s['search_ms_exhaustive_median']} | {s['search_ms_prefetch_median']} | "
+            f"{s['prefetch']} | {s['top10_equal_fraction']} | {s['top10_same_set_fraction']} | {s['top10_overlap_mean']} |"
+        )
+    return lines
+
+
 def markdown(res: dict) -> str:
     """A short markdown table of the results."""
     m, e = res["median"], res["end_to_end"]
@@ -389,17 +476,8 @@ def markdown(res: dict) -> str:
         f"| query latency ms (median) | {m['tessera_query_ms']:.1f} | {m['torch_query_ms']:.1f} | {res['speedup_per_query']}× |",
         f"| peak RSS MB (own process) | {res['peak_rss']['tessera']['peak_rss_mb']} | {res['peak_rss']['torch']['peak_rss_mb']} | |",
         "",
-        f"End to end (tessera): {e['pages']} PDF pages indexed in {e['index_seconds']} s "
-        f"({e['seconds_per_page']} s/page, peak RSS {e['peak_rss_mb']} MB); query encode {e['query_encode_ms_median']} ms.",
-        "",
-        "| storage | index bytes | search ms exhaustive | search ms prefetch | prefetch | top-10 identical | same top-10 set | top-10 overlap |",
-        "|---|---|---|---|---|---|---|---|",
+        *_end_to_end_lines(e),
     ]
-    for name, s in e["storages"].items():
-        lines.append(
-            f"| {name} | {s['index_bytes']} | {s['search_ms_exhaustive_median']} | {s['search_ms_prefetch_median']} | "
-            f"{s['prefetch']} | {s['top10_equal_fraction']} | {s['top10_same_set_fraction']} | {s['top10_overlap_mean']} |"
-        )
     return "\n".join(lines) + "\n"
 
 

@@ -15,13 +15,13 @@ positions (``query_mask`` false) contribute nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from .blas import single_threaded_blas
 
 __all__ = ["pad_multivectors", "maxsim", "maxsim_scores", "maxsim_scores_packed"]
 
@@ -48,47 +48,6 @@ def pad_multivectors(
         out[i, : a.shape[0]] = a[:longest]
     mask = np.arange(longest)[None, :] < lengths[:, None]
     return out, mask
-
-
-# ----------------------------------------------------------------------------- BLAS threads
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limit: contextlib.AbstractContextManager[object] | None = None
-_blas_controller: list[object] = []  # threadpoolctl's view of the loaded BLAS, built once
-
-
-@contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """Hold the process's BLAS at one thread while a MaxSim call runs its blocks.
-
-    Threading one small block GEMM across cores costs more in synchronisation than it saves
-    (5-10x slower on a loaded 2-core EPYC); MaxSim parallelises over blocks instead. The setting
-    is process-wide (it is BLAS's own): taken by the first concurrent caller and restored by the
-    last. Without ``threadpoolctl`` the BLAS keeps its threads (correct, slower).
-    """
-    global _blas_users, _blas_limit
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limit = None
-            if not _blas_controller:
-                try:
-                    from threadpoolctl import ThreadpoolController
-                except ImportError:  # optional: only speed depends on it
-                    _blas_controller.append(None)
-                else:
-                    _blas_controller.append(ThreadpoolController())
-            if _blas_controller[0] is not None:
-                _blas_limit = _blas_controller[0].limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0 and _blas_limit is not None:
-                _blas_limit.__exit__(None, None, None)
-                _blas_limit = None
 
 
 def _default_threads() -> int:
@@ -171,13 +130,13 @@ def _best_similarities(docs: _Documents, query_t: np.ndarray, threads: int | Non
             _score_block(docs, a, b, query_t, best, buf)
 
     if workers == 1:
-        with _single_threaded_blas():
+        with single_threaded_blas():
             run(blocks)
         return best
     # tasks of a few blocks, taken by whichever worker is free: a core slowed by other processes
     # does less of the work instead of holding the others up at the end
     tasks = [blocks[i : i + 8] for i in range(0, len(blocks), 8)]
-    with _single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
         for f in [pool.submit(run, t) for t in tasks]:
             f.result()
     return best

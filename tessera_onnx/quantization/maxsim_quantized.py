@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..ops.blas import single_threaded_blas
 from .hamming import PackedWords, hamming_distances
 from .schemes import BINARY_SCHEMES, QuantizedEmbeddings, pack_bits
 
@@ -120,13 +121,14 @@ def maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
         # blocks of whole documents, so that reduceat never crosses a block edge
         ends = corpus.offsets[doc_ids + 1]
         d0 = 0
-        while d0 < doc_ids.size:
-            d1 = int(np.searchsorted(ends, starts[d0] + _BLOCK_ROWS, side="right"))
-            d1 = max(d1, d0 + 1)
-            r0, r1 = int(starts[d0]), int(ends[d1 - 1])
-            sims = qs @ corpus.codes(slice(r0, r1)).astype(np.float32).T  # (Tq, rows)
-            best[:, d0:d1] = np.maximum.reduceat(sims, starts[d0:d1] - r0, axis=1)
-            d0 = d1
+        with single_threaded_blas():  # small block GEMMs: BLAS threads only add synchronisation
+            while d0 < doc_ids.size:
+                d1 = int(np.searchsorted(ends, starts[d0] + _BLOCK_ROWS, side="right"))
+                d1 = max(d1, d0 + 1)
+                r0, r1 = int(starts[d0]), int(ends[d1 - 1])
+                sims = qs @ corpus.codes(slice(r0, r1)).astype(np.float32).T  # (Tq, rows)
+                best[:, d0:d1] = np.maximum.reduceat(sims, starts[d0:d1] - r0, axis=1)
+                d0 = d1
         acc = (best + const[:, None]).sum(axis=0)
     scores[doc_ids] = acc
     return scores
