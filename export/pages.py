@@ -38,7 +38,7 @@ from .artifact_writer import ArtifactStage
 from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
 from .pages_common import PagesExportPlan
 from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
-from .precision import FLOORS, INT8_SETTINGS, quantize_int8
+from .precision import FLOORS, INT8_PROFILES, quantize_int8
 from .progress import Progress, silent
 from .versions import collect_versions
 
@@ -53,7 +53,7 @@ PAGE_PLANS: dict[str, tuple[str, str]] = {
 PAGE_MODEL_TYPES = tuple(PAGE_PLANS)
 # int8 for both graphs: every MatMul and the token-embedding Gather, weights per output channel
 PAGES_INT8_SETTINGS: dict[str, Any] = {
-    **INT8_SETTINGS,
+    **INT8_PROFILES["dynamic"],  # no calibration inputs here
     "op_types_to_quantize": ["MatMul", "Gather"],
     "exclude_patterns": [],
 }

@@ -435,7 +435,7 @@ def build_text_artifact(
             progress(f"converting weights to {precision}")
             converted = work_dir / f"model.{precision}.onnx"
             graph_info["precision_conversion"] = convert_precision(
-                graph, converted, precision, int8_profile=int8_profile
+                graph, converted, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
             )
             write_final_graph(converted, final)
             progress(f"checking {precision} parity against the fp32 torch model")

@@ -35,7 +35,7 @@ from tessera_onnx.vision.config import ImagePreprocessConfig, ImageTextConfig
 from .artifact_writer import ArtifactStage
 from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
 from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
-from .precision import FLOORS, INT8_SETTINGS, convert_precision, quantize_int8
+from .precision import FLOORS, INT8_PROFILES, convert_precision, quantize_int8
 from .progress import Progress, silent
 from .versions import collect_versions
 
@@ -45,7 +45,7 @@ VISION_MODEL_TYPES = ("siglip", "clip")
 # int8 for dual encoders: the text settings plus the token-embedding Gather (SigLIP2's 256k x 768
 # Gemma table is ~75% of the text tower), weights per channel where onnxruntime supports it.
 VISION_INT8_SETTINGS: dict[str, Any] = {
-    **INT8_SETTINGS,
+    **INT8_PROFILES["dynamic"],  # no calibration inputs here
     "op_types_to_quantize": ["MatMul", "Attention", "Gather"],
     "exclude_patterns": [],
 }

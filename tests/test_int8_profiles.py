@@ -42,7 +42,7 @@ def _feeds(sess, rng, batches=4, batch=3, length=12):
     return out
 
 
-@pytest.mark.parametrize("profile", ["static", "dynamic", "mixed", "blockwise"])
+@pytest.mark.parametrize("profile", ["static", "dynamic", "mixed", "blockwise", "split"])
 def test_quantized_graph_stays_close_to_fp32(tiny_bert_dense_artifact, tmp_path, profile):
     """Each method writes a graph whose token vectors keep cosine >= 0.98 to fp32 (tiny random BERT)."""
     src = tiny_bert_dense_artifact / "model.onnx"
@@ -75,13 +75,15 @@ def test_static_needs_calibration(tiny_bert_dense_artifact, tmp_path):
 def test_convert_precision_records_the_profile(tiny_bert_dense_artifact, tmp_path):
     from tessera_export.precision import convert_precision
 
-    info = convert_precision(
-        tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", "int8", int8_profile="mixed"
-    )
+    src = tiny_bert_dense_artifact / "model.onnx"
+    info = convert_precision(src, tmp_path / "q.onnx", "int8", int8_profile="mixed")
     assert info["profile"] == "mixed" and "excluded_as" in info
-    assert convert_precision(tiny_bert_dense_artifact / "model.onnx", tmp_path / "d.onnx", "int8")[
-        "profile"
-    ] == (DEFAULT_INT8_PROFILE)
+    calib = _feeds(
+        ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]), np.random.default_rng(1)
+    )
+    info = convert_precision(src, tmp_path / "d.onnx", "int8", calibration=calib)
+    assert info["profile"] == DEFAULT_INT8_PROFILE == "split"
+    assert info["outlier_split"]["ffn_blocks"] == 2 and info["outlier_split"]["calibration_batches"] == 4
 
 
 def test_cli_int8_profile_needs_int8(tmp_path):
@@ -91,4 +93,28 @@ def test_cli_int8_profile_needs_int8(tmp_path):
     res = CliRunner().invoke(main, ["build", "x", "--out", str(tmp_path / "a"), "--int8-profile", "mixed"])
     assert res.exit_code != 0 and "--int8-profile goes with --precision int8" in res.output
     res = CliRunner().invoke(main, ["build", "--help"])
-    assert "--int8-profile [blockwise|dynamic|mixed]" in res.output
+    assert "--int8-profile [blockwise|dynamic|mixed|split]" in res.output
+
+
+def test_split_needs_calibration(tiny_bert_dense_artifact, tmp_path):
+    with pytest.raises(ExportError, match="calibration.*'dynamic'"):
+        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", int8_settings("split"))
+
+
+def test_outlier_split_is_exact_before_quantisation(tiny_bert_dense_artifact, tmp_path):
+    """The rewritten fp32 graph computes the same function (max abs diff <= 1e-5), for every FFN."""
+    import onnx
+    from tessera_export.outlier_split import find_ffn_sites, split_outlier_channels
+
+    src = tiny_bert_dense_artifact / "model.onnx"
+    base = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    calib, test = _feeds(base, rng), _feeds(base, rng, batches=1, batch=2, length=20)[0]
+    # ratio 1.0: every channel above the 90th percentile of the channel maxima moves to the side branch
+    info = split_outlier_channels(src, tmp_path / "s.onnx", calib, ratio=1.0)
+    assert info["sites"] == len(find_ffn_sites(onnx.load(str(src), load_external_data=False))) == 2
+    assert all(c > 0 for c in info["channels"]) and len(info["fp32_nodes"]) == 4
+    got = ort.InferenceSession(str(tmp_path / "s.onnx"), providers=["CPUExecutionProvider"]).run(None, test)[
+        0
+    ]
+    np.testing.assert_allclose(got, base.run(None, test)[0], atol=1e-5, rtol=0)

@@ -198,13 +198,13 @@ def test_anomaly_scores_stream_their_windows(plain_ts, monkeypatch):
 
 def test_int8_export_leaves_the_root_logger_alone(tiny_bert_dense_artifact, tmp_path):
     pytest.importorskip("onnxruntime.quantization")
-    from tessera_export.precision import quantize_int8
+    from tessera_export.precision import int8_settings, quantize_int8
 
     root = logging.getLogger()
     before = root.level
     root.setLevel(logging.INFO)
     try:
-        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx")
+        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", int8_settings("dynamic"))
         assert root.level == logging.INFO  # main: ERROR from then on
     finally:
         root.setLevel(before)
