@@ -46,7 +46,13 @@ def hyperbolic_group() -> None:
     help="Decay the lr linearly to this after the burn-in (default: constant lr).",
 )
 @click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--negatives", type=int, default=10, show_default=True)
+@click.option(
+    "--negatives",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Negatives per edge; use 50 for hierarchies of tens of thousands of nodes.",
+)
 @click.option(
     "--burn-in",
     type=int,
