@@ -118,3 +118,21 @@ def test_outlier_split_is_exact_before_quantisation(tiny_bert_dense_artifact, tm
         0
     ]
     np.testing.assert_allclose(got, base.run(None, test)[0], atol=1e-5, rtol=0)
+
+
+def test_split_profile_uses_fast_gelu(tiny_bert_dense_artifact, tmp_path):
+    import onnx
+
+    src = tiny_bert_dense_artifact / "model.onnx"
+    calib = _feeds(
+        ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]), np.random.default_rng(3)
+    )
+    n_bias_gelu = sum(
+        n.op_type == "BiasGelu" for n in onnx.load(str(src), load_external_data=False).graph.node
+    )
+    assert n_bias_gelu > 0  # the fixture is onnxruntime-optimised
+    info = quantize_int8(src, tmp_path / "q.onnx", int8_settings("split"), calibration=calib)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "q.onnx")).graph.node]
+    # every BiasGelu, the side branches' included, became FastGelu
+    assert info["approximate_gelu"]["FastGelu nodes"] == ops.count("FastGelu") >= n_bias_gelu
+    assert "BiasGelu" not in ops
