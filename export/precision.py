@@ -3,9 +3,11 @@
 - **fp16**: onnxruntime's float16 converter with ``keep_io_types=True``: inputs and outputs stay
   float32, weights and activations inside become float16 (halves the file; meant for GPUs —
   onnxruntime's CPU provider runs most fp16 ops slower than fp32).
-- **int8**: ``onnxruntime.quantization.quantize_dynamic`` with the settings in :data:`INT8_SETTINGS`,
-  chosen by measurement on all-MiniLM-L6-v2 (see ``benchmarks/int8_settings.py`` and the README):
-  weights int8 per output channel, activations quantised on the fly, FFN output projections kept fp32.
+- **int8**: ``onnxruntime.quantization.quantize_dynamic`` with the settings of a named profile
+  (:data:`INT8_PROFILES`; default ``split``), chosen by measurement on all-MiniLM-L6-v2 (see
+  ``benchmarks/int8_settings.py`` and the README): weights int8 per output channel, activations
+  quantised on the fly, the few outlier input channels of each FFN output projection in a thin fp32
+  side branch (``outlier_split.py``).
 
 Floors (:data:`FLOORS`): an artifact whose parity against the fp32 torch model misses the floor
 of its precision is not written. fp32 compares the raw graph output (max abs diff); reduced
