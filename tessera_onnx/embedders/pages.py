@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .._malloc import fix_mmap_threshold, trim_heap
 from ..artifact import member_path
 from ..errors import ArtifactError, InvalidInputError, TesseraError
 from ..ops.maxsim import maxsim_scores
@@ -43,6 +44,7 @@ from .base import _check_batch_size, _jsonable, _open_artifact, _Verifier
 __all__ = ["TesseraPages"]
 
 _UNSET: Any = object()
+_TRIM_EVERY_PAGES = 64  # iter_pages gives freed heap back to the system after this many pages
 
 
 class TesseraPages:
@@ -81,6 +83,7 @@ class TesseraPages:
         download: bool | None = None,
     ) -> None:
         root, manifest = _open_artifact(model, "pages", config_key="pages", cache=cache, download=download)
+        fix_mmap_threshold()  # rendered pages (~6 MB each at 150 dpi) must not fragment the heap
         self.path = root
         self.manifest = manifest
         self.config = PagesConfig.from_dict(manifest.config["pages"])
@@ -273,11 +276,16 @@ class TesseraPages:
         """
         items, _ = as_page_inputs(pages)
         sources = iter_page_sources(items, pdf_dpi=self.pdf_dpi, pdf_password=self.pdf_password)
+        done = 0
         for batch in self._prepared_batches(sources):
             features = self._image_features(batch)
             vectors = self._run_language([p.input_ids for p in batch], features, batch)
             for page, vec in zip(batch, vectors, strict=True):
                 yield page.index, page.name, vec
+            done += len(batch)
+            if done >= _TRIM_EVERY_PAGES:  # hand the freed per-page blocks back (see tessera_onnx._malloc)
+                trim_heap()
+                done = 0
 
     def encode_images(self, pages: Any) -> Any:
         """Page token vectors: ``[tokens, dim]`` for one image, else a list (PDFs give one entry per page)."""
