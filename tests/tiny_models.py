@@ -358,6 +358,12 @@ def write_pylate_colbert_dir(
     model.save_pretrained(out)
     tok.save_pretrained(out)
     _save_dense_module(out / "1_Dense", HIDDEN, dim, bias=True, seed=seed + 7)
+    write_pylate_config(out, query_length=query_length, document_length=document_length, max_seq_length=64)
+    return out
+
+
+def write_pylate_config(out: Path, *, query_length: int, document_length: int, max_seq_length: int) -> None:
+    """PyLate's module list and sentence-transformers configs for ``out`` (encoder + ``1_Dense``)."""
     (out / "modules.json").write_text(
         json.dumps(
             [
@@ -367,7 +373,9 @@ def write_pylate_colbert_dir(
             indent=2,
         )
     )
-    (out / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64, "do_lower_case": False}))
+    (out / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False})
+    )
     (out / "config_sentence_transformers.json").write_text(
         json.dumps(
             {
@@ -386,7 +394,6 @@ def write_pylate_colbert_dir(
             indent=2,
         )
     )
-    return out
 
 
 def write_stanford_colbert_dir(out_dir: str | Path, *, dim: int = 16, seed: int = SEED) -> Path:
