@@ -21,6 +21,7 @@ __all__ = [
     "MIN_OPSET",
     "graph_summary",
     "write_final_graph",
+    "square_as_mul",
 ]
 
 DEFAULT_OPSET = 17
@@ -122,6 +123,38 @@ def graph_summary(path: str | Path) -> dict[str, Any]:
         ops[node.op_type] = ops.get(node.op_type, 0) + 1
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return {"opset": int(opset), "nodes": len(model.graph.node), "op_types": dict(sorted(ops.items()))}
+
+
+def square_as_mul(model: Any) -> int:
+    """Rewrite every ``Pow(x, 2)`` of an in-memory ONNX ``model`` as ``Mul(x, x)``; returns the count.
+
+    The same value bit for bit; onnxruntime's ``Pow`` kernel is slow for it (0.45 ms against
+    0.01 ms for ``Mul`` on 32,768 floats, one thread): in a TinyTimeMixer batch of 64 the
+    scaler's variance was 3 % of the call.
+    """
+    from onnx import numpy_helper
+
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    count = 0
+    for node in model.graph.node:
+        if node.op_type != "Pow" or node.domain not in ("", "ai.onnx"):
+            continue
+        exponent = constants.get(node.input[1])
+        if exponent is None or exponent.size != 1 or float(exponent.reshape(-1)[0]) != 2.0:
+            continue
+        node.op_type = "Mul"
+        node.input[1] = node.input[0]
+        count += 1
+    used = {name for node in model.graph.node for name in node.input}
+    used.update(o.name for o in model.graph.output)
+    for tensor in [t for t in model.graph.initializer if t.name not in used]:
+        model.graph.initializer.remove(tensor)  # the exponents, now read by nothing
+    for node in [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] not in used]:
+        model.graph.node.remove(node)
+    return count
 
 
 def write_final_graph(src: str | Path, dst: str | Path) -> list[str]:

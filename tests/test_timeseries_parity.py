@@ -246,3 +246,37 @@ def test_cli_build_from_dir_detects_tinytimemixer(tmp_path):
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "ts" / "tessera.json").read_text())
     assert manifest["paradigm"] == "timeseries" and manifest["architecture"] == "tinytimemixer"
+
+
+@pytest.mark.parametrize("variant", ["attn", "sigmoid_gate"])
+def test_patch_mixers_the_export_keeps_as_they_are_match_torch(variant):
+    ts = TesseraTimeSeries(tiny_artifact(variant), device="cpu")
+    x = _series(np.random.default_rng(3), 4, CONTEXT, 2)
+    ref_pred, _ = torch_forward(variant, x)
+    np.testing.assert_allclose(ts.forecast(x), ref_pred, atol=TOL, rtol=0)
+
+
+def test_export_rewrites_patch_mixers_and_squares():
+    """The patch MLPs are left-multiplied (no Transpose pair per block) and Pow(x, 2) is a Mul."""
+    import onnx
+
+    graph = onnx.load(str(tiny_artifact("plain") / "model.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    kept = [n.op_type for n in onnx.load(str(tiny_artifact("attn") / "model.onnx")).graph.node]
+    assert "Pow" not in ops
+    # granite-tsfm's own form transposes twice per patch-mixer block (kept in the "attn" variant)
+    assert ops.count("Transpose") + 2 * 4 <= kept.count("Transpose")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_parallel_modes_agree_with_torch(threads):
+    """``parallel="batch"`` (slices on one-thread runs) and ``"intra"`` give torch's forecasts."""
+    rng = np.random.default_rng(threads)
+    x = _series(rng, 13, CONTEXT, 2)  # 13 rows: uneven slices
+    ref_pred, ref_hidden = torch_forward("plain", x)
+    for parallel in ("batch", "intra"):
+        ts = TesseraTimeSeries(tiny_artifact("plain"), device="cpu", threads=threads, parallel=parallel)
+        assert ts.parallel == (parallel if threads > 1 else "intra")
+        np.testing.assert_allclose(ts.forecast(x), ref_pred, atol=TOL, rtol=0)
+        ref_emb = _torch_embed(ref_hidden, np.ones_like(x), False)
+        np.testing.assert_allclose(ts.embed(x, per_channel=True), ref_emb, atol=TOL, rtol=0)

@@ -377,3 +377,8 @@ def test_runtime_import_is_torch_and_pandas_free():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_unknown_parallel_mode_is_a_typed_error(plain):
+    with pytest.raises(InvalidInputError, match=r"parallel must be one of \('batch', 'intra'\)"):
+        TesseraTimeSeries(plain.path, device="cpu", parallel="threads")

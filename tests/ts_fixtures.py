@@ -8,7 +8,9 @@ Variants (all context 64, patch 8, prediction 16, d_model 16, adaptive patching 
 - ``plain``: common_channel, std scaling, any channel count;
 - ``freq``: ``resolution_prefix_tuning=True``, frequency vocabulary 10 (the r2.1 "ft" layout);
 - ``mix``: ``mode="mix_channel"`` with 3 fixed channels;
-- ``filter``: prediction 16 with ``prediction_filter_length=12``.
+- ``filter``: prediction 16 with ``prediction_filter_length=12``;
+- ``attn``: patch mixers with self-attention; ``sigmoid_gate``: a sigmoid gate instead of softmax
+  (both keep granite-tsfm's transposed patch mixer in the export).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ VARIANTS = {
     "freq": {"resolution_prefix_tuning": True, "frequency_token_vocab_size": 10},
     "mix": {"mode": "mix_channel", "num_input_channels": 3},
     "filter": {"prediction_filter_length": 12},
+    # patch mixers the export keeps in granite-tsfm's own (transposed) form
+    "attn": {"self_attn": True, "self_attn_heads": 2},
+    "sigmoid_gate": {"gate_mode": "sigmoid"},
 }
 
 

@@ -15,12 +15,12 @@ positions (``query_mask`` false) contribute nothing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..batch_parallel import available_cores
 from .blas import single_threaded_blas
 
 __all__ = ["pad_multivectors", "maxsim", "maxsim_scores", "maxsim_scores_packed"]
@@ -48,13 +48,6 @@ def pad_multivectors(
         out[i, : a.shape[0]] = a[:longest]
     mask = np.arange(longest)[None, :] < lengths[:, None]
     return out, mask
-
-
-def _default_threads() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # ----------------------------------------------------------------------------- the kernel
@@ -119,7 +112,7 @@ def _best_similarities(docs: _Documents, query_t: np.ndarray, threads: int | Non
     width = query_t.shape[1]
     best = np.empty((len(docs), width), dtype=np.float32)
     blocks = docs.blocks(width)
-    workers = _default_threads() if threads is None else max(1, int(threads))
+    workers = available_cores() if threads is None else max(1, int(threads))
     macs = int(docs.lengths.sum()) * width * query_t.shape[0]
     workers = min(workers, len(blocks)) if macs >= _PARALLEL_MIN_MACS else 1
     cap = max(1, max(int(docs.starts[b - 1] + docs.lengths[b - 1] - docs.starts[a]) for a, b in blocks))
