@@ -26,6 +26,7 @@ onnxruntime ``threads=``). Texts: real passages (``benchmarks.real_corpus``). Wr
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import string
 import sys
@@ -89,6 +90,87 @@ def fp32_peak(threads: int) -> dict[str, float]:
     return {"onnxruntime": spin, "onnxruntime_no_spin": sleep, "numpy": blas, "best": max(spin, sleep, blas)}
 
 
+# ------------------------------------------------------------------------- encoding limits
+
+
+def encoding_flops(ckpt: Path, texts: list[str], max_length: int, head_per_token: int = 0) -> float:
+    """Useful FLOPs of encoding ``texts`` with the BERT encoder of ``ckpt``: each text at its own
+    length (truncated at ``max_length``; padding is not useful work), plus ``head_per_token``
+    multiply-adds per token after the encoder (e.g. SPLADE's MLM head)."""
+    from transformers import AutoTokenizer
+
+    from benchmarks.gemm import corpus_flops
+
+    config = json.loads((ckpt / "config.json").read_text())
+    tok = AutoTokenizer.from_pretrained(str(ckpt))
+    counts = [len(ids) for ids in tok(texts, truncation=True, max_length=max_length)["input_ids"]]
+    return float(corpus_flops(config, counts, max_len=max_length)["total"] + 2 * head_per_token * sum(counts))
+
+
+def add_limits(res: dict[str, Any], flops: float, peaks: list[dict[str, float]]) -> None:
+    """Each engine's share of the fp32 GEMM peak measured in the same rounds, and the ceiling: the
+    speed-up over the peer that an fp32 engine running at 100 % of that peak would reach."""
+    peak = statistics.median(p["best"] for p in peaks)
+    limit_s = flops / (peak * 1e9)
+    res.update(
+        gflop=flops / 1e9,
+        fp32_gemm_peak_gflops=peak,
+        flop_limit_s=limit_s,
+        fraction_of_fp32_peak={k: limit_s / v for k, v in res["seconds_median"].items()},
+    )
+
+
+def timed_with_peak(
+    engines: dict[str, Callable[[], Any]], rounds: int, threads: int
+) -> tuple[dict[str, list[float]], list[dict[str, float]]]:
+    """``interleave(engines)`` with the fp32 GEMM peak measured in the same rounds."""
+    peaks: list[dict[str, float]] = []
+    secs = interleave({**engines, "gemm_peak": lambda: peaks.append(fp32_peak(threads))}, rounds)
+    secs.pop("gemm_peak")
+    return secs, peaks[1:]  # peaks[0] is the warm-up call
+
+
+def int8_contender(ckpt: Path, out: Path, paradigm: str, threads: int) -> tuple[Any, str | None]:
+    """The model's int8 artifact (default profile) as a contender, or ``(None, why)`` when the export
+    refuses it (its parity check against the torch model is below the int8 floor)."""
+    from tessera_export import build_artifact
+
+    import tessera_onnx
+    from tessera_onnx.errors import ParityError
+
+    try:
+        build_artifact(ckpt, out, model_id=out.name, paradigm=paradigm, precision="int8")
+    except ParityError as exc:
+        return None, str(exc).split(". No artifact")[0]
+    return tessera_onnx.Tessera(str(out), threads=threads), None
+
+
+def with_int8_result(
+    res: dict[str, Any], secs: dict[str, list[float]], peer: str, refused: str | None
+) -> None:
+    """Record the int8 contender's speed-up over ``peer``, or why the export refused it."""
+    if refused:
+        res["int8_refused"] = refused
+    elif "tessera_int8" in secs:
+        res["int8_speedup"] = statistics.median(
+            p / o for p, o in zip(secs[peer], secs["tessera_int8"], strict=True)
+        )
+
+
+def min_token_cosine(a: list[np.ndarray], b: list[np.ndarray]) -> float | None:
+    """The smallest cosine between matching token vectors of two multi-vector encodings."""
+    cos = [
+        float(
+            ((x / np.linalg.norm(x, axis=1, keepdims=True)) * (y / np.linalg.norm(y, axis=1, keepdims=True)))
+            .sum(1)
+            .min()
+        )
+        for x, y in zip(a, b, strict=True)
+        if x.shape == y.shape
+    ]
+    return min(cos) if cos else None
+
+
 # ----------------------------------------------------------------------------------- ColBERT
 
 
@@ -126,6 +208,7 @@ def section_colbert(texts: list[str], work: Path, threads: int, rounds: int) -> 
     ckpt = write_minilm_colbert(work / "colbert-ckpt")
     build_artifact(ckpt, work / "colbert-art", model_id="minilm-colbert-bench", paradigm="multi_vector")
     ours = tessera_onnx.Tessera(str(work / "colbert-art"), threads=threads)
+    ours_int8, int8_refused = int8_contender(ckpt, work / "colbert-int8", "multi_vector", threads)
     # PyLate 1.6 pins sentence-transformers 5.3 and cannot load its own layout under 5.7: build the same
     # model from the checkpoint's encoder and load the checkpoint's projection into PyLate's Dense.
     from safetensors.torch import load_file
@@ -153,17 +236,17 @@ def section_colbert(texts: list[str], work: Path, threads: int, rounds: int) -> 
     def run_ours() -> list[np.ndarray]:
         return ours.encode_documents(texts)
 
+    def run_int8() -> list[np.ndarray]:
+        return ours_int8.encode_documents(texts)
+
+    engines = {"tessera": run_ours, "pylate": run_peer}
+    if ours_int8 is not None:
+        engines["tessera_int8"] = run_int8
     a, b = run_ours(), run_peer()
-    cos = [
-        float(
-            ((x / np.linalg.norm(x, axis=1, keepdims=True)) * (y / np.linalg.norm(y, axis=1, keepdims=True)))
-            .sum(1)
-            .min()
-        )
-        for x, y in zip(a, b, strict=True)
-        if x.shape == y.shape
-    ]
-    res = compare(interleave({"tessera": run_ours, "pylate": run_peer}, rounds), "tessera", "pylate")
+    q8 = run_int8() if ours_int8 is not None else None
+    secs, peaks = timed_with_peak(engines, rounds, threads)
+    res = compare(secs, "tessera", "pylate")
+    add_limits(res, encoding_flops(ckpt, texts, 180), peaks)
     import pylate
 
     res.update(
@@ -171,12 +254,14 @@ def section_colbert(texts: list[str], work: Path, threads: int, rounds: int) -> 
         texts=len(texts),
         document_length=180,
         agreement={
-            "same_token_count": len(cos),
+            "same_token_count": sum(x.shape == y.shape for x, y in zip(a, b, strict=True)),
             "of": len(texts),
-            "min_token_cosine": min(cos) if cos else None,
+            "min_token_cosine": min_token_cosine(a, b),
+            "int8_vs_fp32_min_token_cosine": min_token_cosine(q8, a) if q8 is not None else None,
         },
         versions={"pylate": pylate.__version__, "torch": torch.__version__},
     )
+    with_int8_result(res, secs, "pylate", int8_refused)
     return res
 
 
@@ -216,6 +301,7 @@ def splade_one(
     art = work / f"splade-{name}"
     build_artifact(ckpt, art, model_id=f"splade-{name}", paradigm="sparse")
     ours = tessera_onnx.Tessera(str(art), threads=threads)
+    ours_int8, int8_refused = int8_contender(ckpt, work / f"splade-{name}-int8", "sparse", threads)
     peer = SparseEncoder(str(ckpt), device="cpu")
     peer.max_seq_length = ours.max_length
 
@@ -226,19 +312,40 @@ def splade_one(
     def run_ours() -> Any:
         return ours.encode_documents(texts)
 
-    a = ours.encode_documents(texts[:16])
+    def run_int8() -> Any:
+        return ours_int8.encode_documents(texts)
+
+    def dense(encoded: list[Any], width: int) -> np.ndarray:
+        out = np.zeros((len(encoded), width), np.float32)
+        for i, e in enumerate(encoded):
+            out[i, np.asarray(e.indices)] = np.asarray(e.values)
+        return out
+
+    def min_cosine(x: np.ndarray, y: np.ndarray) -> float:
+        num = (x * y).sum(1)
+        return float((num / np.maximum(np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1), 1e-12)).min())
+
     b = peer.encode_document(texts[:16], batch_size=16, convert_to_tensor=True).to_dense().numpy()
-    dense = np.zeros_like(b)
-    for i, e in enumerate(a):
-        dense[i, np.asarray(e.indices)] = np.asarray(e.values)
-    num = (dense * b).sum(1)
-    cos = num / np.maximum(np.linalg.norm(dense, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-    res = compare(
-        interleave({"tessera": run_ours, "sentence-transformers": run_peer}, rounds),
-        "tessera",
-        "sentence-transformers",
+    a = dense(ours.encode_documents(texts[:16]), b.shape[1])
+    a8 = dense(ours_int8.encode_documents(texts[:16]), b.shape[1]) if ours_int8 is not None else None
+    engines = {"tessera": run_ours, "sentence-transformers": run_peer}
+    if ours_int8 is not None:
+        engines["tessera_int8"] = run_int8
+    secs, peaks = timed_with_peak(engines, rounds, threads)
+    res = compare(secs, "tessera", "sentence-transformers")
+    config = json.loads((ckpt / "config.json").read_text())
+    hidden, vocab = config["hidden_size"], config["vocab_size"]
+    # the MLM head after the encoder: transform (H x H) and the vocabulary projection (H x V)
+    add_limits(res, encoding_flops(ckpt, texts, ours.max_length, hidden * hidden + hidden * vocab), peaks)
+    res.update(
+        texts=len(texts),
+        max_length=ours.max_length,
+        agreement={
+            "min_cosine": min_cosine(a, b),
+            "int8_vs_fp32_min_cosine": min_cosine(a8, a) if a8 is not None else None,
+        },
     )
-    res.update(texts=len(texts), max_length=ours.max_length, agreement={"min_cosine": float(cos.min())})
+    with_int8_result(res, secs, "sentence-transformers", int8_refused)
     return res
 
 
@@ -486,9 +593,22 @@ def targets(res: dict[str, Any]) -> list[dict[str, Any]]:
     sec = res["sections"]
     if "colbert" in sec and "speedup" in sec["colbert"]:
         rows.append(("ColBERT document encoding vs PyLate", sec["colbert"]["speedup"], ">=", TARGET_SPEEDUP))
+        if "int8_speedup" in sec["colbert"]:
+            rows.append(
+                ("ColBERT, int8 artifact, vs PyLate", sec["colbert"]["int8_speedup"], ">=", TARGET_SPEEDUP)
+            )
     for name, r in sec.get("splade", {}).items():
         if isinstance(r, dict) and "speedup" in r:
             rows.append((f"SPLADE encoding vs SparseEncoder: {name}", r["speedup"], ">=", TARGET_SPEEDUP))
+            if "int8_speedup" in r:
+                rows.append(
+                    (
+                        f"SPLADE, int8 artifact, vs SparseEncoder: {name}",
+                        r["int8_speedup"],
+                        ">=",
+                        TARGET_SPEEDUP,
+                    )
+                )
     if "maxsim" in sec:
         rows.append(
             ("MaxSim 1 x 10k time / FLOP limit", sec["maxsim"]["tessera_vs_limit"], "<=", TARGET_MAXSIM_LIMIT)
@@ -513,6 +633,20 @@ def markdown(res: dict[str, Any]) -> str:
         f"`{res['command']}`.",
         "",
     ]
+
+    def limits_note(r: dict[str, Any]) -> str:
+        if "fraction_of_fp32_peak" not in r:
+            return ""
+        shares = ", ".join(f"{k} {v * 100:.0f} %" for k, v in r["fraction_of_fp32_peak"].items())
+        int8 = r["agreement"].get(
+            "int8_vs_fp32_min_cosine", r["agreement"].get("int8_vs_fp32_min_token_cosine")
+        )
+        return (
+            f"; {r['gflop']:.1f} GFLOP of useful work, {r['flop_limit_s']:.3f} s at the fp32 GEMM peak "
+            f"({r['fp32_gemm_peak_gflops']:.0f} GFLOP/s, same rounds); share of that peak: {shares}"
+            + (f"; int8 vs fp32 min cosine {int8:.4f}" if int8 is not None else "")
+            + (f"; no int8 row: {r['int8_refused']}" if r.get("int8_refused") else "")
+        )
 
     def table(
         title: str,
@@ -545,7 +679,8 @@ def markdown(res: dict[str, Any]) -> str:
             "pylate",
             "texts",
             c["texts"],
-            f"; agreement: min token cosine {c['agreement']['min_token_cosine']:.6f}",
+            f"; agreement: min token cosine {c['agreement']['min_token_cosine']:.6f}" + limits_note(c),
+            others=tuple(k for k in ("tessera_int8",) if k in c["seconds_median"]),
         )
     for name, r in sec.get("splade", {}).items():
         if isinstance(r, dict) and "speedup" in r:
@@ -555,7 +690,8 @@ def markdown(res: dict[str, Any]) -> str:
                 "sentence-transformers",
                 "texts",
                 r["texts"],
-                f"; agreement: min cosine {r['agreement']['min_cosine']:.6f}",
+                f"; agreement: min cosine {r['agreement']['min_cosine']:.6f}" + limits_note(r),
+                others=tuple(k for k in ("tessera_int8",) if k in r["seconds_median"]),
             )
     if "maxsim" in sec:
         x = sec["maxsim"]

@@ -188,11 +188,40 @@ class SpladePooledGraph(_Base):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """SPLADE weights [B, V]: log1p(relu) (twice for ``log1p_log1p_relu``), masked, summed or maxed over T."""
         kwargs = self._kwargs(inputs)
+        if self.aggregation == "max":
+            return self._max_pooled(kwargs)
         logits = self.model(**kwargs).logits
         weights = torch.log1p(torch.relu(logits))
         if self.activation == "log1p_log1p_relu":
             weights = torch.log1p(weights)
         weights = weights * kwargs["attention_mask"].unsqueeze(-1).to(weights.dtype)
-        if self.aggregation == "sum":
-            return weights.sum(1)
-        return weights.max(1).values
+        return weights.sum(1)
+
+    def _max_pooled(self, kwargs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``max_t act(z_t + b) · m_t`` computed as ``act(max_t z_t over real tokens + b)``.
+
+        Adding the decoder bias ``b``, relu and log1p are non-decreasing (in floating point too), so
+        they commute with the max: the same values, but the element-wise work runs on ``[B, V]``
+        instead of ``[B, T, V]``, leaving the vocabulary MatMul, one mask and one ReduceMax on the
+        big tensor (SPLADE-tiny, 16 x 56 tokens, one thread: the graph's element-wise passes took
+        half of its time). A row without real tokens gives ``-1e30 -> relu -> 0``, as the masked form.
+        """
+        decoder = self.model.get_output_embeddings()
+        bias = decoder.bias if isinstance(decoder, nn.Linear) else None
+        if bias is not None:
+            decoder.bias = None  # added after the max; restored below
+        try:
+            logits = self.model(**kwargs).logits
+        finally:
+            if bias is not None:
+                decoder.bias = bias
+        # padding rows move to -1e30 (an Add with a [B, T, 1] operand: onnxruntime's Where is ~5x
+        # slower here); real rows add -0.0, which leaves every value as it is
+        real = (kwargs["attention_mask"].unsqueeze(-1) > 0).to(logits.dtype)
+        best = (logits + (real - 1.0) * 1e30).amax(1)
+        if bias is not None:
+            best = best + bias
+        weights = torch.log1p(torch.relu(best))
+        if self.activation == "log1p_log1p_relu":
+            weights = torch.log1p(weights)
+        return weights

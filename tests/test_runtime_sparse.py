@@ -79,3 +79,14 @@ def test_top_k_decode_scipy_inverted_index(splade):
     assert scores[0, 0] > scores[0, 2]
     assert docs[1].nnz > 0  # the empty string still has [CLS]/[SEP]
     assert splade.encode([]) == []
+
+
+def test_graph_pools_before_the_activation(splade_artifact):
+    """In the pooled graph the max over tokens comes before log1p/relu and the decoder bias, so
+    those run on [B, V] only (same values: they are non-decreasing)."""
+    import onnx
+
+    nodes = list(onnx.load(str(splade_artifact / "model.onnx"), load_external_data=False).graph.node)
+    order = {n.op_type: i for i, n in reversed(list(enumerate(nodes)))}  # first index of each op type
+    assert order["ReduceMax"] < order["Log"]
+    assert sum(n.op_type == "Log" for n in nodes) == 1
