@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tessera_onnx import Tessera, TesseraDense
-from tessera_onnx.errors import TruncationWarning, UnsupportedDimensionError
+from tessera_onnx.errors import InvalidInputError, TruncationWarning, UnsupportedDimensionError
 
 
 def varied_texts(n: int = 300) -> list[str]:
@@ -69,6 +69,16 @@ def test_batch_size_never_changes_results(minilm):
     np.testing.assert_allclose(big, one, atol=1e-5)
     odd = minilm.encode(texts, batch_size=3)
     np.testing.assert_allclose(big, odd, atol=1e-5)
+
+
+def test_default_batch_size_depends_on_the_provider(minilm):
+    from tessera_onnx.text.batching import CPU_BATCH_SIZE, DEFAULT_BATCH_SIZE, default_batch_size
+
+    assert minilm.provider == "CPUExecutionProvider" and minilm.batch_size == CPU_BATCH_SIZE == 16
+    assert default_batch_size("CUDAExecutionProvider") == DEFAULT_BATCH_SIZE == 32
+    assert type(minilm)(minilm.path, device="cpu", batch_size=48).batch_size == 48
+    with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
+        type(minilm)(minilm.path, device="cpu", batch_size=0)
 
 
 def test_order_is_restored(minilm):

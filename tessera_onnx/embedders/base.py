@@ -27,7 +27,7 @@ from ..errors import (
 )
 from ..locate import resolve_artifact
 from ..session import create_session, short_provider_name
-from ..text.batching import DEFAULT_BATCH_SIZE, REFERENCE_LENGTH, ProgressBar, plan_batches
+from ..text.batching import REFERENCE_LENGTH, ProgressBar, default_batch_size, plan_batches
 from ..text.tokenize import TextTokenizer, Tokenized, iter_windows, prepare_texts, validate_texts
 
 __all__ = ["TextEmbedder"]
@@ -56,7 +56,8 @@ class TextEmbedder:
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).
     - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
-      tokens, so short texts go in larger batches and long ones in smaller. Inputs are
+      tokens, so short texts go in larger batches and long ones in smaller. Default: 16 on CPU
+      (batches whose activations stay in the caches), 32 on CUDA/CoreML. Inputs are
       processed in windows of :data:`~tessera_onnx.text.tokenize.WINDOW` texts (length-sorted
       inside a window, results in input order), so memory does not grow with the input;
       ``encode_iter`` streams any iterable in constant memory.
@@ -79,7 +80,7 @@ class TextEmbedder:
         threads: int | None = None,
         spin: bool = False,
         max_length: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         verify: bool | str = True,
         fallback: bool = True,
         cache: str | os.PathLike[str] | None = None,
@@ -99,7 +100,8 @@ class TextEmbedder:
                     f"max_length {max_length} exceeds the model's maximum {self.text_config.max_length}"
                 )
         self.max_length = max_length or self.text_config.max_length
-        self.batch_size = _check_batch_size(batch_size)
+        if batch_size is not None:
+            _check_batch_size(batch_size)
         model_file = member_path(root, manifest.model_file, "model_file")
         tokenizer_file = member_path(root, self.text_config.tokenizer_file, "tokenizer_file")
         checker = (
@@ -125,6 +127,9 @@ class TextEmbedder:
             checker.result()
         self._session = session
         self.provider = provider
+        self.batch_size = (
+            _check_batch_size(batch_size) if batch_size is not None else default_batch_size(provider)
+        )
         self.device = short_provider_name(provider)
         self._input_dtypes = self._read_inputs()
 
