@@ -552,7 +552,7 @@ def section_ttm(threads: int, rounds: int, batch: int, work: Path) -> dict[str, 
     torch.manual_seed(0)
     model = modeling.TinyTimeMixerForPrediction(modeling.TinyTimeMixerConfig(**R2_512_96)).eval()
     model.save_pretrained(work / "ttm-ckpt")
-    manifest = build_timeseries_artifact(
+    build_timeseries_artifact(
         work / "ttm-ckpt", work / "ttm-art", spec=None, model_id="ttm-bench", progress=lambda m: None
     )
     ts = TesseraTimeSeries(work / "ttm-art", device="cpu", threads=threads)  # parallel="batch"
@@ -573,15 +573,66 @@ def section_ttm(threads: int, rounds: int, batch: int, work: Path) -> dict[str, 
         return ts.forecast(x)
 
     diff = float(np.abs(peer() - ours()).max())
+    calls = 20  # a call takes ~10-20 ms: time 20 per round, report the mean call
+
+    def repeated(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(calls):
+                fn()
+
+        return run
+
     contenders = {"tessera": ours, "granite-tsfm": peer, "tessera_intra_op": lambda: ts_intra.forecast(x)}
-    res = compare(interleave(contenders, rounds), "tessera", "granite-tsfm")
+    secs = interleave({k: repeated(f) for k, f in contenders.items()}, rounds)
+    res = compare({k: [v / calls for v in vs] for k, vs in secs.items()}, "tessera", "granite-tsfm")
     res.update(
         model="TinyTimeMixer ttm-r2-512-96 architecture (seeded weights)",
         batch=batch,
+        calls_per_round=calls,
         max_abs_diff=diff,
-        export=manifest.config.get("export", {}).get("graph_optimization"),
+        one_thread_profile=ttm_profile(work / "ttm-art" / "model.onnx", x[: max(1, batch // threads)]),
     )
     return res
+
+
+def ttm_profile(model: Path, x: np.ndarray, runs: int = 20) -> dict[str, Any]:
+    """onnxruntime's profile of one worker's slice on one thread: kernel time per op type, and the
+    MatMuls' useful GFLOP/s (2 * output elements * inner dimension)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.enable_profiling = True
+    options.profile_file_prefix = str(model.parent / "profile")
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    feeds = {"past_values": x, "past_observed_mask": np.ones_like(x)}
+    t = time.perf_counter()
+    for _ in range(runs):
+        session.run(["prediction_outputs"], feeds)
+    wall = (time.perf_counter() - t) / runs
+    events = json.loads(Path(session.end_profiling()).read_text())
+    by_op: dict[str, float] = {}
+    flops = matmul_us = 0.0
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        op = e["args"]["op_name"]
+        by_op[op] = by_op.get(op, 0.0) + e["dur"]
+        if op in ("MatMul", "FusedMatMul", "Gemm"):
+            ins = [next(iter(v.values())) for v in e["args"]["input_type_shape"]]
+            out = next(iter(e["args"]["output_type_shape"][0].values()))
+            left = len(ins) == 2 and len(ins[0]) == 2 and len(ins[1]) > 2  # W @ X, the patch mixers
+            flops += 2.0 * float(np.prod(out)) * (ins[0][1] if left else ins[0][-1])
+            matmul_us += e["dur"]
+    total = sum(by_op.values())
+    return {
+        "batch": int(x.shape[0]),
+        "wall_ms_per_run": wall * 1e3,
+        "kernel_ms_per_run": total / runs / 1e3,
+        "share_by_op": {k: v / total for k, v in sorted(by_op.items(), key=lambda kv: -kv[1])},
+        "matmul_gflop_per_run": flops / runs / 1e9,
+        "matmul_gflops": flops / matmul_us / 1e3 if matmul_us else None,
+    }
 
 
 # ----------------------------------------------------------------------------------- driver
@@ -743,6 +794,17 @@ def markdown(res: dict[str, Any]) -> str:
             "(`parallel='batch'`, the default), tessera_intra_op is one run with onnxruntime's intra-op threads",
             others=tuple(k for k in ("tessera_intra_op",) if k in t["seconds_median"]),
         )
+        if "one_thread_profile" in t:
+            pr = t["one_thread_profile"]
+            shares = ", ".join(f"{k} {v * 100:.0f} %" for k, v in list(pr["share_by_op"].items())[:7])
+            out.extend(
+                [
+                    f"Where a worker's time goes (onnxruntime profile, one thread, batch {pr['batch']}): "
+                    f"{pr['wall_ms_per_run']:.1f} ms per run; kernel time {shares}; the MatMuls do "
+                    f"{pr['matmul_gflop_per_run']:.2f} GFLOP at {pr['matmul_gflops']:.0f} GFLOP/s.",
+                    "",
+                ]
+            )
     out += ["| target | goal | reached | met |", "|---|---|---|---|"]
     for t in res["targets"]:
         out.append(
