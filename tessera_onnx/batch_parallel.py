@@ -68,11 +68,13 @@ class BatchParallelRunner:
         self.workers = int(workers)
         self.min_rows = int(min_rows)
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._lock = threading.Lock()
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._pool is None:
+            if self._pool is None or self._pool_pid != os.getpid():  # a forked child has no workers
+                self._pool_pid = os.getpid()
                 # the calling thread computes one slice itself
                 self._pool = ThreadPoolExecutor(max(1, self.workers - 1), thread_name_prefix="tessera-batch")
             return self._pool

@@ -97,3 +97,28 @@ def test_runner_uses_worker_threads_and_is_thread_safe():
 def test_runner_rejects_no_workers():
     with pytest.raises(ValueError, match="workers"):
         BatchParallelRunner(_session(), workers=0)
+
+
+_FORKED: dict[str, BatchParallelRunner] = {}
+
+
+def test_runner_recreates_its_workers_in_a_forked_child():
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    runner = BatchParallelRunner(_session(), workers=2, min_rows=1)
+    x = np.ones((4, 3), np.float32)
+    runner.run(["y"], {"x": x})  # the parent's worker threads exist now; a fork copies none of them
+    _FORKED["runner"] = runner
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            y = pool.apply_async(_run_in_child, (x,)).get(timeout=60)
+    finally:
+        _FORKED.clear()
+    np.testing.assert_array_equal(y, x * 2 + 1)
+    runner.close()
+
+
+def _run_in_child(x: np.ndarray) -> np.ndarray:
+    return _FORKED["runner"].run(["y"], {"x": x})[0]
