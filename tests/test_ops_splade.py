@@ -29,14 +29,16 @@ def _torch_splade(logits, mask, activation="log1p_relu", aggregation="max"):
 @pytest.mark.parametrize("aggregation", ["max", "sum"])
 def test_splade_pool_matches_torch(activation, aggregation):
     rng = np.random.default_rng(0)
-    logits = rng.normal(size=(4, 6, 50)).astype(np.float32) * 3
-    mask = np.ones((4, 6), dtype=np.int64)
+    logits = rng.normal(size=(5, 6, 50)).astype(np.float32) * 3
+    mask = np.ones((5, 6), dtype=np.int64)
     mask[1, 3:] = 0
     mask[2, 1:] = 0
+    mask[4, :] = 0  # no real token at all: all-zero weights
     logits[1, 3:] = 100.0  # huge logits at padding must not leak
     ref = _torch_splade(logits, mask, activation, aggregation)
     got = splade_pool(logits.copy(), mask, activation, aggregation)
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
+    assert not got[4].any()
     inplace = logits.copy()
     np.testing.assert_allclose(
         splade_pool(inplace, mask, activation, aggregation, inplace=True), ref, atol=1e-6

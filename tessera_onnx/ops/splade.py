@@ -3,8 +3,8 @@
 ``splade_pool`` computes ``agg_t act(z_t) · m_t`` with ``act = log1p(relu(.))`` (or a second
 ``log1p`` for OpenSearch models) and ``agg`` = max or sum over the sequence axis. The mask is
 applied before the aggregation, [CLS]/[SEP] positions count, and ``np.log1p`` is used (not
-``log(1 + x)``). For ``max`` the (monotone) ``log1p`` is applied after the max: bit-identical,
-and it touches ``B×V`` instead of ``B×T×V`` values.
+``log(1 + x)``). For ``max`` the (non-decreasing) relu and ``log1p`` are applied after a max over
+the real tokens: bit-identical, and they touch ``B×V`` instead of ``B×T×V`` values.
 """
 
 from __future__ import annotations
@@ -42,10 +42,16 @@ def splade_pool(
     if logits.ndim != 3 or mask.shape != logits.shape[:2]:
         raise ValueError(f"logits must be [B, T, V] and mask [B, T]; got {logits.shape} and {mask.shape}")
     z = logits if inplace and logits.dtype == np.float32 else logits.astype(np.float32, copy=True)
-    np.maximum(z, 0.0, out=z)  # relu
-    z *= mask.astype(np.float32, copy=False)[:, :, None]  # mask before aggregating
+    real = np.asarray(mask) > 0
     if aggregation == "max":
-        return _activate(z.max(axis=1), activation)
+        # relu and log1p never decrease, so they commute with the max: take the max over the real
+        # tokens first and activate B×V values (a text without real tokens gives -inf -> 0)
+        z[~real] = -np.inf
+        best = z.max(axis=1)
+        np.maximum(best, 0.0, out=best)
+        return _activate(best, activation)
+    np.maximum(z, 0.0, out=z)  # relu
+    z *= real.astype(np.float32)[:, :, None]  # mask before aggregating
     return _activate(z, activation).sum(axis=1)
 
 
