@@ -3,11 +3,11 @@
 onnxruntime parallelises *inside* each operator (intra-op threads). That pays for large matrix
 products, but a graph made of many small operators - TinyTimeMixer's MLP-mixer blocks are ~200
 kernels of well under a millisecond each for a batch of 64 - spends a large part of every
-operator waking the threads and waiting for the slowest: on 2 cores a batch of 64 took 13.7 ms
-with 2 intra-op threads and 19.8 ms with one. Splitting the batch instead, and running the
-halves concurrently on a session with *one* intra-op thread (``InferenceSession.run`` releases
-the GIL and may be called from several threads), took 9.0 ms: the rows of a batch are
-independent, so nothing is synchronised until the halves are joined.
+operator waking the threads and waiting for the slowest. Splitting the batch instead, and running
+the halves concurrently on a session with *one* intra-op thread (``InferenceSession.run`` releases
+the GIL and may be called from several threads), needs no synchronisation until the halves are
+joined, since the rows of a batch are independent: on a 2-core AMD EPYC a batch of 64 took 9.3 ms
+this way against 12.3 ms with 2 intra-op threads (``python -m benchmarks.paradigms``).
 
 For transformer encoders the opposite holds (their GEMMs scale well across intra-op threads and
 two concurrent batches compete for the caches), so the text embedders keep intra-op threads.

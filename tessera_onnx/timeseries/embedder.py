@@ -110,7 +110,7 @@ class TesseraTimeSeries:
     4 series and runs them concurrently on a one-thread session
     (:class:`~tessera_onnx.batch_parallel.BatchParallelRunner`): TinyTimeMixer is ~200 small
     kernels, and waking intra-op threads for each cost more than it saved (batch of 64 on 2
-    cores: 9.0 ms against 13.7 ms). ``parallel="intra"`` is onnxruntime's own parallelism inside
+    cores: 9.3 ms against 12.3 ms). ``parallel="intra"`` is onnxruntime's own parallelism inside
     each operator, with ``threads`` intra-op threads; ``spin=True`` then lets them busy-wait
     between operators (onnxruntime's default, off in every tessera session because it slows
     calls down on shared cores). GPU providers always run the whole batch in one call.
