@@ -82,6 +82,17 @@ def test_tiny_colbert_fp16(tmp_path, tiny_colbert_pylate_dir):
     assert m.precision == "fp16" and m.parity["min_cosine"] >= 0.999
 
 
+def test_splade_pooled_graph_fp16(tmp_path, splade_dir):
+    """The pooled SPLADE graph masks padding with a large constant before its max: it must survive
+    the float16 conversion (no inf * 0 = NaN) and keep the fp16 floor."""
+    from tessera_onnx import Tessera
+
+    m = build_artifact(splade_dir, tmp_path / "s16", paradigm="sparse", precision="fp16")
+    assert m.precision == "fp16" and m.parity["min_cosine"] >= 0.999
+    vecs = Tessera(str(tmp_path / "s16")).encode(["the cat sat on the mat", "sparse retrieval " * 40])
+    assert all(len(v.indices) and np.isfinite(v.values).all() for v in vecs)
+
+
 def _graph_bytes(artifact) -> int:
     """Size of the graph and its external weights (model.onnx + model.onnx.data)."""
     return sum(p.stat().st_size for p in artifact.glob("model.onnx*"))
