@@ -195,3 +195,16 @@ def test_equal_length_documents(tokens):
     tokens_matrix, offsets = _packed(docs)
     got = maxsim_module.maxsim_scores_packed(q, tokens_matrix, offsets)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_preread_of_large_indexes_gives_the_same_scores(monkeypatch):
+    """Indexes beyond the last-level cache read each block before its GEMM; scores do not change."""
+    kernel = importlib.import_module("tessera_onnx.ops.maxsim")
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((2, 5, 16)).astype(np.float32)
+    d = rng.standard_normal((40, 9, 16)).astype(np.float32)
+    mask = np.ones((40, 9), bool)
+    mask[::3, 6:] = False
+    plain = maxsim_scores(q, d, None, mask)
+    monkeypatch.setattr(kernel, "_PREREAD_MIN_BYTES", 0)
+    np.testing.assert_array_equal(maxsim_scores(q, d, None, mask), plain)

@@ -100,8 +100,7 @@ class TextEmbedder:
                     f"max_length {max_length} exceeds the model's maximum {self.text_config.max_length}"
                 )
         self.max_length = max_length or self.text_config.max_length
-        if batch_size is not None:
-            _check_batch_size(batch_size)
+        size = _check_batch_size(batch_size) if batch_size is not None else None
         model_file = member_path(root, manifest.model_file, "model_file")
         tokenizer_file = member_path(root, self.text_config.tokenizer_file, "tokenizer_file")
         checker = (
@@ -127,9 +126,7 @@ class TextEmbedder:
             checker.result()
         self._session = session
         self.provider = provider
-        self.batch_size = (
-            _check_batch_size(batch_size) if batch_size is not None else default_batch_size(provider)
-        )
+        self.batch_size = size if size is not None else default_batch_size(provider)
         self.device = short_provider_name(provider)
         self._input_dtypes = self._read_inputs()
 

@@ -30,6 +30,9 @@ __all__ = ["pad_multivectors", "maxsim", "maxsim_scores", "maxsim_scores_packed"
 _BLOCK_ELEMENTS = 1 << 16
 # Below this many multiply-adds a call runs on the calling thread only.
 _PARALLEL_MIN_MACS = 1 << 26
+# Indexes larger than this come from memory rather than the last-level cache: their blocks are
+# read once before the GEMM (see _score_block).
+_PREREAD_MIN_BYTES = 32 << 20
 
 
 def pad_multivectors(
@@ -80,7 +83,13 @@ class _Documents:
 
 
 def _score_block(
-    docs: _Documents, first: int, stop: int, query_t: np.ndarray, best: np.ndarray, buf: np.ndarray
+    docs: _Documents,
+    first: int,
+    stop: int,
+    query_t: np.ndarray,
+    best: np.ndarray,
+    buf: np.ndarray,
+    preread: bool = False,
 ) -> None:
     """``best[first:stop]`` = per document, per query token, the max similarity over its real rows."""
     starts, lengths = docs.starts[first:stop], docs.lengths[first:stop]
@@ -91,10 +100,11 @@ def _score_block(
     lo = int(starts[real][0])
     hi = int((starts + lengths)[real][-1])
     rows = docs.rows[lo:hi]
-    # Read the block once with a streaming reduction before the GEMM: BLAS's packing of rows that
-    # come from memory runs at ~2/3 of its rate on rows already in cache, and a plain read brings
-    # them in at full bandwidth (one thread: 52 -> 61 GFLOP/s on a 921 MB index)
-    rows.max(axis=0)
+    if preread:
+        # Read the block once with a streaming reduction before the GEMM: BLAS's packing of rows
+        # that come from memory runs at ~2/3 of its rate on rows already in cache, and a plain read
+        # brings them in at full bandwidth (one thread: 52 -> 61 GFLOP/s on a 921 MB index)
+        rows.max(axis=0)
     sims = np.matmul(rows, query_t, out=buf[: hi - lo])
     local = starts[real] - lo
     contiguous = bool(np.array_equal(local[1:], (local + lengths[real])[:-1]))
@@ -121,11 +131,12 @@ def _best_similarities(docs: _Documents, query_t: np.ndarray, threads: int | Non
     macs = int(docs.lengths.sum()) * width * query_t.shape[0]
     workers = min(workers, len(blocks)) if macs >= _PARALLEL_MIN_MACS else 1
     cap = max(1, max(int(docs.starts[b - 1] + docs.lengths[b - 1] - docs.starts[a]) for a, b in blocks))
+    preread = docs.rows.nbytes > _PREREAD_MIN_BYTES
 
     def run(part: list[tuple[int, int]]) -> None:
         buf = np.empty((cap, width), dtype=np.float32)
         for a, b in part:
-            _score_block(docs, a, b, query_t, best, buf)
+            _score_block(docs, a, b, query_t, best, buf, preread)
 
     if workers == 1:
         with single_threaded_blas():
