@@ -19,6 +19,7 @@ __all__ = [
     "HierarchyError",
     "UnknownNodeError",
     "ProviderUnavailableError",
+    "UnsupportedBackendError",
     "MissingDependencyError",
     "DuplicateIdError",
     "UnknownIdError",
@@ -97,6 +98,10 @@ class UnknownNodeError(InvalidInputError, KeyError):
 
 class ProviderUnavailableError(TesseraError):
     """A requested onnxruntime execution provider is not installed or cannot start."""
+
+
+class UnsupportedBackendError(ProviderUnavailableError):
+    """The chosen inference backend (e.g. OpenVINO) cannot run this artifact's graphs; the message says why."""
 
 
 class MissingDependencyError(TesseraError, ImportError):

@@ -17,6 +17,7 @@ import numpy as np
 from .._malloc import fix_mmap_threshold, trim_heap
 from .._warnings import warn
 from ..artifact import Manifest, member_path, read_manifest, verify_files
+from ..backends import open_graph
 from ..configs import TextConfig
 from ..errors import (
     ArtifactError,
@@ -26,7 +27,7 @@ from ..errors import (
     UnsupportedDimensionError,
 )
 from ..locate import resolve_artifact
-from ..session import create_session, short_provider_name
+from ..session import short_provider_name
 from ..text.batching import REFERENCE_LENGTH, ProgressBar, default_batch_size, plan_batches
 from ..text.tokenize import TextTokenizer, Tokenized, iter_windows, prepare_texts, validate_texts
 
@@ -67,6 +68,8 @@ class TextEmbedder:
       load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (see :func:`tessera_onnx.locate.resolve_artifact`).
+    - ``backend``: ``"onnxruntime"`` (default) or ``"openvino"`` (extra ``[openvino]``), see
+      :func:`tessera_onnx.backends.open_graph`.
     """
 
     paradigm: ClassVar[str] = ""
@@ -85,6 +88,7 @@ class TextEmbedder:
         fallback: bool = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
         root, manifest = _open_artifact(model, self.paradigm, cache=cache, download=download)
         fix_mmap_threshold()  # per-batch blocks must not fragment the heap as texts stream (see _malloc)
@@ -101,7 +105,6 @@ class TextEmbedder:
                 )
         self.max_length = max_length or self.text_config.max_length
         size = _check_batch_size(batch_size) if batch_size is not None else None
-        model_file = member_path(root, manifest.model_file, "model_file")
         tokenizer_file = member_path(root, self.text_config.tokenizer_file, "tokenizer_file")
         checker = (
             _Verifier(
@@ -115,8 +118,15 @@ class TextEmbedder:
         )
         try:
             self._tokenizer = TextTokenizer(tokenizer_file, self.max_length)
-            session, provider = create_session(
-                model_file, device, threads, providers=providers, fallback=fallback, spin=spin
+            session, provider = open_graph(
+                root,
+                manifest,
+                backend=backend,
+                device=device,
+                threads=threads,
+                providers=providers,
+                fallback=fallback,
+                spin=spin,
             )
         except TesseraError:
             if checker is not None:

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..artifact import member_path
+from ..backends import open_graph
 from ..configs import TextConfig
 from ..errors import InvalidInputError, TesseraError
-from ..session import create_session, short_provider_name
+from ..session import short_provider_name
 from ..text.tokenize import validate_texts
 from ..vision.config import DEFAULT_MAX_PIXELS, ImagePreprocessConfig, ImageTextConfig
 from ..vision.preprocess import ImagePreprocessor, as_image_iterable, default_workers
@@ -71,7 +72,7 @@ class TesseraImageText:
     ~570 MB RSS with 4, ~650 MB with 8, ~750 MB with 32 images per call, while 4 images already
     give the GEMMs 784 rows, so throughput does not drop); ``workers`` preprocessing threads
     (default: CPU count, at most 4); ``max_pixels`` refuses larger images (decompression-bomb
-    guard, None = no limit); ``verify``/``cache``/``download`` as for the text embedders.
+    guard, None = no limit); ``verify``/``cache``/``download``/``backend`` as for the text embedders.
     """
 
     paradigm = "vision"
@@ -91,6 +92,7 @@ class TesseraImageText:
         fallback: bool = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
         root, manifest = _open_artifact(model, "vision", config_key="vision", cache=cache, download=download)
         self.path = root
@@ -107,13 +109,14 @@ class TesseraImageText:
             "threads": threads,
             "providers": providers,
             "fallback": fallback,
+            "backend": backend,
         }
         files = (self.config.image_model_file, self.config.text_model_file, self.text_config.tokenizer_file)
         paths = [member_path(root, name, "file") for name in files]
         checker = _Verifier(root, manifest, files, cached=verify != "always") if verify else None
         try:
-            self._image_session, self.provider = create_session(
-                paths[0], device, threads, providers=providers, fallback=fallback, prepack=False
+            self._image_session, self.provider = open_graph(
+                root, manifest, graph=files[0], prepack=False, **self._session_args
             )
         except TesseraError:
             if checker is not None:
@@ -122,7 +125,7 @@ class TesseraImageText:
         if checker is not None:
             checker.result()
         self.device = short_provider_name(self.provider)
-        self._text_path, self._tokenizer_path = paths[1], paths[2]
+        self._tokenizer_path = paths[2]
         self._text_session: Any = None
         self._text_tokenizer: DualEncoderTokenizer | None = None
         self._lock = threading.Lock()
@@ -200,14 +203,12 @@ class TesseraImageText:
         if self._text_session is None:
             with self._lock:
                 if self._text_session is None:
-                    args = self._session_args
-                    self._text_session, _ = create_session(
-                        self._text_path,
-                        args["device"],
-                        args["threads"],
-                        providers=args["providers"],
-                        fallback=args["fallback"],
+                    self._text_session, _ = open_graph(
+                        self.path,
+                        self.manifest,
+                        graph=self.config.text_model_file,
                         prepack=False,
+                        **self._session_args,
                     )
         return self._text_session
 

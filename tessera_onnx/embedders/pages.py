@@ -27,6 +27,7 @@ import numpy as np
 
 from .._malloc import fix_mmap_threshold, trim_heap
 from ..artifact import member_path
+from ..backends import open_graph
 from ..errors import ArtifactError, InvalidInputError, TesseraError
 from ..ops.maxsim import maxsim_scores
 from ..pages.config import PagesConfig
@@ -35,7 +36,7 @@ from ..pages.inputs import PageSource, as_page_inputs, iter_page_sources
 from ..pages.pdf import DEFAULT_PDF_DPI
 from ..pages.search import PageIndex
 from ..pages.tokens import PromptTokenizer, pad_ids
-from ..session import create_session, short_provider_name
+from ..session import short_provider_name
 from ..text.tokenize import validate_texts
 from ..vision.load import load_image
 from ..vision.preprocess import default_workers
@@ -57,7 +58,7 @@ class TesseraPages:
     longest edge in px, default the manifest's ``image_size``; smaller = fewer tiles = faster,
     lower quality than the ``trained_image_size``); ``max_pixels`` refuse larger pages (default:
     the manifest's); ``pdf_dpi`` render scale of PDF pages (default 150); ``pdf_password``;
-    ``verify``/``cache``/``download`` as for the text embedders.
+    ``verify``/``cache``/``download``/``backend`` as for the text embedders.
     """
 
     paradigm = "pages"
@@ -81,6 +82,7 @@ class TesseraPages:
         fallback: bool = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        backend: str = "onnxruntime",
     ) -> None:
         root, manifest = _open_artifact(model, "pages", config_key="pages", cache=cache, download=download)
         fix_mmap_threshold()  # rendered pages (~6 MB each at 150 dpi) must not fragment the heap
@@ -109,10 +111,11 @@ class TesseraPages:
             "threads": threads,
             "providers": providers,
             "fallback": fallback,
+            "backend": backend,
         }
         try:
-            self._language, self.provider = create_session(
-                paths[1], device, threads, providers=providers, fallback=fallback, prepack=False
+            self._language, self.provider = open_graph(
+                root, manifest, graph=files[1], prepack=False, **self._session_args
             )
         except TesseraError:
             if checker is not None:
@@ -123,7 +126,6 @@ class TesseraPages:
         self.device = short_provider_name(self.provider)
         self.tokenizer = PromptTokenizer(paths[2])
         self.family: PageFamily = family_class(cfg.family)(cfg, self.tokenizer, image_size)
-        self._vision_path = paths[0]
         self._vision: Any = None
         self._lock = threading.Lock()
 
@@ -181,14 +183,12 @@ class TesseraPages:
         if self._vision is None:
             with self._lock:
                 if self._vision is None:
-                    a = self._session_args
-                    self._vision, _ = create_session(
-                        self._vision_path,
-                        a["device"],
-                        a["threads"],
-                        providers=a["providers"],
-                        fallback=a["fallback"],
+                    self._vision, _ = open_graph(
+                        self.path,
+                        self.manifest,
+                        graph=self.config.vision_model_file,
                         prepack=False,
+                        **self._session_args,
                     )
         return self._vision
 

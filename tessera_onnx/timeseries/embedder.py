@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import Manifest, member_path, read_manifest, verify_files
+from ..artifact import Manifest, read_manifest, verify_files
 from ..batch_parallel import BatchParallelRunner, available_cores
 from ..errors import ArtifactError, InvalidInputError
 from .config import TimeSeriesConfig
@@ -114,7 +114,8 @@ class TesseraTimeSeries:
     each operator, with ``threads`` intra-op threads; ``spin=True`` then lets them busy-wait
     between operators (onnxruntime's default, off in every tessera session because it slows
     calls down on shared cores). GPU providers always run the whole batch in one call.
-    Instances are thread-safe after construction.
+    ``backend="openvino"`` (extra ``[openvino]``) runs the graph on OpenVINO's CPU plugin
+    (``parallel`` is then OpenVINO's own). Instances are thread-safe after construction.
     """
 
     paradigm = "timeseries"
@@ -131,6 +132,7 @@ class TesseraTimeSeries:
         fallback: bool = True,
         spin: bool = False,
         parallel: str = "batch",
+        backend: str = "onnxruntime",
     ) -> None:
         if parallel not in PARALLEL_MODES:
             raise InvalidInputError(f"parallel must be one of {PARALLEL_MODES}, got {parallel!r}")
@@ -153,12 +155,13 @@ class TesseraTimeSeries:
         if not isinstance(batch_size, int) or batch_size <= 0:
             raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = batch_size
-        model_path = member_path(self.path, manifest.model_file, "model_file")
-        from ..session import create_session
+        from ..backends import open_graph
 
-        workers = (threads or available_cores()) if parallel == "batch" else 1
-        self.session, self.provider = create_session(
-            model_path,
+        workers = (threads or available_cores()) if parallel == "batch" and backend == "onnxruntime" else 1
+        self.session, self.provider = open_graph(
+            self.path,
+            manifest,
+            backend=backend,
             device=device,
             threads=1 if workers > 1 else threads,
             providers=providers,
