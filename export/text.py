@@ -25,13 +25,7 @@ from .parity import run_parity as _run_parity
 from .parity import text_cases, torch_outputs
 from .precision import FLOORS, convert_precision, quantize_int8
 from .progress import Progress, silent
-from .variants import (
-    build_graph_pair,
-    ops_domains,
-    portable_int8_settings,
-    variant_file_name,
-    variants_manifest,
-)
+from .variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from .versions import collect_versions
 
 if TYPE_CHECKING:
@@ -458,19 +452,14 @@ def build_text_artifact(
         record = pair.record
         if pair.conversion:
             graph_info["precision_conversion"] = pair.conversion
-        variants: dict[str, Any] = {}
-        if pair.variant is not None:
-            variant = stage.path / variant_file_name(final.name)
-            write_final_graph(pair.variant, variant)
-            variants = variants_manifest(
-                {final.name: variant.name},
-                set(ops_domains(variant)),
-                "onnxruntime's fused transformer graph"
-                + (f", int8 profile {int8_profile or 'default'}" if precision == "int8" else ""),
-            )
-            graph_info["variant"] = _variant_info(pair, variant)
-        elif pair.variant_note:
-            graph_info["variant"] = {"skipped": pair.variant_note}
+        written = write_variant(pair, final)
+        if written:
+            graph_info["variant"] = written
+        variants = variants_manifest(
+            {final.name: written},
+            "onnxruntime's fused transformer graph"
+            + (f", int8 profile {int8_profile or 'default'}" if precision == "int8" else ""),
+        )
         graph_info.update(graph_summary(final))
         config["export"] = graph_info
         progress(
@@ -507,18 +496,6 @@ def _portable_precision(src: Path, dst: Path, precision: str) -> dict[str, Any]:
     if precision == "int8":
         return {"profile": "portable", **quantize_int8(src, dst, portable_int8_settings())}
     return convert_precision(src, dst, precision)
-
-
-def _variant_info(pair: Any, path: Path) -> dict[str, Any]:
-    """What the manifest's ``config.export.variant`` says about the onnxruntime variant ``path``."""
-    info: dict[str, Any] = {"file": path.name, **graph_summary(path)}
-    if pair.variant_conversion:
-        info["precision_conversion"] = pair.variant_conversion
-    if pair.variant_record is not None:
-        info["parity"] = {
-            k: pair.variant_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine", "mean_cosine")
-        }
-    return info
 
 
 def _matryoshka_dims(

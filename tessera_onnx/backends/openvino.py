@@ -65,10 +65,9 @@ def _ov() -> Any:
 
 
 def _arg(port: Any) -> GraphArg:
-    names = sorted(port.get_names())
     shape = [d.get_length() if d.is_static else None for d in port.get_partial_shape()]
     return GraphArg(
-        names[0] if names else port.get_any_name(),
+        port.get_any_name(),
         _ORT_TYPES.get(port.get_element_type().get_type_name(), "tensor(float)"),
         shape,
     )
@@ -77,10 +76,12 @@ def _arg(port: Any) -> GraphArg:
 class OpenVINOSession:
     """An OpenVINO-compiled graph behind onnxruntime's session surface (see the module docs)."""
 
-    def __init__(self, compiled: Any) -> None:
+    def __init__(self, model: Any, compiled: Any) -> None:
+        # names from the model as read: compilation may merge tensors (an output Cast's input and
+        # output), leaving the ONNX name one of several
         self._compiled = compiled
-        self._inputs = [_arg(p) for p in compiled.inputs]
-        self._outputs = [_arg(p) for p in compiled.outputs]
+        self._inputs = [_arg(p) for p in model.inputs]
+        self._outputs = [_arg(p) for p in model.outputs]
         self._input_names = {a.name for a in self._inputs}
         self._local = threading.local()
 
@@ -151,4 +152,4 @@ def open_openvino(
         raise UnsupportedBackendError(
             f"OpenVINO cannot compile {Path(path).name} for its CPU plugin: {exc}; use backend='onnxruntime'"
         ) from exc
-    return OpenVINOSession(compiled), OPENVINO_PROVIDER
+    return OpenVINOSession(model, compiled), OPENVINO_PROVIDER
