@@ -13,6 +13,7 @@ infer request per calling thread).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,10 +139,13 @@ def open_openvino(
     try:
         model = core.read_model(str(path))
     except Exception as exc:  # OpenVINO raises RuntimeError / its own types for unknown operators
+        text = str(exc)
+        found = re.search(r"No conversion rule found for operations: ([^\n]+)", text)
+        reason = f"it has no conversion for {found.group(1).strip()}" if found else text.strip()[:300]
         raise UnsupportedBackendError(
-            f"OpenVINO cannot read {Path(path).name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}. "
-            "Artifacts exported before portable graphs carry onnxruntime's com.microsoft operators: "
-            "re-export with a current tessera-export, or use backend='onnxruntime'"
+            f"OpenVINO cannot read {Path(path).name}: {reason}. This graph uses onnxruntime-only "
+            "operators (an artifact exported before portable graphs, e.g. an int8 QAttention graph): "
+            "re-export it with a current tessera-export, or use backend='onnxruntime'"
         ) from exc
     config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
     if threads:
