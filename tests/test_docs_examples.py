@@ -12,6 +12,9 @@ A block that cannot run here carries a visible marker on the line before its fen
 
     <!-- docs-test: skip <why> -->          never run; the reason is reported as the skip reason
     <!-- docs-test: requires mod1 mod2 -->  run only when these modules import (else skipped)
+    <!-- docs-test: slow -->                 runs only with ``-m slow`` (over ~30 s, e.g. starts Ray)
+
+Several markers may stand on consecutive lines.
 
 Blocks in other languages (``text``, ``json``, ``toml``) are not run; a fence without a language
 fails :func:`test_every_block_names_its_language`, so nothing escapes by accident.
@@ -45,7 +48,7 @@ ARTIFACTS = {
 }
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
-_MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(skip|requires)\b\s*(.*?)\s*-->\s*$")
+_MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(skip|requires|slow)\b\s*(.*?)\s*-->\s*$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Block:
     line: int
     lang: str
     code: str
-    marker: tuple[str, str] | None
+    markers: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -76,18 +79,19 @@ def blocks(path: Path) -> list[Block]:
             i += 1
             continue
         indent, lang = m.group(1), m.group(2)
-        marker = None
+        markers: dict[str, str] = {}
         j = i - 1
         while j >= 0 and not lines[j].strip():
             j -= 1
-        if j >= 0 and (mm := _MARKER.match(lines[j])):
-            marker = (mm.group(1), mm.group(2))
+        while j >= 0 and (mm := _MARKER.match(lines[j])):
+            markers[mm.group(1)] = mm.group(2)
+            j -= 1
         body: list[str] = []
         k = i + 1
         while k < len(lines) and not re.match(rf"^{indent}```\s*$", lines[k]):
             body.append(lines[k][len(indent) :] if lines[k].startswith(indent) else lines[k])
             k += 1
-        out.append(Block(path, i + 1, lang, "\n".join(body) + "\n", marker))
+        out.append(Block(path, i + 1, lang, "\n".join(body) + "\n", markers))
         i = k + 1
     return out
 
@@ -120,6 +124,11 @@ def _data_files(ws: Path) -> None:
         '{"text": "How do plants make food?"}\n{"text": "The Eiffel Tower is in Paris."}\n', encoding="utf-8"
     )
     ws.joinpath("edges.tsv").write_text(EDGES, encoding="utf-8")
+    (ws / "corpus").mkdir()
+    ws.joinpath("corpus", "part-0.jsonl").write_text(
+        "".join(f'{{"doc_id": "d{i}", "url": "https://example.org/{i}", "text": "passage {i}"}}\n' for i in range(5)),
+        encoding="utf-8",
+    )
     import numpy as np
 
     t = np.arange(200)
@@ -217,13 +226,15 @@ def test_readme_links_resolve() -> None:
     assert not missing, f"README links to files that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("block", RUN_BLOCKS, ids=[b.name for b in RUN_BLOCKS])
+@pytest.mark.parametrize(
+    "block",
+    [pytest.param(b, id=b.name, marks=[pytest.mark.slow] if "slow" in b.markers else []) for b in RUN_BLOCKS],
+)
 def test_doc_block_runs(block: Block, request, workspace: Path) -> None:
-    if block.marker and block.marker[0] == "skip":
-        pytest.skip(f"{block.name}: {block.marker[1] or 'marked skip'}")
-    if block.marker and block.marker[0] == "requires":
-        for module in block.marker[1].split():
-            pytest.importorskip(module, reason=f"{block.name} needs {module}")
+    if "skip" in block.markers:
+        pytest.skip(f"{block.name}: {block.markers['skip'] or 'marked skip'}")
+    for module in block.markers.get("requires", "").split():
+        pytest.importorskip(module, reason=f"{block.name} needs {module}")
     _prepare(block, request, workspace)
     if block.lang == "python":
         code = compile(block.code, block.name, "exec")
