@@ -211,6 +211,15 @@ def test_readme_is_short() -> None:
     assert n <= README_MAX_LINES, f"README.md has {n} lines; move detail into docs/ (limit {README_MAX_LINES})"
 
 
+def test_readme_set_up_commands_exist() -> None:
+    """The two set-up commands near the top of README.md, and the docs extra that test.sh installs."""
+    head = "\n".join((ROOT / "README.md").read_text(encoding="utf-8").splitlines()[:60])
+    for script in ("scripts/quickstart.sh", "scripts/test.sh"):
+        assert f"bash {script}" in head, f"README.md must show `bash {script}` near the top"
+        assert (ROOT / script).is_file()
+    assert "docs" in re.search(r'pip install -q -e "\.\[([^]]*)\]"', (ROOT / "scripts/test.sh").read_text()).group(1)
+
+
 def test_every_block_names_its_language() -> None:
     bare = [b.name for b in ALL_BLOCKS if not b.lang]
     assert not bare, f"fences without a language (use python, bash, text, json, ...): {bare}"
