@@ -46,6 +46,7 @@ def _walk(main: click.Group, group: click.Group, prog: str, path: list[str], lev
 
 def render() -> str:
     from tessera_export.cli import main as export_main
+
     from tessera_onnx.cli import main as runtime_main
 
     lines = [HEADER]

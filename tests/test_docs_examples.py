@@ -118,7 +118,8 @@ sparrow.n.01\tbird.n.01
 def _data_files(ws: Path) -> None:
     """The small inputs the examples read (texts, a CSV series, a taxonomy, images, a PDF)."""
     ws.joinpath("corpus.txt").write_text(
-        "A cat sits on the mat.\nStocks fell sharply today.\nPhotosynthesis converts light.\n", encoding="utf-8"
+        "A cat sits on the mat.\nStocks fell sharply today.\nPhotosynthesis converts light.\n",
+        encoding="utf-8",
     )
     ws.joinpath("texts.jsonl").write_text(
         '{"text": "How do plants make food?"}\n{"text": "The Eiffel Tower is in Paris."}\n', encoding="utf-8"
@@ -126,7 +127,10 @@ def _data_files(ws: Path) -> None:
     ws.joinpath("edges.tsv").write_text(EDGES, encoding="utf-8")
     (ws / "corpus").mkdir()
     ws.joinpath("corpus", "part-0.jsonl").write_text(
-        "".join(f'{{"doc_id": "d{i}", "url": "https://example.org/{i}", "text": "passage {i}"}}\n' for i in range(5)),
+        "".join(
+            f'{{"doc_id": "d{i}", "url": "https://example.org/{i}", "text": "passage {i}"}}\n'
+            for i in range(5)
+        ),
         encoding="utf-8",
     )
     import numpy as np
@@ -208,7 +212,9 @@ def _prepare(block: Block, request, ws: Path) -> None:
 
 def test_readme_is_short() -> None:
     n = len((ROOT / "README.md").read_text(encoding="utf-8").splitlines())
-    assert n <= README_MAX_LINES, f"README.md has {n} lines; move detail into docs/ (limit {README_MAX_LINES})"
+    assert n <= README_MAX_LINES, (
+        f"README.md has {n} lines; move detail into docs/ (limit {README_MAX_LINES})"
+    )
 
 
 def test_readme_set_up_commands_exist() -> None:
@@ -217,7 +223,9 @@ def test_readme_set_up_commands_exist() -> None:
     for script in ("scripts/quickstart.sh", "scripts/test.sh"):
         assert f"bash {script}" in head, f"README.md must show `bash {script}` near the top"
         assert (ROOT / script).is_file()
-    assert "docs" in re.search(r'pip install -q -e "\.\[([^]]*)\]"', (ROOT / "scripts/test.sh").read_text()).group(1)
+    assert "docs" in re.search(
+        r'pip install -q -e "\.\[([^]]*)\]"', (ROOT / "scripts/test.sh").read_text()
+    ).group(1)
 
 
 def test_every_block_names_its_language() -> None:
@@ -273,7 +281,6 @@ def test_cli_reference_is_generated_from_the_commands() -> None:
 
 def test_export_help_states_the_default_int8_profile() -> None:
     from click.testing import CliRunner
-
     from tessera_export.cli import main
     from tessera_export.precision import DEFAULT_INT8_PROFILE
 
