@@ -1,7 +1,13 @@
-"""One embedder per paradigm, plus the :func:`Tessera` factory that picks among them."""
+"""Deprecated: ``tessera_onnx.embedders`` moved to ``tessera_onnx.factory``; this alias goes in the next release."""
 
-from __future__ import annotations
+import warnings
 
-from .factory import PARADIGM_CLASSES, Tessera, load
+from tessera_onnx.factory import Tessera, load  # noqa: F401
 
-__all__ = ["PARADIGM_CLASSES", "Tessera", "load"]
+warnings.warn(
+    "tessera_onnx.embedders is deprecated; import from tessera_onnx.factory (or tessera_onnx) instead",
+    DeprecationWarning,
+    stacklevel=2,
+)
+
+__all__ = ["Tessera", "load"]
