@@ -316,21 +316,28 @@ def test_site_builds_strict(tmp_path: Path) -> None:
 
 
 def test_site_build_fails_on_a_missing_symbol_and_a_broken_link(tmp_path: Path) -> None:
-    """The strict build is a real check: a copy of the site with one bad reference does not build."""
+    """The strict build is a real check: with mkdocs.yml's settings, one bad reference fails it."""
     yaml = pytest.importorskip("yaml")
-    docs = tmp_path / "docs"
-    shutil.copytree(ROOT / "docs", docs)
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
-    config["docs_dir"] = str(docs)
-    handler = config["plugins"][1]["mkdocstrings"]["handlers"]["python"]
-    handler["paths"] = [str(ROOT / p) for p in handler["paths"]]
+    handler = next(
+        p["mkdocstrings"] for p in config["plugins"] if isinstance(p, dict) and "mkdocstrings" in p
+    )
+    paths = handler["handlers"]["python"]["paths"]
+    handler["handlers"]["python"]["paths"] = [str(ROOT / p) for p in paths]
     for case, body in {
+        "good": "# Good\n\n::: tessera_onnx.Tessera\n\nSee [home](index.md).\n",
         "symbol": "# Bad\n\n::: tessera_onnx.NoSuchName\n",
         "link": "# Bad\n\nSee [nothing](no-such-page.md).\n",
     }.items():
-        (docs / "bad.md").write_text(body, encoding="utf-8")
-        config["nav"] = [*config["nav"], {"Bad": "bad.md"}] if case == "symbol" else config["nav"]
+        docs = tmp_path / case
+        docs.mkdir()
+        (docs / "index.md").write_text("# Home\n", encoding="utf-8")
+        (docs / "page.md").write_text(body, encoding="utf-8")
+        config.update(docs_dir=str(docs), nav=[{"Home": "index.md"}, {"Page": "page.md"}])
         cfg = tmp_path / f"mkdocs-{case}.yml"
         cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         proc = _mkdocs(cfg, tmp_path / f"site-{case}")
-        assert proc.returncode != 0, f"a {case} error built without failing:\n{proc.stdout}{proc.stderr}"
+        if case == "good":
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        else:
+            assert proc.returncode != 0, f"a {case} error built without failing:\n{proc.stdout}{proc.stderr}"
