@@ -123,7 +123,7 @@ def probe(model: Any) -> dict[str, np.ndarray]:
         return {"pages": np.concatenate(pages), "queries": np.concatenate(queries)}
     if paradigm == "timeseries":
         series = _series(model.context_length)
-        return {"forecast": np.asarray(model.forecast(series)), "embedding": model.embed(series)}
+        return {"forecast": np.asarray(model.forecast(series)), "embedding": model.encode(series)}
     raise ValueError(f"no probe for paradigm {paradigm!r}")
 
 
