@@ -13,6 +13,8 @@ __all__ = [
     "ArtifactError",
     "ChecksumError",
     "InvalidInputError",
+    "InvalidArgumentError",
+    "UnknownArgumentError",
     "UnsupportedDimensionError",
     "InvalidImageError",
     "InvalidDocumentError",
@@ -60,6 +62,18 @@ class ChecksumError(ArtifactError):
 
 class InvalidInputError(TesseraError, ValueError):
     """The caller passed input the model cannot take (wrong type, shape, value)."""
+
+
+class InvalidArgumentError(InvalidInputError, TypeError):
+    """A call does not match the signature: too many positional arguments, a missing one, or an
+    argument of the wrong type. Also a ``TypeError``, as Python raises for such calls."""
+
+
+class UnknownArgumentError(InvalidArgumentError):
+    """A call names a keyword argument the public function or method does not take.
+
+    The message names the public function and the keyword arguments it accepts.
+    """
 
 
 class UnsupportedDimensionError(InvalidInputError):

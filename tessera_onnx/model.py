@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .arguments import CheckedArguments
 from .artifact import Manifest, member_path, read_manifest, verify_files
 from .errors import ArtifactError, InvalidInputError, TesseraError
 from .locate import resolve_artifact
@@ -31,7 +32,7 @@ __all__ = ["TesseraModel", "open_artifact", "check_positive_int", "jsonable"]
 _T = TypeVar("_T")
 
 
-class TesseraModel:
+class TesseraModel(CheckedArguments):
     """Base class of every paradigm's model class.
 
     Keyword options shared by all paradigms (each class documents its own on top):
@@ -47,6 +48,10 @@ class TesseraModel:
       load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (:func:`tessera_onnx.locate.resolve_artifact`).
+
+    Every public method (and the constructor) follows the error contract of
+    :mod:`tessera_onnx.arguments`: misuse raises a :class:`~tessera_onnx.errors.TesseraError`
+    that names the public method and the keywords it accepts.
     """
 
     paradigm: ClassVar[str] = ""

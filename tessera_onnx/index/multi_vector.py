@@ -64,6 +64,7 @@ class MultiVectorIndex(VectorIndex):
     """
 
     kind = "multi_vector"
+    search_options = ("exact", "rescore_multiplier")
 
     def __init__(
         self,

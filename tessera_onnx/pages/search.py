@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..arguments import CheckedArguments
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
 from ..ops.maxsim import pad_multivectors
@@ -55,7 +56,7 @@ def _as_pages(vectors: Any, dim: int | None) -> list[np.ndarray]:
     return out
 
 
-class PageIndex:
+class PageIndex(CheckedArguments):
     """An in-memory index of page multi-vectors with an optional pooled prefetch.
 
     ``storage``: ``"float"``, ``"int8"`` or ``"binary"``. ``int8`` needs per-dimension ranges:

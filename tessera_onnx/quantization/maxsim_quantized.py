@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import public
 from ..errors import InvalidInputError
 from ..ops.blas import single_threaded_blas
 from .hamming import PackedWords, hamming_distances
@@ -28,6 +29,7 @@ __all__ = ["int8_dot", "binary_maxsim", "int8_maxsim", "maxsim_scores"]
 _BLOCK_ROWS = 1 << 15
 
 
+@public
 def int8_dot(a: Any, b: Any) -> np.ndarray:
     """Exact pairwise dot products ``(len(a), len(b))`` (int64) of int8 vectors.
 
@@ -61,6 +63,7 @@ def _packed_bits(x: Any, what: str) -> np.ndarray:
     return arr
 
 
+@public
 def binary_maxsim(query_bits: Any, doc_bits: Any, dim: int) -> int:
     """MaxSim of one query ``(Tq, bytes)`` against one document ``(Td, bytes)`` of packed bits.
 
@@ -74,6 +77,7 @@ def binary_maxsim(query_bits: Any, doc_bits: Any, dim: int) -> int:
     return int((dim - 2 * h).max(axis=1).sum())
 
 
+@public
 def int8_maxsim(query_codes: Any, doc_codes: Any) -> int:
     """MaxSim of int8 query tokens against int8 document tokens, exact (``Σ_i max_j q_i·d_j``)."""
     d = np.asarray(doc_codes)
@@ -89,6 +93,7 @@ def _doc_segments(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return offsets[docs], docs
 
 
+@public
 def maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
     """First-stage MaxSim of float query tokens ``(Tq, dim)`` against every document of ``corpus``.
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..arguments import public
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
 from .hamming import PackedWords
@@ -58,6 +59,7 @@ class SearchResult(NamedTuple):
 # --------------------------------------------------------------------------- top-k
 
 
+@public
 def topk(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of each row of ``scores`` ``(q, n)``, best first.
 
@@ -143,6 +145,7 @@ def _check_float_corpus(x: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+@public
 def exact_search(query: Any, corpus: Any, k: int = 10) -> SearchResult:
     """Exact float dot-product top-k (the reference the two-stage search approximates)."""
     q, single = _dense_queries(query, None)
@@ -313,6 +316,7 @@ def _first_stage_dense(
 # --------------------------------------------------------------------------- search
 
 
+@public
 def search(
     query: Any,
     corpus: QuantizedEmbeddings,
