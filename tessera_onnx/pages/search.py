@@ -4,7 +4,7 @@ Scoring is late interaction (``Σ_i max_j q_i·d_j``) on what the index stores:
 
 - ``float``: exact float32 MaxSim (:func:`tessera_onnx.ops.maxsim.maxsim_scores`);
 - ``int8`` / ``binary``: the quantization module's MaxSim on the codes
-  (:func:`tessera_onnx.quantization.maxsim_scores`: the float query against int8 bin centres,
+  (:func:`tessera_onnx.quantization.quantized_maxsim_scores`: the float query against int8 bin centres,
   or Hamming similarity of sign bits) — 4× / 32× less memory than float32.
 
 ``search(query, k, prefetch=N)`` first ranks every page by its **mean-pooled** vector
@@ -23,8 +23,7 @@ from ..arguments import CheckedArguments
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
 from ..ops.maxsim import pad_multivectors
-from ..quantization import QuantizedEmbeddings, quantize, topk
-from ..quantization import maxsim_scores as quantized_maxsim_scores
+from ..quantization import QuantizedEmbeddings, quantize, quantized_maxsim_scores, topk
 
 __all__ = ["PageIndex", "PageHits", "STORAGES"]
 

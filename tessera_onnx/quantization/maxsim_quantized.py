@@ -4,7 +4,7 @@
 
 * binary: ``sim = dim - 2·hamming(q_i, d_j)``, the ±1 inner product of the sign vectors;
 * int8 (symmetric): ``sim = q_i · d_j`` on the int8 codes, computed exactly;
-* asymmetric (:func:`maxsim_scores`, the first stage of :func:`~tessera_onnx.quantization.search`):
+* asymmetric (:func:`quantized_maxsim_scores`, the first stage of :func:`~tessera_onnx.quantization.search`):
   a float query against the bin-centre reconstruction of int8/int4 documents, or the Hamming
   similarity above for binary documents.
 
@@ -24,7 +24,7 @@ from ..ops.blas import single_threaded_blas
 from .hamming import PackedWords, hamming_distances
 from .schemes import BINARY_SCHEMES, QuantizedEmbeddings, pack_bits
 
-__all__ = ["int8_dot", "binary_maxsim", "int8_maxsim", "maxsim_scores"]
+__all__ = ["int8_dot", "binary_maxsim", "int8_maxsim", "quantized_maxsim_scores"]
 
 _BLOCK_ROWS = 1 << 15
 
@@ -94,7 +94,7 @@ def _doc_segments(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @public
-def maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
+def quantized_maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
     """First-stage MaxSim of float query tokens ``(Tq, dim)`` against every document of ``corpus``.
 
     Binary corpora: the query is binarised and the Hamming similarity is used. Scalar corpora:
@@ -102,7 +102,9 @@ def maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
     Returns ``(n_docs,)`` float64 scores.
     """
     if corpus.offsets is None:
-        raise InvalidInputError("maxsim_scores needs a multi-vector corpus (quantize a list of arrays)")
+        raise InvalidInputError(
+            "quantized_maxsim_scores needs a multi-vector corpus (quantize a list of arrays)"
+        )
     starts, doc_ids = _doc_segments(corpus.offsets)
     scores = np.zeros(len(corpus), np.float64)
     if doc_ids.size == 0:

@@ -22,7 +22,7 @@ from ..arguments import public
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
 from .hamming import PackedWords
-from .maxsim_quantized import maxsim_scores
+from .maxsim_quantized import quantized_maxsim_scores
 from .schemes import BINARY_RECONSTRUCTIONS, BINARY_SCHEMES, QuantizedEmbeddings, pack_bits
 
 __all__ = [
@@ -377,7 +377,7 @@ def search(
     all_idx = np.empty((len(queries), k_eff), np.int64)
     all_val = np.empty((len(queries), k_eff), np.float32)
     for i, qt in enumerate(queries):
-        first = maxsim_scores(qt, corpus)
+        first = quantized_maxsim_scores(qt, corpus)
         cand_idx = topk(first[None, :], n_cand)[0]
         if not rescore:
             all_idx[i], all_val[i] = cand_idx[:k_eff], first[cand_idx[:k_eff]]
