@@ -4,8 +4,9 @@
 signature (an unknown keyword, too many positional arguments, a missing one) raises
 :class:`~tessera_onnx.errors.UnknownArgumentError` / :class:`~tessera_onnx.errors.InvalidArgumentError`
 naming the *public* function and the keywords it accepts, instead of Python's ``TypeError``
-(which, for methods forwarding ``**kwargs``, names a private helper). A ``TypeError`` or
-``ValueError`` that still escapes the body (a wrong type deep inside numpy) is re-raised as an
+(which, for methods forwarding ``**kwargs``, names a private helper). A ``TypeError``,
+``AttributeError``, ``ValueError`` or ``IndexError`` that still escapes the body (a wrong type
+or shape met deep inside numpy, where no check of ours caught it first) is re-raised as an
 :class:`~tessera_onnx.errors.InvalidArgumentError` / :class:`~tessera_onnx.errors.InvalidInputError`
 that names the function and keeps the original as its ``__cause__``; both keep the
 ``TypeError`` / ``ValueError`` mixins, so ``except ValueError`` code still works.
@@ -53,6 +54,10 @@ def st_aliases(*names: str) -> dict[str, str]:
     """The entries ``names`` of :data:`ST_ALIASES` (an encoder takes those whose meaning it shares)."""
     return {name: ST_ALIASES[name] for name in names}
 
+
+#: what a wrong argument makes Python or numpy raise deep inside a call (wrong type: TypeError or
+#: AttributeError; wrong value or shape: ValueError or IndexError)
+_ARGUMENT_ERRORS = (TypeError, ValueError, AttributeError, IndexError)
 
 _CHECKED = "__tessera_checked__"
 _ACCEPTS = "__tessera_accepts__"
@@ -183,7 +188,7 @@ def public(func: F | None = None, *, aliases: Mapping[str, str] | None = None) -
             result = func(*args, **kwargs)
         except TesseraError:
             raise
-        except (TypeError, ValueError) as exc:
+        except _ARGUMENT_ERRORS as exc:
             raise _converted(label, exc) from exc
         if generator:
             return _guarded(label, result)
@@ -194,9 +199,9 @@ def public(func: F | None = None, *, aliases: Mapping[str, str] | None = None) -
 
 
 def _converted(label: str, exc: Exception) -> TesseraError:
-    """The :class:`TesseraError` that stands for a ``TypeError``/``ValueError`` ``exc`` escaping ``label``."""
+    """The :class:`TesseraError` that stands for a built-in error ``exc`` escaping ``label``."""
     target = label.replace("(...)", "").replace("()", "")
-    if isinstance(exc, TypeError):
+    if isinstance(exc, (TypeError, AttributeError)):
         return InvalidArgumentError(
             f"{label} got an argument of the wrong type ({exc}); see help({target}) for what it takes"
         )
@@ -211,7 +216,7 @@ def _guarded(label: str, items: Iterator[Any]) -> Iterator[Any]:
         yield from items
     except TesseraError:
         raise
-    except (TypeError, ValueError) as exc:
+    except _ARGUMENT_ERRORS as exc:
         raise _converted(label, exc) from exc
 
 

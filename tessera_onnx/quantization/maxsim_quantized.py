@@ -81,6 +81,8 @@ def binary_maxsim(query_bits: Any, doc_bits: Any, dim: int) -> int:
 def int8_maxsim(query_codes: Any, doc_codes: Any) -> int:
     """MaxSim of int8 query tokens against int8 document tokens, exact (``Σ_i max_j q_i·d_j``)."""
     d = np.asarray(doc_codes)
+    if d.ndim != 2:
+        raise InvalidInputError(f"int8_maxsim needs (tokens, d) int8 document codes, got shape {d.shape}")
     if d.shape[0] == 0:
         return 0
     return int(int8_dot(query_codes, d).max(axis=1).sum())
@@ -101,9 +103,15 @@ def quantized_maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> n
     the float query against the bin-centre reconstruction (exact, computed on the codes).
     Returns ``(n_docs,)`` float64 scores.
     """
-    if corpus.offsets is None:
+    if not isinstance(corpus, QuantizedEmbeddings) or corpus.offsets is None:
         raise InvalidInputError(
-            "quantized_maxsim_scores needs a multi-vector corpus (quantize a list of arrays)"
+            "quantized_maxsim_scores needs a multi-vector QuantizedEmbeddings corpus "
+            f"(quantize a list of arrays), got {type(corpus).__name__}"
+        )
+    query = np.asarray(query)
+    if query.ndim != 2 or query.shape[1] != corpus.dim or not np.issubdtype(query.dtype, np.floating):
+        raise InvalidInputError(
+            f"the query must be float token vectors (tokens, {corpus.dim}), got {query.dtype} {query.shape}"
         )
     starts, doc_ids = _doc_segments(corpus.offsets)
     scores = np.zeros(len(corpus), np.float64)

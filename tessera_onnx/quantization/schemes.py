@@ -490,6 +490,8 @@ def quantize(
 @public
 def dequantize(q: QuantizedEmbeddings, reconstruction: str | None = None) -> np.ndarray | list[np.ndarray]:
     """Float32 reconstruction of all of ``q``; a list of per-document arrays for multi-vector."""
+    if not isinstance(q, QuantizedEmbeddings):
+        raise InvalidInputError(f"dequantize takes what quantize() returns, got {type(q).__name__}")
     flat = q.dequantize(reconstruction=reconstruction)
     if q.offsets is None:
         return flat
