@@ -2,7 +2,7 @@
 
 :func:`public` wraps a public function or method so that a call which does not fit its
 signature (an unknown keyword, too many positional arguments, a missing one) raises
-:class:`~tessera_onnx.errors.UnknownArgumentError` / :class:`~tessera_onnx.errors.InvalidArgumentError`
+:class:`~tessera_onnx.errors.UnknownOptionError` / :class:`~tessera_onnx.errors.InvalidArgumentError`
 naming the *public* function and the keywords it accepts, instead of Python's ``TypeError``
 (which, for methods forwarding ``**kwargs``, names a private helper). A ``TypeError``,
 ``AttributeError``, ``ValueError`` or ``IndexError`` that still escapes the body (a wrong type
@@ -27,7 +27,7 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .errors import InvalidArgumentError, InvalidInputError, TesseraError, UnknownArgumentError
+from .errors import InvalidArgumentError, InvalidInputError, TesseraError, UnknownOptionError
 
 __all__ = [
     "public",
@@ -81,7 +81,7 @@ def accepts(*names: str, aliases: Mapping[str, str] | None = None) -> Callable[[
 
 
 def check_keywords(label: str, given: Iterable[str], accepted: Iterable[str]) -> None:
-    """Raise :class:`UnknownArgumentError` naming ``label`` and ``accepted`` if ``given`` has others.
+    """Raise :class:`UnknownOptionError` naming ``label`` and ``accepted`` if ``given`` has others.
 
     For keywords known only at run time (per-subclass search options); a fixed set is declared
     with :func:`accepts` instead.
@@ -89,9 +89,7 @@ def check_keywords(label: str, given: Iterable[str], accepted: Iterable[str]) ->
     names = list(accepted)
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise UnknownArgumentError(
-            f"{label} got unknown keyword arguments {unknown}; it accepts the keywords {', '.join(names) or 'none'}"
-        )
+        raise UnknownOptionError(f"{label} got unknown option(s) {unknown}; it accepts {names}")
 
 
 def init_keywords(cls: type) -> list[str]:
@@ -117,7 +115,7 @@ def _label(func: Callable[..., Any], args: tuple[Any, ...], is_method: bool) -> 
         return f"{func.__name__}()"
     owner = args[0]
     name = owner.__name__ if isinstance(owner, type) else type(owner).__name__
-    return f"{name}(...)" if func.__name__ == "__init__" else f"{name}.{func.__name__}()"
+    return f"{name}()" if func.__name__ == "__init__" else f"{name}.{func.__name__}()"
 
 
 def _translate(label: str, kwargs: dict[str, Any], aliases: Mapping[str, str]) -> dict[str, Any]:
@@ -133,7 +131,7 @@ def _translate(label: str, kwargs: dict[str, Any], aliases: Mapping[str, str]) -
                 )
             continue
         if own in out:
-            raise UnknownArgumentError(f"{label} got both {own}= and its alias {other}=; pass only {own}=")
+            raise UnknownOptionError(f"{label} got both {own}= and its alias {other}=; pass only {own}=")
         out[own] = value
     return out
 
@@ -165,25 +163,22 @@ def public(func: F | None = None, *, aliases: Mapping[str, str] | None = None) -
         return [*own, *(n for n in declared if n not in own)]
 
     def refuse(label: str, args: tuple[Any, ...], what: str, error: type[TesseraError]) -> TesseraError:
-        names = accepted(args)
-        extra = f" (also spelled {', '.join(alias_names)})" if alias_names else ""
-        return error(f"{label} {what}; it accepts the keywords {', '.join(names) or 'none'}{extra}")
+        extra = f" (also spelled {alias_names})" if alias_names else ""
+        return error(f"{label} {what}; it accepts {accepted(args)}{extra}")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         label = _label(func, args, is_method)
         if kwargs and alias_map:
             kwargs = _translate(label, kwargs, alias_map)
-        if allowed is not None and var_keyword:
-            unknown = sorted(set(kwargs) - allowed)
+        if allowed is not None or not var_keyword:
+            unknown = sorted(set(kwargs) - (allowed if allowed is not None else set(own)))
             if unknown:
-                raise refuse(label, args, f"got unknown keyword arguments {unknown}", UnknownArgumentError)
+                raise refuse(label, args, f"got unknown option(s) {unknown}", UnknownOptionError)
         try:
             sig.bind(*args, **kwargs)
         except TypeError as exc:
-            message = str(exc)
-            error = UnknownArgumentError if "unexpected keyword" in message else InvalidArgumentError
-            raise refuse(label, args, f"cannot take these arguments ({message})", error) from None
+            raise refuse(label, args, f"cannot take these arguments ({exc})", InvalidArgumentError) from None
         try:
             result = func(*args, **kwargs)
         except TesseraError:

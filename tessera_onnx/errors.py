@@ -14,7 +14,7 @@ __all__ = [
     "ChecksumError",
     "InvalidInputError",
     "InvalidArgumentError",
-    "UnknownArgumentError",
+    "UnknownOptionError",
     "UnsupportedDimensionError",
     "InvalidImageError",
     "InvalidDocumentError",
@@ -69,10 +69,10 @@ class InvalidArgumentError(InvalidInputError, TypeError):
     argument of the wrong type. Also a ``TypeError``, as Python raises for such calls."""
 
 
-class UnknownArgumentError(InvalidArgumentError):
-    """A call names a keyword argument the public function or method does not take.
+class UnknownOptionError(InvalidArgumentError):
+    """A keyword argument the called function or class does not take; the message lists those it does.
 
-    The message names the public function and the keyword arguments it accepts.
+    The message names the public function, method or class (never a private helper).
     """
 
 

@@ -22,12 +22,12 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .arguments import CheckedArguments
+from .arguments import CheckedArguments, init_keywords
 from .artifact import Manifest, member_path, read_manifest, verify_files
-from .errors import ArtifactError, InvalidInputError, TesseraError
+from .errors import ArtifactError, InvalidInputError, TesseraError, UnknownOptionError
 from .locate import resolve_artifact
 
-__all__ = ["TesseraModel", "open_artifact", "check_positive_int", "jsonable"]
+__all__ = ["TesseraModel", "open_artifact", "accepted_options", "check_positive_int", "jsonable"]
 
 _T = TypeVar("_T")
 
@@ -68,7 +68,13 @@ class TesseraModel(CheckedArguments):
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise UnknownOptionError(
+                f"{type(self).__name__}() got unknown option(s) {sorted(unknown)}; "
+                f"it accepts {accepted_options(type(self))}"
+            )
         if verify not in (True, False, "always"):
             raise InvalidInputError(f"verify must be True, False or 'always', got {verify!r}")
         if threads is not None:
@@ -228,6 +234,11 @@ def open_artifact(
             "re-export it with a current tessera-export"
         )
     return root, manifest
+
+
+def accepted_options(cls: type) -> list[str]:
+    """The keyword options ``cls(model, ...)`` takes: its own and those of every base up to TesseraModel."""
+    return sorted(name for name in init_keywords(cls) if name != "model")
 
 
 def check_positive_int(value: Any, name: str) -> int:

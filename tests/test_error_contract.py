@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tessera_onnx import Tessera
-from tessera_onnx.errors import InvalidInputError, TesseraError, UnknownArgumentError
+from tessera_onnx.errors import InvalidInputError, TesseraError, UnknownOptionError
 from tessera_onnx.index import (
     DenseIndex,
     Hit,
@@ -162,19 +162,19 @@ def test_threads_out_of_range_is_a_tessera_error(dense):
 
 
 def test_unknown_keyword_names_the_public_method_and_its_keywords(dense, colbert, splade):
-    with pytest.raises(UnknownArgumentError) as info:
+    with pytest.raises(UnknownOptionError) as info:
         colbert.encode_queries(["a query"], prompt_name="query")
     message = str(info.value)
     assert "TesseraMultiVector.encode_queries()" in message and "_encode" not in message
     assert "batch_size" in message and "dimension" in message
     assert isinstance(info.value, TypeError)  # the mixin keeps `except TypeError` working
-    with pytest.raises(UnknownArgumentError, match=r"TesseraDense\.encode_iter\(\).*raw_pooled"):
+    with pytest.raises(UnknownOptionError, match=r"TesseraDense\.encode_iter\(\).*raw_pooled"):
         dense.encode_iter(["a"], normalise=True)
-    with pytest.raises(UnknownArgumentError, match=r"TesseraSparse\.encode\(\).*top_k"):
+    with pytest.raises(UnknownOptionError, match=r"TesseraSparse\.encode\(\).*top_k"):
         splade.encode("a", normalize=True)
-    with pytest.raises(UnknownArgumentError, match=r"TesseraDense\(\.\.\.\).*dimension.*max_length"):
+    with pytest.raises(UnknownOptionError, match=r"TesseraDense\(\) got unknown option\(s\) \['dimensions'\].*dimension.*max_length"):
         Tessera(dense.path, dimensions=8)
-    with pytest.raises(UnknownArgumentError, match=r"DenseIndex\.search\(\).*rescore_multiplier"):
+    with pytest.raises(UnknownOptionError, match=r"DenseIndex\.search\(\).*rescore_multiplier"):
         DenseIndex(2).search(np.ones(2, np.float32), k=1, rescore=2)
 
 
@@ -200,7 +200,7 @@ def test_sentence_transformers_spellings(dense, colbert):
     np.testing.assert_allclose(streamed, plain, rtol=0, atol=1e-6)
     with pytest.raises(InvalidInputError, match="numpy"):
         dense.encode(texts, convert_to_numpy=False)
-    with pytest.raises(UnknownArgumentError, match="normalize_embeddings"):
+    with pytest.raises(UnknownOptionError, match="normalize_embeddings"):
         dense.encode(texts, normalize=True, normalize_embeddings=True)
     rows = colbert.encode_documents(texts, show_progress_bar=False, convert_to_numpy=True)
     for a, b in zip(rows, colbert.encode_documents(texts), strict=True):

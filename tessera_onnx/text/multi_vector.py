@@ -64,7 +64,7 @@ class TesseraMultiVector(TextEmbedder):
     ``batch_size``: texts per batch at 32 tokens, a token budget (see :class:`TextEmbedder`).
     The encode methods accept PyLate's / sentence-transformers' ``show_progress_bar`` and
     ``convert_to_numpy=True``; a keyword they do not take (e.g. ``prompt_name``) raises
-    :class:`~tessera_onnx.errors.UnknownArgumentError` listing those they do.
+    :class:`~tessera_onnx.errors.UnknownOptionError` listing those they do.
     """
 
     paradigm = "multi_vector"
