@@ -21,6 +21,7 @@ __all__ = [
     "HierarchyError",
     "UnknownNodeError",
     "ProviderUnavailableError",
+    "UnsupportedBackendError",
     "MissingDependencyError",
     "DuplicateIdError",
     "UnknownIdError",
@@ -111,6 +112,10 @@ class UnknownNodeError(InvalidInputError, KeyError):
 
 class ProviderUnavailableError(TesseraError):
     """A requested onnxruntime execution provider is not installed or cannot start."""
+
+
+class UnsupportedBackendError(ProviderUnavailableError):
+    """The chosen inference backend (e.g. OpenVINO) cannot run this artifact's graphs; the message says why."""
 
 
 class MissingDependencyError(TesseraError, ImportError):

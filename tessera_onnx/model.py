@@ -48,6 +48,8 @@ class TesseraModel(CheckedArguments):
       load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (:func:`tessera_onnx.locate.resolve_artifact`).
+    - ``backend``: ``"onnxruntime"`` (default) or ``"openvino"`` (extra ``[openvino]``; CPU, the
+      portable graphs), see :func:`tessera_onnx.backends.open_graph` and ``docs/backends.md``.
 
     Every public method (and the constructor) follows the error contract of
     :mod:`tessera_onnx.arguments`: misuse raises a :class:`~tessera_onnx.errors.TesseraError`
@@ -68,6 +70,7 @@ class TesseraModel(CheckedArguments):
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        backend: str = "onnxruntime",
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -87,6 +90,7 @@ class TesseraModel(CheckedArguments):
             "providers": providers,
             "fallback": fallback,
             "spin": spin,
+            "backend": backend,
         }
         self.provider: str | None = None
         self.device: str | None = None
@@ -115,17 +119,17 @@ class TesseraModel(CheckedArguments):
         return result
 
     def _create_session(self, name: str, **overrides: Any) -> Any:
-        """An onnxruntime session for artifact member ``name`` with this model's session options.
+        """A session for canonical graph ``name`` with this model's session options and backend.
 
         ``overrides`` replace options for this one session (``threads=1``, ``prepack=False``).
-        The first session created sets ``provider`` and ``device``.
+        The first session created sets ``provider`` and ``device``. The graph loaded may be an
+        onnxruntime variant of ``name`` (:func:`tessera_onnx.backends.open_graph`).
         """
-        from .session import create_session, short_provider_name
+        from .backends import open_graph
+        from .session import short_provider_name
 
         options = {**self._session_options, **overrides}
-        device = options.pop("device")
-        threads = options.pop("threads")
-        session, provider = create_session(self._file(name, "model file"), device, threads, **options)
+        session, provider = open_graph(self.path, self.manifest, graph=name, **options)
         if self.provider is None:
             self.provider = provider
             self.device = short_provider_name(provider)

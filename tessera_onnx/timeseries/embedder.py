@@ -137,7 +137,8 @@ class TesseraTimeSeries(TesseraModel):
         self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
         self.batch_size = check_positive_int(batch_size, "batch_size")
         threads = self._session_options["threads"]
-        workers = (threads or available_cores()) if parallel == "batch" else 1
+        onnxruntime = self._session_options["backend"] == "onnxruntime"  # OpenVINO parallelises itself
+        workers = (threads or available_cores()) if parallel == "batch" and onnxruntime else 1
         self.session = self._verified(
             (manifest.model_file,),
             lambda: self._create_session(manifest.model_file, threads=1 if workers > 1 else threads),
