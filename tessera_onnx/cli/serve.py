@@ -83,6 +83,33 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
     default=None,
     help="Refuse (503) a request still waiting this many seconds after it arrived (default 0 = off).",
 )
+@click.option(
+    "--max-per-client",
+    type=int,
+    default=None,
+    help="Requests in flight from one client address before 429 (default 128; 0 = no limit).",
+)
+@click.option(
+    "--header-timeout",
+    "header_timeout_s",
+    type=float,
+    default=None,
+    help="Close a connection whose request headers are incomplete after this many seconds (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    "body_timeout_s",
+    type=float,
+    default=None,
+    help="408 for a request body still incomplete this many seconds after its headers (default 10).",
+)
+@click.option(
+    "--shutdown-timeout",
+    "shutdown_timeout_s",
+    type=float,
+    default=None,
+    help="On SIGTERM, how long admitted requests may take to finish while new ones get 503 (default 30).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve_command(
     artifacts: tuple[str, ...],
@@ -104,6 +131,10 @@ def serve_command(
     max_in_flight: int | None,
     max_in_flight_tokens: int | None,
     queue_timeout_s: float | None,
+    max_per_client: int | None,
+    header_timeout_s: float | None,
+    body_timeout_s: float | None,
+    shutdown_timeout_s: float | None,
     log_level: str,
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
@@ -134,6 +165,10 @@ def serve_command(
             max_in_flight=max_in_flight,
             max_in_flight_tokens=max_in_flight_tokens,
             queue_timeout_s=queue_timeout_s,
+            max_per_client=max_per_client,
+            header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
+            shutdown_timeout_s=shutdown_timeout_s,
         )
         if not settings.models:
             raise click.UsageError("nothing to serve: pass artifact directories or --config FILE")

@@ -9,18 +9,24 @@ Routes (``create_app(engine)``; ``tessera serve`` runs it under uvicorn):
   extra field ``model`` picks a model when several are served.
 - ``POST /forecast``: time-series forecasts. ``GET /health``, ``GET /metrics`` (Prometheus).
 
-Status codes: 401 bad API key, 404 unknown model, 413 body/inputs/tokens over a limit, 422
-malformed input, 429 too many requests in flight or queue full (with ``Retry-After``), 503 the
-request waited past the queue timeout (with ``Retry-After``), 499 never leaves (the client is gone).
+Status codes: 401 bad API key, 404 unknown model or route, 405 wrong method, 408 the body did
+not arrive within ``body_timeout_s``, 413 body/inputs/tokens over a limit, 422 malformed input,
+429 too many requests in flight (in all, or from this client) or queue full (with
+``Retry-After``), 503 the request waited past the queue timeout or the server is shutting down
+(with ``Retry-After``), 499 never leaves (the client is gone). Every error body is OpenAI's
+envelope, except on the TEI routes (TEI's ``{"error", "error_type"}``).
 
 Admission (:mod:`tessera_onnx.serving.admission`) happens in ASGI middleware before the body is
-read: a POST that arrives when the in-flight limits are reached is answered 429 at once.
+read: a POST that arrives when the in-flight limits are reached is answered 429 at once; the
+tokens a request holds are reserved as its body bytes arrive (never from ``Content-Length``), and
+its body must be complete within ``body_timeout_s``.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the route annotations at definition time
 
 import asyncio
 import contextlib
+import hmac
 import json
 import math
 import time
@@ -33,6 +39,8 @@ from ..errors import (
     MissingDependencyError,
     ModelNotFoundError,
     OverloadedError,
+    ShuttingDownError,
+    SlowClientError,
     TesseraError,
 )
 from . import protocol
@@ -43,6 +51,8 @@ from .metrics import ServerMetrics
 __all__ = ["create_app"]
 
 _JSON = "application/json"
+# Routes answering errors in text-embeddings-inference's shape; everything else uses OpenAI's.
+_TEI_ROUTES = frozenset({"/embed", "/embed_sparse", "/embed_all", "/rerank", "/forecast"})
 
 
 def _fastapi() -> Any:
@@ -60,22 +70,21 @@ class _ClientGone(Exception):
 
 
 class _AuthAndSize:
-    """ASGI middleware: API-key check (``Authorization: Bearer KEY``) and ``Content-Length`` limit."""
+    """ASGI middleware: API-key check (``Authorization: Bearer KEY``, every route, compared in
+    constant time) and ``Content-Length`` limit."""
 
     def __init__(self, app: Any, api_key: str | None, max_body: int) -> None:
         self.app = app
-        self.api_key = api_key
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
         self.max_body = max_body
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
         headers = dict(scope.get("headers") or [])
-        if self.api_key and path != "/health":
-            auth = headers.get(b"authorization", b"").decode("latin-1")
-            if auth != f"Bearer {self.api_key}":
+        if self.expected is not None:
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
                 await _send_error(
                     scope,
                     send,
@@ -102,21 +111,32 @@ class _AuthAndSize:
 class _Admit:
     """ASGI middleware: admit each POST before its body is read (429 + ``Retry-After`` if not).
 
-    The admitted request's ticket is put in :data:`current_ticket` for the engine (its arrival
-    time is the queue deadline's start) and released when the response has been sent.
+    While the server drains for shutdown every request gets 503. The admitted request's ticket
+    is put in :data:`current_ticket` for the engine (its arrival time is the queue deadline's
+    start); its tokens are reserved as body bytes arrive, the body must be complete within
+    ``body_timeout_s`` (:class:`SlowClientError`, 408), and the ticket is released when the
+    response has been sent.
     """
 
-    def __init__(self, app: Any, admission: Admission) -> None:
+    def __init__(self, app: Any, admission: Admission, body_timeout_s: float | None) -> None:
         self.app = app
         self.admission = admission
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if self.admission.draining:
+            exc = ShuttingDownError("the server is shutting down and accepts no new requests", 5)
+            await _send_error(scope, send, 503, str(exc), "server_error", "shutting_down", 5, close=True)
+            return
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
         try:
-            ticket = self.admission.enter(estimate_tokens(int(length)) if length.isdigit() else 0)
+            ticket = self.admission.enter(0, client[0] if client else None)
         except OverloadedError as exc:
             await _send_error(scope, send, 429, str(exc), "rate_limit_error", "overloaded", exc.retry_after)
             return
@@ -130,10 +150,43 @@ class _Admit:
 
         reset = current_ticket.set(ticket)
         try:
-            await self.app(scope, receive, send_watched)
+            await self.app(scope, self._metered(receive, ticket), send_watched)
         finally:
             current_ticket.reset(reset)
             self.admission.leave(ticket, served=status == 200)
+
+    def _metered(self, receive: Callable, ticket: Any) -> Callable:
+        """``receive`` reserving tokens for the bytes read and enforcing the body deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = None if not self.body_timeout_s else loop.time() + self.body_timeout_s
+        received = 0
+        complete = False
+
+        async def receive_metered() -> dict:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            if deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise SlowClientError(
+                        f"the request body did not arrive within {self.body_timeout_s:g} s of its "
+                        "headers: send the whole body at once"
+                    ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                grow = estimate_tokens(received) - ticket.tokens
+                if grow > 0:
+                    self.admission.reserve(ticket, grow)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
+            return message
+
+        return receive_metered
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -144,9 +197,9 @@ def _too_large(size: int, limit: int) -> str:
 
 def _error_body(path: str, message: str, kind: str, code: str) -> dict[str, Any]:
     return (
-        protocol.openai_error(message, kind, code)
-        if path.startswith("/v1/")
-        else protocol.tei_error(message, code)
+        protocol.tei_error(message, code)
+        if path in _TEI_ROUTES
+        else protocol.openai_error(message, kind, code)
     )
 
 
@@ -158,11 +211,14 @@ async def _send_error(
     kind: str,
     code: str,
     retry_after: float | None = None,
+    close: bool = False,
 ) -> None:
     body = json.dumps(_error_body(scope.get("path", ""), message, kind, code)).encode()
     headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -172,15 +228,18 @@ def create_app(
     *,
     api_key: str | None = None,
     max_body_bytes: int = 4 << 20,
+    body_timeout_s: float | None = 10.0,
     manage_engine: bool = True,
 ) -> Any:
     """The FastAPI application serving ``engine``.
 
-    ``api_key``: require ``Authorization: Bearer <key>`` on every route but ``/health``.
-    ``max_body_bytes``: larger request bodies get 413. ``manage_engine``: start and close the
-    engine with the app's lifespan.
+    ``api_key``: require ``Authorization: Bearer <key>`` on every route (``/health`` included).
+    ``max_body_bytes``: larger request bodies get 413. ``body_timeout_s``: a body still incomplete
+    this long after its headers gets 408 (None or 0: no limit). ``manage_engine``: start and close
+    the engine with the app's lifespan.
     """
     fastapi = _fastapi()
+    from starlette.exceptions import HTTPException
     from starlette.responses import Response
 
     metrics = ServerMetrics(engine)
@@ -211,10 +270,7 @@ def create_app(
             if size > max_body_bytes:
                 raise LimitExceededError(_too_large(size, max_body_bytes))
             chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks) or b"null")
-        except ValueError as exc:
-            raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+        return protocol.decode_json(b"".join(chunks))
 
     async def until_disconnect(request: Any) -> None:
         while True:
@@ -244,8 +300,9 @@ def create_app(
         model = "-"
         try:
             body = await read_json(request)
-            if isinstance(body, dict) and body.get("model") in engine.pool.slots:  # bounded label values
-                model = body["model"]
+            name = body.get("model") if isinstance(body, dict) else None
+            if isinstance(name, str) and name in engine.pool.slots:  # bounded label values
+                model = name
             model, payload = await run(request, work(body))
             response = respond(payload)
         except _ClientGone:
@@ -257,8 +314,10 @@ def create_app(
                 str(exc) if status != 500 or isinstance(exc, TesseraError) else f"internal error: {exc!r}"
             )
             headers = (
-                {"Retry-After": str(math.ceil(exc.retry_after))} if isinstance(exc, OverloadedError) else None
+                {"Retry-After": str(math.ceil(exc.retry_after))} if isinstance(exc, OverloadedError) else {}
             )
+            if isinstance(exc, SlowClientError):
+                headers["Connection"] = "close"  # the rest of the body is never read
             response = respond(_error_body(request.url.path, message, kind, code), status, headers)
         metrics.observe_request(model, route, response.status_code, time.perf_counter() - start)
         return response
@@ -319,11 +378,14 @@ def create_app(
         async def work(body: Any) -> tuple[str, Any]:
             model = tei_model(body, ("dense",))
             texts, _ = tei_texts(body)
+            # TEI: normalize=false returns the pooled vector as it is, before the model's Normalize
+            normalize = protocol.field(body, "normalize", bool, True)
             result = await engine.embed(
                 model,
                 texts,
                 dimension=protocol.field(body, "dimensions", int),
-                normalize=protocol.field(body, "normalize", bool, True),
+                normalize=normalize,
+                raw_pooled=not normalize,
                 prompt_name=protocol.field(body, "prompt_name", str),
                 truncate=protocol.field(body, "truncate", bool, False),
             )
@@ -403,13 +465,31 @@ def create_app(
 
     @app.get("/health")
     async def health() -> Response:
-        return respond({"status": "ok", "models": engine.list_models()})
+        models = [
+            {"name": m["name"], "paradigm": m["paradigm"], "loaded": m["loaded"]}
+            for m in engine.list_models()
+        ]
+        return respond({"status": "ok", "models": models})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: Any) -> Response:
+        """Unknown routes (404) and wrong methods (405) in the same envelope as every other error."""
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        message = (
+            f"no route {protocol.clip(request.url.path)} for {request.method}: see the routes in docs/serving.md"
+            if exc.status_code in (404, 405)
+            else str(exc.detail)
+        )
+        body = _error_body(request.url.path, message, "invalid_request_error", code)
+        return respond(body, exc.status_code, dict(exc.headers or {}))
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(_Admit, admission=engine.admission)  # inner: after the key and size checks
+    app.add_middleware(
+        _Admit, admission=engine.admission, body_timeout_s=body_timeout_s
+    )  # inner: after the key and size checks
     app.add_middleware(_AuthAndSize, api_key=api_key, max_body=max_body_bytes)
     return app

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, LimitExceededError
+from ..errors import InvalidInputError, LimitExceededError, UnsupportedDimensionError
 from ..text.tokenize import validate_texts
 from .admission import Admission, Ticket, current_ticket
 from .batcher import Batcher
 from .pool import ModelConfig, ModelPool, ModelSlot
+from .protocol import clip
 
 __all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
 
@@ -45,7 +46,8 @@ class EngineLimits:
 
     Admission (checked when a request arrives, before it is read or tokenized; 0 turns a limit
     off): ``max_in_flight`` requests being served at once, ``max_in_flight_tokens`` tokens they
-    hold (the HTTP server estimates them from body sizes: bytes / 4), and ``queue_timeout_s``:
+    hold (the HTTP server estimates them from the body bytes received: bytes / 4),
+    ``max_per_client`` HTTP requests in flight from one client address, and ``queue_timeout_s``:
     a request still waiting this long after it arrived is refused instead of run late
     (0 = off, the default). See :mod:`tessera_onnx.serving.admission`.
     """
@@ -60,6 +62,7 @@ class EngineLimits:
     batch_concurrency: int = 1
     max_in_flight: int = 512
     max_in_flight_tokens: int = 1_048_576
+    max_per_client: int = 128
     queue_timeout_s: float = 0.0
 
 
@@ -114,6 +117,7 @@ class Engine:
         self.admission = Admission(
             max_in_flight=lim.max_in_flight or None,
             max_in_flight_tokens=lim.max_in_flight_tokens or None,
+            max_per_client=lim.max_per_client or None,
             queue_timeout_s=lim.queue_timeout_s or None,
         )
         for config in configs:
@@ -250,9 +254,14 @@ class Engine:
         # ours, so the batch the engine formed runs as one onnxruntime call.
         size = max(1, -(-self.limits.batch_tokens // 32))
         if kind == "dense":
-            _, dimension, normalize, prompt_name = key
+            _, dimension, normalize, prompt_name, raw_pooled = key
             out = embedder.encode(
-                items, batch_size=size, dimension=dimension, normalize=normalize, prompt_name=prompt_name
+                items,
+                batch_size=size,
+                dimension=dimension,
+                normalize=normalize,
+                prompt_name=prompt_name,
+                raw_pooled=raw_pooled,
             )
             return list(out)
         if kind == "sparse":
@@ -280,6 +289,16 @@ class Engine:
                 "set truncate=true to cut it to the maximum"
             )
         return lengths
+
+    @staticmethod
+    def _check_dimension(embedder: Any, dimension: int) -> None:
+        """A server offers only the sizes the artifact lists (the library also accepts others, warning)."""
+        manifest = embedder.manifest
+        offered = sorted({int(d) for d in manifest.matryoshka_dims} | {int(manifest.dim)}, reverse=True)
+        if isinstance(dimension, bool) or dimension not in offered:
+            raise UnsupportedDimensionError(
+                f"dimensions={clip(dimension)} is not offered by {manifest.model_id}: choose one of {offered}"
+            )
 
     def _check_count(self, n: int) -> None:
         if n > self.limits.max_inputs:
@@ -361,15 +380,21 @@ class Engine:
         normalize: bool | None = None,
         prompt_name: str | None = None,
         truncate: bool = True,
+        raw_pooled: bool = False,
     ) -> EmbedResult:
         """Dense vectors ``(n, d)`` float32 (``(d,)`` for one str) of a dense model.
 
-        ``dimension``: Matryoshka truncation + renormalisation (sizes the model offers);
-        ``normalize``/``prompt_name`` as in :meth:`TesseraDense.encode`; ``truncate=False``
-        refuses inputs longer than the model's maximum instead of cutting them.
+        ``dimension``: Matryoshka truncation + renormalisation, only to the full width or a size
+        the artifact lists in ``matryoshka_dims`` (others raise
+        :class:`~tessera_onnx.errors.UnsupportedDimensionError`); ``normalize``/``prompt_name``/
+        ``raw_pooled`` as in :meth:`TesseraDense.encode` (``raw_pooled``: the pooling output,
+        before the model's own Normalize); ``truncate=False`` refuses inputs longer than the
+        model's maximum instead of cutting them.
         """
         slot = self._slot(model, ("dense",), "embed")
-        key = ("dense", dimension, normalize, prompt_name)
+        if dimension is not None:
+            self._check_dimension(await self.pool.ensure_loaded(model), dimension)
+        key = ("dense", dimension, normalize, prompt_name, bool(raw_pooled))
         rows, lengths, single = await self._submit_texts(slot, key, texts, truncate)
         width = dimension or (slot.embedder.dimension if slot.embedder is not None else 0)
         data = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, width), np.float32)

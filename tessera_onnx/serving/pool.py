@@ -21,6 +21,7 @@ from typing import Any
 from ..artifact import read_manifest
 from ..errors import InvalidInputError, ModelNotFoundError, OverloadedError
 from ..locate import resolve_artifact
+from .protocol import clip
 
 __all__ = ["ModelConfig", "ModelSlot", "ModelPool"]
 
@@ -145,7 +146,7 @@ class ModelPool:
         slot = self.slots.get(name)
         if slot is None:
             raise ModelNotFoundError(
-                f"model {name!r} is not served here; choose one of {sorted(self.slots) or 'none (add one)'}"
+                f"model {clip(name)} is not served here; choose one of {sorted(self.slots) or 'none (add one)'}"
             )
         return slot
 
