@@ -177,3 +177,47 @@ def serve_command(
         run_server(settings, log_level=log_level)
     except TesseraError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@main.command("bundle")
+@click.argument("artifact", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(), help="New directory to build the bundle in.")
+@click.option("--zip", "zip_path", type=click.Path(dir_okay=False), default=None, help="Also write this zip.")
+@click.option(
+    "--from-env",
+    is_flag=True,
+    help="Copy the installed numpy/onnxruntime/tokenizers/click instead of pip install --target (offline).",
+)
+@click.option("--no-strip", is_flag=True, help="Keep symbol tables in shared libraries.")
+@click.option(
+    "--pip-arg",
+    "pip_args",
+    multiple=True,
+    help="Extra pip option, repeatable (e.g. --pip-arg=--platform --pip-arg=manylinux2014_x86_64).",
+)
+def bundle_command(
+    artifact: str, out: str, zip_path: str | None, from_env: bool, no_strip: bool, pip_args: tuple[str, ...]
+) -> None:
+    """Build a serverless bundle of ARTIFACT (handler tessera_onnx.serving.lambda_handler.handler).
+
+    Prints the unzipped size against Lambda's 262,144,000-byte limit; exits 1 when it does not fit.
+    """
+    from ..errors import TesseraError
+    from ..serving.bundle import build_bundle
+
+    try:
+        report = build_bundle(
+            artifact,
+            out,
+            from_environment=from_env,
+            strip=not no_strip,
+            zip_path=zip_path,
+            pip_args=list(pip_args),
+        )
+    except TesseraError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report.summary())
+    if report.zip_path is not None:
+        click.echo(f"zip: {report.zip_path} ({report.zip_path.stat().st_size:,} bytes)")
+    if not report.fits_lambda:
+        raise SystemExit(1)
