@@ -46,13 +46,16 @@ from ..errors import (
 from . import protocol
 from .admission import Admission, current_ticket, estimate_tokens
 from .engine import Engine
+from .media import decode_image_ref
 from .metrics import ServerMetrics
+from .offers import offers
 
 __all__ = ["create_app"]
 
 _JSON = "application/json"
 # Routes answering errors in text-embeddings-inference's shape; everything else uses OpenAI's.
 _TEI_ROUTES = frozenset({"/embed", "/embed_sparse", "/embed_all", "/rerank", "/forecast"})
+# (/pages/* answer errors in OpenAI's envelope, like /v1/*)
 
 
 def _fastapi() -> Any:
@@ -291,8 +294,8 @@ def create_app(
         task.cancel()
         raise _ClientGone()
 
-    def default_model(paradigms: tuple[str, ...]) -> str | None:
-        return next((s.name for s in engine.pool.slots.values() if s.paradigm in paradigms), None)
+    def default_model(group: str) -> str | None:
+        return next((s.name for s in engine.pool.slots.values() if group in offers(s.paradigm)), None)
 
     async def handle(request: Any, route: str, work: Callable[[Any], Awaitable[tuple[str, Any]]]) -> Response:
         """Read the body, run ``work(body) -> (model, response)``, map errors, record metrics."""
@@ -328,8 +331,11 @@ def create_app(
     async def openai_embeddings(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
             req = protocol.parse_embeddings_request(body)
-            texts = await engine.decode_tokens(req.model, req.inputs) if req.token_input else req.inputs
-            result = await engine.embed(req.model, texts, dimension=req.dimensions)
+            if req.items is not None:
+                result = await engine.embed_items(req.model, req.items, dimension=req.dimensions)
+            else:
+                texts = await engine.decode_tokens(req.model, req.inputs) if req.token_input else req.inputs
+                result = await engine.embed(req.model, texts, dimension=req.dimensions)
             return req.model, protocol.embeddings_response(
                 req.model, result.data, req.encoding_format, result.total_tokens
             )
@@ -359,10 +365,10 @@ def create_app(
 
     # ------------------------------------------------------------------ text-embeddings-inference
 
-    def tei_model(body: Any, paradigms: tuple[str, ...]) -> str:
-        name = protocol.field(body, "model", str, default_model(paradigms))
+    def tei_model(body: Any, group: str) -> str:
+        name = protocol.field(body, "model", str, default_model(group))
         if name is None:
-            raise ModelNotFoundError(f"no {' or '.join(paradigms)} model is served here")
+            raise ModelNotFoundError(f"no model served here offers {group!r}: see GET /v1/models")
         return name
 
     def tei_texts(body: Any) -> tuple[list[str], bool]:
@@ -376,7 +382,7 @@ def create_app(
     @app.post("/embed")
     async def tei_embed(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("dense",))
+            model = tei_model(body, "embed")
             texts, _ = tei_texts(body)
             # TEI: normalize=false returns the pooled vector as it is, before the model's Normalize
             normalize = protocol.field(body, "normalize", bool, True)
@@ -396,7 +402,7 @@ def create_app(
     @app.post("/embed_sparse")
     async def tei_embed_sparse(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("sparse",))
+            model = tei_model(body, "embed_sparse")
             texts, _ = tei_texts(body)
             result = await engine.embed_sparse(
                 model,
@@ -411,7 +417,7 @@ def create_app(
     @app.post("/embed_all")
     async def tei_embed_all(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("multi_vector",))
+            model = tei_model(body, "embed_all")
             texts, _ = tei_texts(body)
             result = await engine.embed_multi_vector(
                 model,
@@ -426,7 +432,7 @@ def create_app(
     @app.post("/rerank")
     async def tei_rerank(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("multi_vector", "dense", "sparse"))
+            model = tei_model(body, "rerank")
             query = protocol.field(body, "query", str, required=True)
             texts = protocol.field(body, "texts", list, required=True)
             return_text = protocol.field(body, "return_text", bool, False)
@@ -449,7 +455,7 @@ def create_app(
     @app.post("/forecast")
     async def forecast(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("timeseries",))
+            model = tei_model(body, "forecast")
             series = protocol.field(body, "series", list, required=True)
             result = await engine.forecast(
                 model,
@@ -460,6 +466,69 @@ def create_app(
             return model, {"model": model, "forecasts": [f.tolist() for f in result.data]}
 
         return await handle(request, "/forecast", work)
+
+    # ------------------------------------------------------------------ pages (ColPali family)
+
+    def page_images(body: Any) -> list[bytes]:
+        images = protocol.field(body, "images", list, required=True)
+        if not images:
+            raise InvalidInputError("'images' is an empty list: send at least one page image")
+        return [decode_image_ref(v, f"images[{i}]") for i, v in enumerate(images)]
+
+    def vectors_list(model: str, rows: list[Any], fmt: str, tokens: int) -> dict[str, Any]:
+        data = [
+            {"object": "embedding", "index": i, "embedding": protocol.multi_vector_json(m, fmt)}
+            for i, m in enumerate(rows)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"object": "list", "data": data, "model": model, "usage": usage}
+
+    def encoding(body: Any) -> str:
+        fmt = protocol.field(body, "encoding_format", str, "float")
+        if fmt not in ("float", "base64"):
+            raise InvalidInputError(
+                f"'encoding_format' must be 'float' or 'base64', got {protocol.clip(fmt)}"
+            )
+        return fmt
+
+    @app.post("/pages/embed")
+    async def pages_embed(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "pages")
+            result = await engine.embed_pages(model, page_images(body))
+            return model, vectors_list(model, result.data, encoding(body), 0)
+
+        return await handle(request, "/pages/embed", work)
+
+    @app.post("/pages/queries")
+    async def pages_queries(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "pages")
+            if not isinstance(body, dict) or "input" not in body:
+                raise InvalidInputError("'input' is required: a query string or a list of them")
+            texts, tokens, _ = protocol.parse_inputs(body["input"])
+            if tokens:
+                raise InvalidInputError("'input' must be strings on this route")
+            result = await engine.embed_page_queries(model, texts)
+            return model, vectors_list(model, result.data, encoding(body), result.total_tokens)
+
+        return await handle(request, "/pages/queries", work)
+
+    @app.post("/pages/search")
+    async def pages_search(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "page_search")
+            query = protocol.field(body, "query", (str, list), required=True)
+            queries, tokens, single = protocol.parse_inputs(query, "query")
+            if tokens:
+                raise InvalidInputError("'query' must be strings")
+            result = await engine.page_search(
+                model, queries, page_images(body), k=protocol.field(body, "k", int)
+            )
+            results = [[{"index": i, "score": s} for i, s in hits] for hits in result.data]
+            return model, {"model": model, "results": results[0] if single else results}
+
+        return await handle(request, "/pages/search", work)
 
     # ------------------------------------------------------------------ operations
 

@@ -35,6 +35,7 @@ __all__ = [
     "field",
     "parse_inputs",
     "sparse_to_json",
+    "multi_vector_json",
     "openai_error",
     "tei_error",
     "error_status",
@@ -118,6 +119,7 @@ class EmbeddingsRequest:
     token_input: bool
     encoding_format: str
     dimensions: int | None
+    items: list[tuple[str, Any]] | None = None  # text/image items (multimodal input), else None
 
 
 def parse_embeddings_request(body: Any, default_model: str | None = None) -> EmbeddingsRequest:
@@ -125,14 +127,24 @@ def parse_embeddings_request(body: Any, default_model: str | None = None) -> Emb
     model = field(body, "model", str, default_model, required=default_model is None)
     if "input" not in body:
         raise InvalidInputError("'input' is required: a string, a list of strings, or token-id arrays")
-    inputs, tokens, _single = parse_inputs(body["input"])
+    from .media import MODALITIES, is_multimodal, parse_items
+
+    modality = field(body, "modality", str, "text")
+    if modality not in MODALITIES:
+        raise InvalidInputError(f"'modality' must be one of {list(MODALITIES)}, got {clip(modality)}")
+    items = None
+    if is_multimodal(body["input"], modality):
+        items = parse_items(body["input"], modality)
+        inputs, tokens = [], False
+    else:
+        inputs, tokens, _single = parse_inputs(body["input"])
     fmt = field(body, "encoding_format", str, "float")
     if fmt not in ("float", "base64"):
         raise InvalidInputError(f"'encoding_format' must be 'float' or 'base64', got {clip(fmt)}")
     dims = field(body, "dimensions", int)
     if dims is not None and dims < 1:
         raise InvalidInputError(f"'dimensions' must be a positive integer, got {dims}")
-    return EmbeddingsRequest(model, inputs, tokens, fmt, dims)
+    return EmbeddingsRequest(model, inputs, tokens, fmt, dims, items)
 
 
 def float32_base64(vector: np.ndarray) -> str:
@@ -155,6 +167,14 @@ def embeddings_response(
         "model": model,
         "usage": {"prompt_tokens": int(prompt_tokens), "total_tokens": int(prompt_tokens)},
     }
+
+
+def multi_vector_json(matrix: np.ndarray, encoding_format: str) -> Any:
+    """A token matrix ``(tokens, d)`` as nested lists, or ``{"shape", "data"}`` with base64 float32."""
+    m = np.asarray(matrix, dtype=np.float32)
+    if encoding_format == "base64":
+        return {"shape": list(m.shape), "data": float32_base64(m)}
+    return m.tolist()
 
 
 def sparse_to_json(embedding: Any) -> list[dict[str, Any]]:
