@@ -534,11 +534,14 @@ def create_app(
 
     @app.get("/health")
     async def health() -> Response:
-        models = [
-            {"name": m["name"], "paradigm": m["paradigm"], "loaded": m["loaded"]}
-            for m in engine.list_models()
-        ]
-        return respond({"status": "ok", "models": models})
+        models = []
+        for m in engine.list_models():
+            row = {"name": m["name"], "paradigm": m["paradigm"], "loaded": m["loaded"]}
+            if m["error"]:
+                row["error"] = m["error"]
+            models.append(row)
+        degraded = any("error" in m for m in models)
+        return respond({"status": "degraded" if degraded else "ok", "models": models})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Any, exc: Any) -> Response:

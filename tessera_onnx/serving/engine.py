@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, LimitExceededError, UnsupportedDimensionError
+from ..errors import ArtifactError, InvalidInputError, LimitExceededError, UnsupportedDimensionError
 from ..text.tokenize import validate_texts
 from .admission import Admission, Ticket, current_ticket
 from .batcher import Batcher
@@ -166,6 +166,7 @@ class Engine:
         while True:
             await asyncio.sleep(self._reap_interval)
             self.pool.expire_idle()
+            await self.pool.check_files()
 
     # ------------------------------------------------------------------ models
 
@@ -253,6 +254,14 @@ class Engine:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self._run_batch, embedder, key, items)
+        except InvalidInputError:
+            raise  # the request's fault, not the model's
+        except Exception as exc:  # noqa: BLE001 - onnxruntime failed: unload this model only
+            self.pool.mark_failed(slot, exc)
+            raise ArtifactError(
+                f"model {slot.name!r} failed while running a batch and was unloaded ({type(exc).__name__}: "
+                f"{clip(str(exc), 300)}); it reloads on the next request"
+            ) from exc
         finally:
             slot.in_use -= 1
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
+    ArtifactError,
     InvalidInputError,
     LimitExceededError,
     ModelNotFoundError,
@@ -215,6 +216,8 @@ def error_status(exc: BaseException) -> tuple[int, str, str]:
         return 429, "rate_limit_error", "overloaded"
     if isinstance(exc, InvalidInputError):
         return 422, "invalid_request_error", "invalid_input"
+    if isinstance(exc, ArtifactError):
+        return 503, "server_error", "model_unavailable"
     if isinstance(exc, TesseraError):
         return 500, "server_error", "model_error"
     return 500, "server_error", "internal_error"
