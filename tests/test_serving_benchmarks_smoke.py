@@ -74,3 +74,14 @@ def test_serve_batch_tokens_quick(tmp_path, minilm_artifact):
     res = json.loads(out.read_text())
     assert set(res["budgets"]) == {"1024", "8192"} and res["fastest"] in (1024, 8192)
     assert all(row["cpu_ms_per_text"] > 0 for row in res["budgets"].values())
+
+
+def test_serve_soak_quick(tmp_path, minilm_artifact):
+    from benchmarks import serve_soak
+
+    out = tmp_path / "soak.json"
+    assert serve_soak.main(["--quick", "--artifact", str(minilm_artifact), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["slow_clients"]["normal_failed"] == 0 and res["healthy_after"] is True
+    assert res["unexpected_codes"] == {} and res["soak"]["sent"] > 0
+    assert len(res["rss_series_mb"]) >= 2 and res["rss"]["first_mb"] > 50
