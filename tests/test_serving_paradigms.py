@@ -150,7 +150,7 @@ def pages_server(colidefics3_artifact):
 
 @pytest.fixture(scope="module")
 def pages_model(colidefics3_artifact):
-    from tessera_onnx.embedders.pages import TesseraPages
+    from tessera_onnx.pages.embedder import TesseraPages
 
     return TesseraPages(colidefics3_artifact, threads=1, workers=1)
 
