@@ -373,3 +373,32 @@ def test_sigterm_finishes_admitted_requests_and_refuses_new_ones(tiny_bert_dense
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _readme_serve_curls() -> list[tuple[str, dict]]:
+    """(route, body) of README's serving curl examples that use the quickstart's MiniLM."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("<!-- section: serving -->") : text.index("<!-- /section: serving -->")]
+    joined = section.replace("\\\n", " ")
+    out = []
+    for line in joined.splitlines():
+        m = re.search(r"curl -s localhost:8000(/\S+).*?-d '(\{.*?\})'", line)
+        if m and "all-minilm-l6-v2" in m.group(2):
+            out.append((m.group(1), json.loads(m.group(2))))
+    return out
+
+
+def test_readme_serve_examples_work_after_the_quickstart(minilm_artifact):
+    """`tessera serve artifacts/all-minilm-l6-v2` names the model by its manifest: README's examples
+    must use that name (the quickstart's artifact)."""
+    examples = _readme_serve_curls()
+    assert len(examples) >= 2
+    srv = _Server(create_app(Engine([ModelConfig(minilm_artifact, preload=True, options={"threads": 1})])))
+    try:
+        for route, body in examples:
+            r = httpx.post(srv.url + route, json=body, timeout=60)
+            assert r.status_code == 200, (route, body, r.text)
+    finally:
+        srv.stop()
