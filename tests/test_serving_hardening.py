@@ -264,6 +264,20 @@ def test_tei_normalize_false_is_the_raw_pooled_vector(minilm_server, minilm_arti
     assert np.abs(unit - model.encode(texts)).max() <= 1e-6
 
 
+def test_tei_similarity(minilm_server, minilm_artifact):
+    model = Tessera(minilm_artifact, threads=1)
+    body = {
+        "inputs": {
+            "source_sentence": "How do plants make food?",
+            "sentences": ["Photosynthesis.", "Stocks fell."],
+        }
+    }
+    r = httpx.post(minilm_server.url + "/similarity", json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    ref = model.similarity(["How do plants make food?"], ["Photosynthesis.", "Stocks fell."])[0]
+    assert np.abs(np.array(r.json()) - ref).max() <= 1e-5
+
+
 def test_undeclared_dimensions_are_422(minilm_server):
     r = httpx.post(
         minilm_server.url + "/v1/embeddings",

@@ -4,10 +4,16 @@ Routes (``create_app(engine)``; ``tessera serve`` runs it under uvicorn):
 
 - ``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``: OpenAI's API (errors in
   OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}``).
+  ``/v1/embeddings`` also takes images for image–text models (data URL / base64 items,
+  ``modality``; :mod:`tessera_onnx.serving.media`).
 - ``POST /embed`` (dense), ``/embed_sparse`` (SPLADE), ``/embed_all`` (ColBERT token vectors),
-  ``/rerank``: text-embeddings-inference's shapes (errors as ``{"error", "error_type"}``); the
-  extra field ``model`` picks a model when several are served.
+  ``/similarity``, ``/rerank``: text-embeddings-inference's shapes (errors as
+  ``{"error", "error_type"}``); the extra field ``model`` picks a model when several are served.
+- ``POST /pages/embed``, ``/pages/queries``, ``/pages/search``: ColPali-family page retrieval.
 - ``POST /forecast``: time-series forecasts. ``GET /health``, ``GET /metrics`` (Prometheus).
+
+Which models a route accepts comes from the ``server`` field of the paradigm table
+(:mod:`tessera_onnx.serving.offers`).
 
 Status codes: 401 bad API key, 404 unknown model or route, 405 wrong method, 408 the body did
 not arrive within ``body_timeout_s``, 413 body/inputs/tokens over a limit, 422 malformed input,
@@ -33,6 +39,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from ..errors import (
     InvalidInputError,
     LimitExceededError,
@@ -54,7 +62,7 @@ __all__ = ["create_app"]
 
 _JSON = "application/json"
 # Routes answering errors in text-embeddings-inference's shape; everything else uses OpenAI's.
-_TEI_ROUTES = frozenset({"/embed", "/embed_sparse", "/embed_all", "/rerank", "/forecast"})
+_TEI_ROUTES = frozenset({"/embed", "/embed_sparse", "/embed_all", "/similarity", "/rerank", "/forecast"})
 # (/pages/* answer errors in OpenAI's envelope, like /v1/*)
 
 
@@ -428,6 +436,26 @@ def create_app(
             return model, [m.tolist() for m in result.data]
 
         return await handle(request, "/embed_all", work)
+
+    @app.post("/similarity")
+    async def tei_similarity(request: fastapi.Request) -> Response:
+        """TEI's sentence similarity: cosine of ``source_sentence`` with each of ``sentences``."""
+
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "similarity")
+            inputs = protocol.field(body, "inputs", dict, required=True)
+            source = protocol.field(inputs, "source_sentence", str, required=True)
+            sentences, tokens, _ = protocol.parse_inputs(
+                protocol.field(inputs, "sentences", list, required=True), "inputs.sentences"
+            )
+            if tokens or not source:
+                raise InvalidInputError("'source_sentence' and 'sentences' must be non-empty strings")
+            a, b = await asyncio.gather(engine.embed(model, [source]), engine.embed(model, sentences))
+            x, y = a.data, b.data
+            scores = (y @ x[0]) / (np.linalg.norm(y, axis=1) * np.linalg.norm(x[0]) + 1e-12)
+            return model, [float(v) for v in scores]
+
+        return await handle(request, "/similarity", work)
 
     @app.post("/rerank")
     async def tei_rerank(request: fastapi.Request) -> Response:
