@@ -93,7 +93,11 @@ def start_server(models: dict[str, str], threads: int, logs: Path, extra: dict) 
         "models": [
             {"path": path, "name": name, "threads": threads, "preload": True} for name, path in models.items()
         ],
-        "limits": {"max_in_flight": 512, "queue_timeout_s": extra.get("queue_timeout", 15)},
+        "limits": {
+            "max_in_flight": 512,
+            "max_per_client": 0,  # one load generator stands for many clients
+            "queue_timeout_s": extra.get("queue_timeout", 15),
+        },
     }
     cfg = logs / "soak_config.json"
     cfg.parent.mkdir(parents=True, exist_ok=True)
