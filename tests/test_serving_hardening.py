@@ -144,6 +144,19 @@ def test_slow_bodies_get_408_and_release_their_slot(hasty):
     assert httpx.post(hasty.url + "/v1/embeddings", json=BODY, timeout=30).status_code == 200
 
 
+def test_a_client_leaving_mid_body_is_499_not_500(hasty):
+    s = _raw(hasty, _head("/v1/embeddings", 200) + b'{"model": "ti')
+    time.sleep(0.1)
+    s.close()
+    wait_for(lambda: hasty.engine.admission.in_flight == 0)
+    lines = [
+        ln
+        for ln in httpx.get(hasty.url + "/metrics", timeout=30).text.splitlines()
+        if "requests_total{" in ln
+    ]
+    assert any('"499"' in ln for ln in lines) and not any('"500"' in ln for ln in lines), lines
+
+
 def test_slow_headers_are_cut_off(hasty):
     s = _raw(hasty, b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
     start = time.monotonic()

@@ -251,6 +251,7 @@ def create_app(
     """
     fastapi = _fastapi()
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import Response
 
     metrics = ServerMetrics(engine)
@@ -316,7 +317,7 @@ def create_app(
                 model = name
             model, payload = await run(request, work(body))
             response = respond(payload)
-        except _ClientGone:
+        except (_ClientGone, ClientDisconnect):  # gone while queued or running, or mid-body
             metrics.observe_request(model, route, 499, time.perf_counter() - start)
             return Response(status_code=499)
         except Exception as exc:  # noqa: BLE001 - every error becomes an HTTP error body
