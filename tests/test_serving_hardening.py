@@ -402,27 +402,26 @@ def test_sigterm_finishes_admitted_requests_and_refuses_new_ones(tiny_bert_dense
             proc.wait()
 
 
-def _readme_serve_curls() -> list[tuple[str, dict]]:
-    """(route, body) of README's serving curl examples that use the quickstart's MiniLM."""
+def _doc_serve_curls() -> list[tuple[str, dict]]:
+    """(route, body) of the curl examples in README.md that call the quickstart's MiniLM."""
     import re
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("<!-- section: serving -->") : text.index("<!-- /section: serving -->")]
-    joined = section.replace("\\\n", " ")
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
     out = []
-    for line in joined.splitlines():
-        m = re.search(r"curl -s localhost:8000(/\S+).*?-d '(\{.*?\})'", line)
-        if m and "all-minilm-l6-v2" in m.group(2):
+    for line in text.splitlines():
+        m = re.search(r"curl -s (?:http://)?localhost:8000(/\S+).*?-d '(\{.*?\})'", line)
+        if m and "minilm" in m.group(2):
             out.append((m.group(1), json.loads(m.group(2))))
     return out
 
 
 def test_readme_serve_examples_work_after_the_quickstart(minilm_artifact):
-    """`tessera serve artifacts/all-minilm-l6-v2` names the model by its manifest: README's examples
-    must use that name (the quickstart's artifact)."""
-    examples = _readme_serve_curls()
-    assert len(examples) >= 2
-    srv = _Server(create_app(Engine([ModelConfig(minilm_artifact, preload=True, options={"threads": 1})])))
+    """README serves the quickstart's artifact (``minilm=artifacts/all-minilm-l6-v2``): its curl
+    examples must answer 200 with that name (or the manifest's, when served unnamed)."""
+    examples = _doc_serve_curls()
+    assert examples
+    models = [ModelConfig(minilm_artifact, name=n, options={"threads": 1}) for n in ("minilm", "all-minilm-l6-v2")]
+    srv = _Server(create_app(Engine(models)))
     try:
         for route, body in examples:
             r = httpx.post(srv.url + route, json=body, timeout=60)
