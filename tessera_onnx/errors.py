@@ -30,6 +30,8 @@ __all__ = [
     "ParityError",
     "OverloadedError",
     "QueueTimeoutError",
+    "ShuttingDownError",
+    "SlowClientError",
     "LimitExceededError",
     "TesseraWarning",
     "ProviderWarning",
@@ -155,6 +157,14 @@ class OverloadedError(TesseraError):
 
 class QueueTimeoutError(OverloadedError):
     """A request waited longer than the server's queue timeout and was refused instead of run late."""
+
+
+class ShuttingDownError(OverloadedError):
+    """The server is shutting down: it finishes the requests it accepted and takes no new ones."""
+
+
+class SlowClientError(TesseraError):
+    """The client did not send its request body within the server's body timeout (HTTP 408)."""
 
 
 class LimitExceededError(InvalidInputError):

@@ -44,9 +44,10 @@ class TextEmbedder(TesseraModel):
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin=True`` lets idle
-      intra-op threads busy-wait between operators (onnxruntime's own default; off here because
-      it slows every call down on cores shared with other work, see
+    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin``: ``"call"``
+      (default) intra-op threads busy-wait between operators only while a call runs (no wake-up
+      latency inside a call, no spinning between calls), ``True`` always (onnxruntime's own
+      default; slow on cores shared with other work), ``False`` never (see
       :func:`tessera_onnx.session.create_session`).
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).

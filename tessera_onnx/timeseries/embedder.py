@@ -114,9 +114,9 @@ class TesseraTimeSeries(TesseraModel):
     (:class:`~tessera_onnx.batch_parallel.BatchParallelRunner`): TinyTimeMixer is ~200 small
     kernels, and waking intra-op threads for each cost more than it saved (batch of 64 on 2
     cores: 9.3 ms against 12.3 ms). ``parallel="intra"`` is onnxruntime's own parallelism inside
-    each operator, with ``threads`` intra-op threads; ``spin=True`` then lets them busy-wait
-    between operators (onnxruntime's default, off in every tessera session because it slows
-    calls down on shared cores). GPU providers always run the whole batch in one call.
+    each operator, with ``threads`` intra-op threads; ``spin`` then says when they busy-wait
+    between operators: ``"call"`` (default) only while a call runs, ``True`` always
+    (onnxruntime's default; slow on shared cores), ``False`` never. GPU providers always run the whole batch in one call.
     Instances are thread-safe after construction.
     """
 
