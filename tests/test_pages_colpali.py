@@ -130,7 +130,7 @@ def test_queries_alone_never_load_the_vision_graph(colpali_artifact):
 
 
 def test_colpali_engine_query_templates():
-    from tessera_export.pages_paligemma import COLPALI_QUERY_TEMPLATES
+    from tessera_export.pages.paligemma import COLPALI_QUERY_TEMPLATES
 
     rendered = {
         k: t.format(bos="<bos>", pads="<pad>" * 10).format(query="q")

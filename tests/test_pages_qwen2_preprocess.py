@@ -59,7 +59,7 @@ def make_family(tok, runtime_tok, models, family="qwen2_vl", prefix_engine="hf",
     import tempfile
     from pathlib import Path
 
-    from tessera_export.pages_qwen2vl import qwen2_pages_config
+    from tessera_export.pages.qwen2vl import qwen2_pages_config
 
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "preprocessor_config.json").write_text(json.dumps({**PREPROCESSOR, **image}))

@@ -31,7 +31,7 @@ from tessera_onnx.pages.config import PagesConfig
 from tessera_onnx.pages.family import PreparedPage
 from tessera_onnx.pages.idefics3 import Idefics3ImageConfig
 
-from .pages_common import (
+from .common import (
     PagesExportPlan,
     additive_mask,
     load_safetensors_dir,

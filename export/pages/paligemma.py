@@ -26,7 +26,7 @@ from tessera_onnx.pages.config import PagesConfig
 from tessera_onnx.pages.family import PreparedPage
 from tessera_onnx.vision.config import ImagePreprocessConfig
 
-from .pages_common import (
+from .common import (
     PagesExportPlan,
     additive_mask,
     merge_image_features,

@@ -1,4 +1,4 @@
-"""What a page-retrieval family's exporter hands to the generic two-graph build (:mod:`.pages`)."""
+"""What a page-retrieval family's exporter hands to the generic two-graph build (:mod:`tessera_export.pages`)."""
 
 from __future__ import annotations
 

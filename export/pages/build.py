@@ -34,21 +34,21 @@ from tessera_onnx.pages.family import PageFamily, PreparedPage, family_class
 from tessera_onnx.pages.tokens import PromptTokenizer, pad_ids
 from tessera_onnx.registry import ModelSpec
 
-from .artifact_writer import ArtifactStage
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
-from .pages_common import PagesExportPlan
-from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
-from .precision import FLOORS, INT8_PROFILES, quantize_int8
-from .progress import Progress, silent
-from .versions import collect_versions
+from ..artifact_writer import ArtifactStage
+from ..onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
+from ..parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
+from ..precision import FLOORS, INT8_PROFILES, quantize_int8
+from ..progress import Progress, silent
+from ..versions import collect_versions
+from .common import PagesExportPlan
 
 __all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]
 
 # HF model_type -> (plan module, plan function)
 PAGE_PLANS: dict[str, tuple[str, str]] = {
-    "idefics3": ("tessera_export.pages_idefics3", "plan_idefics3"),
-    "colpali": ("tessera_export.pages_paligemma", "plan_colpali"),
-    "colqwen2": ("tessera_export.pages_qwen2vl", "plan_qwen2vl"),
+    "idefics3": ("tessera_export.pages.idefics3", "plan_idefics3"),
+    "colpali": ("tessera_export.pages.paligemma", "plan_colpali"),
+    "colqwen2": ("tessera_export.pages.qwen2vl", "plan_qwen2vl"),
 }
 PAGE_MODEL_TYPES = tuple(PAGE_PLANS)
 # int8 for both graphs: every MatMul and the token-embedding Gather, weights per output channel
@@ -182,7 +182,7 @@ def _fused_vision(
     """The vision graph fused by onnxruntime's optimizer if parity still holds, else the plain one."""
     import types
 
-    from .vision import _optimize_tower  # the SigLIP/CLIP tower fusion of the vision paradigm
+    from ..vision import _optimize_tower  # the SigLIP/CLIP tower fusion of the vision paradigm
 
     heads, hidden = encoder
     fused, optimizer = _optimize_tower(
