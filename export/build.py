@@ -51,15 +51,10 @@ def _vision_by_config(directory: Path) -> bool:
 
 
 def _pages_by_config(directory: Path) -> bool:
-    """True when config.json names a ColPali-family retrieval model (architectures ``Col*``)."""
-    import json
+    """True for a ColPali-family checkpoint: ``Col*`` architectures, a colpali-engine save or a PEFT adapter."""
+    from .pages.layouts import is_page_checkpoint
 
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    archs = config.get("architectures") or [] if isinstance(config, dict) else []
-    return any(str(a).startswith("Col") for a in archs)
+    return is_page_checkpoint(directory)
 
 
 def build_artifact(
@@ -81,6 +76,7 @@ def build_artifact(
     matryoshka_dims: Sequence[int] | None = None,
     colpali_engine: str | None = None,
     image_size: int | None = None,
+    text_semantics: str = "trained",
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -96,7 +92,8 @@ def build_artifact(
     the registry; a registry entry's own sizes are used otherwise).
     ``colpali_engine`` / ``image_size``: page retrieval (paradigm ``pages``) only: which
     colpali-engine revision's prompts the checkpoint was trained with, and the artifact's default
-    image size (Idefics3: longest edge in px).
+    image size (Idefics3: longest edge in px). ``text_semantics``: SigLIP text towers only:
+    ``"trained"`` (max-length padding, no attention mask) or ``"transformers"`` (mask fed).
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -181,6 +178,7 @@ def build_artifact(
             source=src_info,
             progress=progress,
             optimize=optimize,
+            text_semantics=text_semantics,
         )
     from .text import SPLADE_POOLING_DEFAULT, build_text_artifact
 

@@ -105,6 +105,15 @@ def main() -> None:
     default=None,
     help="Page retrieval: default image size of the artifact (ColIdefics3: longest edge in px).",
 )
+@click.option(
+    "--siglip-text",
+    "text_semantics",
+    type=click.Choice(["trained", "transformers"]),
+    default="trained",
+    show_default=True,
+    help="SigLIP text tower: 'trained' = ids padded to max_length, no attention mask (how SigLIP was "
+    "trained; big_vision, open_clip); 'transformers' = the tokenizer's attention mask is fed too.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -123,6 +132,7 @@ def build(
     matryoshka_dims: str | None,
     colpali_engine: str | None,
     image_size: int | None,
+    text_semantics: str,
     quiet: bool,
 ) -> None:
     """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
@@ -159,6 +169,7 @@ def build(
             matryoshka_dims=sizes,
             colpali_engine=colpali_engine,
             image_size=image_size,
+            text_semantics=text_semantics,
         )
     except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
         _fail(exc)

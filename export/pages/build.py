@@ -41,6 +41,7 @@ from ..precision import FLOORS, INT8_PROFILES, quantize_int8
 from ..progress import Progress, silent
 from ..versions import collect_versions
 from .common import PagesExportPlan
+from .layouts import open_page_checkpoint
 
 __all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]
 
@@ -88,21 +89,6 @@ def parity_pages(family: PageFamily) -> list[PreparedPage]:
 def _plan(model_type: str, source_dir: Path, stage: Path, **options: Any) -> PagesExportPlan:
     module_name, func = PAGE_PLANS[model_type]
     return getattr(importlib.import_module(module_name), func)(source_dir, stage, **options)
-
-
-def _model_type(source_dir: Path) -> str:
-    import json
-
-    try:
-        model_type = json.loads((source_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{source_dir}: cannot read config.json: {exc}") from exc
-    if model_type not in PAGE_PLANS:
-        raise ExportError(
-            f"{source_dir}: model_type {model_type!r} is not a page-retrieval family tessera-export supports "
-            f"{PAGE_MODEL_TYPES}"
-        )
-    return str(model_type)
 
 
 def _language_feeds(
@@ -229,14 +215,23 @@ def build_pages_artifact(
     source_dir = Path(source_dir)
     if precision not in ("fp32", "int8"):
         raise ExportError(f"page-retrieval artifacts are exported as fp32 or int8, not {precision!r}")
-    model_type = _model_type(source_dir)
     model_id = model_id or (spec.id if spec else None) or source_dir.resolve().name.lower()
-    options: dict[str, Any] = {"image_size": image_size}
-    if colpali_engine:
-        options["colpali_engine"] = colpali_engine
     with ArtifactStage(out_dir, overwrite=overwrite) as stage, tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        progress(f"loading {source_dir} ({model_type})")
+        checkpoint = open_page_checkpoint(source_dir, work_dir, progress)
+        model_type = checkpoint.model_type
+        if model_type not in PAGE_PLANS:
+            raise ExportError(
+                f"{source_dir}: model_type {model_type!r} is not a page-retrieval family tessera-export "
+                f"supports {PAGE_MODEL_TYPES}"
+            )
+        options: dict[str, Any] = {"image_size": image_size}
+        if colpali_engine:
+            options["colpali_engine"] = colpali_engine
+        elif checkpoint.layout != "transformers":  # a colpali-engine save: the current release's semantics
+            options["colpali_engine"] = ">=0.3.13"
+        progress(f"loading {source_dir} ({checkpoint.layout}, {model_type})")
+        source_dir = checkpoint.directory
         plan = _plan(model_type, source_dir, stage.path, **options)
         cfg = plan.pages
         for name in ("preprocessor_config.json", "processor_config.json"):
@@ -396,7 +391,8 @@ def build_pages_artifact(
             },
         )
         config = {"pages": cfg.to_dict(), "export": graphs}
-        src = dict(source or {"type": "local", "path": str(source_dir.resolve())})
+        src = dict(source or {"type": "local", "path": str(checkpoint.source.resolve())})
+        src.update(checkpoint.describe())
         manifest = Manifest(
             model_id=model_id,
             paradigm="pages",

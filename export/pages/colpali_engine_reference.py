@@ -18,7 +18,9 @@ Commands::
         adapter_config.json names), process the request's images in one batch and its queries in
         one batch with colpali-engine's processor, run the model (fp32, eager attention) and score
         with ``score_multi_vector``. OUT.npz holds, per side, the processor's tensors, the kept
-        vectors and the scores; REQUEST.json: {"images": [paths], "queries": [texts]}.
+        vectors and the scores; REQUEST.json: {"images": [paths], "queries": [texts], "backend": "pil"}.
+        backend: "pil" (default) swaps in transformers' PIL image processor (the pixels the torch-free
+        runtime reproduces); "torchvision" keeps colpali-engine's default, torchvision-resized pixels.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def save(family: str, seed_dir: Path, out: Path, lora: bool) -> None:
     processor.save_pretrained(str(out / "adapter"))
 
 
-def _load(checkpoint: Path):
+def _load(checkpoint: Path, backend: str = "pil"):
     import torch
 
     adapter = checkpoint / "adapter_config.json"
@@ -163,7 +165,12 @@ def _load(checkpoint: Path):
         family = _family_of(json.loads((checkpoint / "config.json").read_text(encoding="utf-8")))
         model_cls, processor_cls = _classes(family)
         model = model_cls.from_pretrained(str(checkpoint), dtype=torch.float32, attn_implementation="eager")
-    return family, model.eval(), processor_cls.from_pretrained(str(checkpoint))
+    processor = processor_cls.from_pretrained(str(checkpoint))
+    if backend == "pil":  # transformers' PIL image processor instead of the default torchvision one
+        from transformers import AutoImageProcessor
+
+        processor.image_processor = AutoImageProcessor.from_pretrained(str(checkpoint), backend="pil")
+    return family, model.eval(), processor
 
 
 def run(checkpoint: Path, request: Path, out: Path) -> None:
@@ -175,7 +182,7 @@ def run(checkpoint: Path, request: Path, out: Path) -> None:
     from PIL import Image
 
     spec = json.loads(request.read_text(encoding="utf-8"))
-    family, model, processor = _load(checkpoint)
+    family, model, processor = _load(checkpoint, spec.get("backend", "pil"))
     result: dict[str, np.ndarray] = {}
     vectors: dict[str, list] = {}
     sides = (("pages", spec.get("images") or []), ("queries", spec.get("queries") or []))
@@ -202,6 +209,7 @@ def run(checkpoint: Path, request: Path, out: Path) -> None:
         "colpali_engine": colpali_engine.__version__ if hasattr(colpali_engine, "__version__") else "",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
+        "image_processor": type(processor.image_processor).__name__,
     }
     if not meta["colpali_engine"]:
         from importlib.metadata import version
