@@ -77,6 +77,8 @@ def build_artifact(
     colpali_engine: str | None = None,
     image_size: int | None = None,
     text_semantics: str = "trained",
+    against: str | None = None,
+    reference_python: str | None = None,
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -94,6 +96,8 @@ def build_artifact(
     colpali-engine revision's prompts the checkpoint was trained with, and the artifact's default
     image size (Idefics3: longest edge in px). ``text_semantics``: SigLIP text towers only:
     ``"trained"`` (max-length padding, no attention mask) or ``"transformers"`` (mask fed).
+    ``against="colpali-engine"`` (pages): also check the artifact against colpali-engine run under
+    ``reference_python`` (its own venv) and record the figures in the manifest.
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -163,6 +167,8 @@ def build_artifact(
             colpali_engine=colpali_engine,
             image_size=image_size,
             optimize=optimize,
+            against=against,
+            reference_python=reference_python,
         )
     if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
         from .vision import build_vision_artifact
