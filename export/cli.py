@@ -12,7 +12,7 @@ from tessera_onnx.artifact import PARADIGMS, PRECISIONS
 from tessera_onnx.errors import TesseraError
 
 from . import __version__
-from .precision import INT8_PROFILES
+from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
 from .progress import make_progress
 
 __all__ = ["main"]
@@ -60,8 +60,10 @@ def main() -> None:
     "--int8-profile",
     type=click.Choice(sorted(INT8_PROFILES)),
     default=None,
-    help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
-    "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.",
+    help=f"int8 settings by name (with --precision int8; default {DEFAULT_INT8_PROFILE} for text models): "
+    "split (FFN-out outlier channels in an fp32 branch), dynamic (FFN-out fp32; image and page exporters "
+    "use it), mixed (FFN-out as 8-bit blocks) or blockwise (8-bit block weights everywhere: cosine "
+    "~0.9999, slower); docs/export.md, Precision.",
 )
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
 @click.option(
@@ -109,9 +111,8 @@ def main() -> None:
     "--siglip-text",
     "text_semantics",
     type=click.Choice(["trained", "transformers"]),
-    default="trained",
-    show_default=True,
-    help="SigLIP text tower: 'trained' = ids padded to max_length, no attention mask (how SigLIP was "
+    default=None,
+    help="SigLIP text tower (default 'trained'): 'trained' = ids padded to max_length, no attention mask (how SigLIP was "
     "trained; big_vision, open_clip); 'transformers' = the tokenizer's attention mask is fed too.",
 )
 @click.option(
@@ -146,7 +147,7 @@ def build(
     matryoshka_dims: str | None,
     colpali_engine: str | None,
     image_size: int | None,
-    text_semantics: str,
+    text_semantics: str | None,
     against: str | None,
     reference_python: str | None,
     quiet: bool,
