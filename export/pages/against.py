@@ -118,7 +118,7 @@ def compare_with_colpali_engine(
     """
     from PIL import Image
 
-    from tessera_onnx.embedders.pages import TesseraPages
+    from tessera_onnx.pages.embedder import TesseraPages
 
     exe = reference_python(python)
     if exe is None:
