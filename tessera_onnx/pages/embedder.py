@@ -192,7 +192,7 @@ class TesseraPages(TesseraModel):
     # ------------------------------------------------------------------ pages
 
     def _prepare(self, source: PageSource) -> PreparedPage:
-        image = load_image(source.image, source.index, self.max_pixels)
+        image = load_image(source.image, source.index, self.max_pixels, label="pages", name=source.name)
         return self.family.prepare_page(image, source.index, source.name, self.max_pixels)
 
     def _prepared_batches(
