@@ -109,6 +109,7 @@ export class TextEmbedder {
       }
     }
     const verifying = artifact.verifyAll();
+    verifying.catch(() => {}); // awaited below; a failure of the tokenizer read may come first
     const tokenizerBytes = await artifact.read(cfg.tokenizer_file);
     const tokenizer = new TextTokenizer(new TextDecoder().decode(tokenizerBytes), options.maxLength ?? cfg.max_length);
     await verifying; // a checksum failure explains a broken file best: check before building the session
