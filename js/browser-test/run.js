@@ -28,7 +28,7 @@ try {
     if (msg.type() === "error") console.error(`page: ${msg.text()}`);
   });
   await page.goto(server.url);
-  await page.waitForSelector("body[data-ready]", { timeout: 300_000 });
+  await page.waitForSelector("body[data-ready]", { timeout: 300_000, state: "attached" });
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#status") ?? "");
   let worst = 0;
   for (const [i, query] of expected.queries.entries()) {

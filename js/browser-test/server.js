@@ -16,10 +16,12 @@ const TYPES = /** @type {Record<string, string>} */ ({
 /**
  * Serve ``root`` on 127.0.0.1 (random port); resolves to ``{url, close}``.
  * @param {string} root
- * @returns {Promise<{url: string, close: () => void, bytes: () => number}>}
+ * @returns {Promise<{url: string, close: () => void, bytes: () => number, files: string[]}>}
  */
 export function serve(root) {
   let sent = 0;
+  /** @type {string[]} */
+  const files = [];
   const server = http.createServer((req, res) => {
     const rel = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     let file = path.join(root, rel);
@@ -32,6 +34,7 @@ export function serve(root) {
       if (statSync(file).isDirectory()) file = path.join(file, "index.html");
       const size = statSync(file).size;
       sent += size;
+      files.push(file);
       res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream", "content-length": size });
       createReadStream(file).pipe(res);
     } catch {
@@ -42,7 +45,7 @@ export function serve(root) {
   return new Promise((resolve) => {
     server.listen(0, "127.0.0.1", () => {
       const address = /** @type {import("node:net").AddressInfo} */ (server.address());
-      resolve({ url: `http://127.0.0.1:${address.port}/`, close: () => server.close(), bytes: () => sent });
+      resolve({ url: `http://127.0.0.1:${address.port}/`, close: () => server.close(), bytes: () => sent, files });
     });
   });
 }
