@@ -72,27 +72,44 @@ results.node.transformers_js = await measure(
   () => tjs.pipeline("feature-extraction", tjsId, { dtype: "fp32", session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } }),
   (p, xs) => p(xs, { pooling: "mean", normalize: true }),
 );
-// same model, same numbers? (transformers.js mean+normalize vs this package on a few texts)
+// same model, same numbers? transformers.js mean+normalize vs this package, on short queries (no
+// truncation on either side) and on passages (transformers.js truncates at the tokenizer's
+// model_max_length, sentence-transformers and tessera at the model's max_seq_length)
 {
-  const ours = await (await loadModel(artifact)).encodeDocuments(texts.slice(0, 8));
+  const ours = await loadModel(artifact);
   const extractor = await tjs.pipeline("feature-extraction", tjsId, { dtype: "fp32" });
-  const theirs = (await extractor(texts.slice(0, 8), { pooling: "mean", normalize: true })).tolist();
-  let worst = 0;
-  ours.forEach((/** @type {Float32Array} */ v, /** @type {number} */ i) => v.forEach((x, d) => (worst = Math.max(worst, Math.abs(x - theirs[i][d])))));
-  results.node.max_abs_diff_vs_transformers_js = worst;
+  const diff = async (/** @type {string[]} */ xs) => {
+    const a = await ours.encodeDocuments(xs);
+    const b = (await extractor(xs, { pooling: "mean", normalize: true })).tolist();
+    let worst = 0;
+    a.forEach((/** @type {Float32Array} */ v, /** @type {number} */ i) => v.forEach((x, d) => (worst = Math.max(worst, Math.abs(x - b[i][d])))));
+    return worst;
+  };
+  results.node.max_abs_diff_vs_transformers_js = {
+    queries: await diff(queries.slice(0, 16)),
+    passages: await diff(texts.filter((/** @type {string} */ _, /** @type {number} */ i) => corpus.kinds[i] === "passage").slice(0, 16)),
+  };
+  const t0 = now();
+  const unverified = await loadModel(artifact, { threads, verify: false });
+  await unverified.encodeDocuments([queries[0] ?? texts[0]]);
+  results.node.tessera.cold_start_no_verify_s = (now() - t0) / 1000;
 }
 
 // ------------------------------------------------------------------------------------- browser
-/** gzip size of every file a page fetched (each counted once). */
-function gzipBytes(/** @type {string[]} */ files) {
+/** gzip size of every file a page fetched (each counted once), in total and per file. */
+function gzipBytes(/** @type {string[]} */ files, /** @type {string} */ root) {
   let raw = 0;
   let gz = 0;
+  /** @type {Record<string, number>} */
+  const perFile = {};
   for (const f of new Set(files)) {
     const data = readFileSync(f);
+    const size = gzipSync(data, { level: 9 }).length;
     raw += data.length;
-    gz += gzipSync(data, { level: 9 }).length;
+    gz += size;
+    perFile[path.relative(root, f)] = size;
   }
-  return { files: new Set(files).size, raw_bytes: raw, gzip_bytes: gz };
+  return { files: new Set(files).size, raw_bytes: raw, gzip_bytes: gz, gzip_per_file: perFile };
 }
 
 if (browserRuns) {
@@ -126,7 +143,7 @@ if (browserRuns) {
       const t0 = now();
       await page.goto(server.url + query);
       await page.waitForSelector("body[data-ready]", { timeout: 600_000, state: "attached" });
-      const bytes = gzipBytes(server.files);
+      const bytes = gzipBytes(server.files, root);
       const m = await page.evaluate(
         async ({ hook, texts, queries, batch }) => {
           const api = /** @type {any} */ (window)[hook];

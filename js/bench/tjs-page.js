@@ -5,7 +5,7 @@ import { env, pipeline } from "@huggingface/transformers";
 const params = new URLSearchParams(location.search);
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
-env.localModelPath = new URL("./tjs-models/", location.href).href;
+env.localModelPath = new URL("./tjs-models/", location.href).pathname; // a path: a full URL counts as remote
 env.backends.onnx.wasm.wasmPaths = new URL("./", location.href).href;
 const ready = pipeline("feature-extraction", params.get("id") ?? "model", { dtype: "fp32", device: "wasm" });
 
