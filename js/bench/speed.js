@@ -127,7 +127,7 @@ if (browserRuns) {
   rmSync(peerDist, { recursive: true, force: true });
   mkdirSync(peerDist, { recursive: true });
   await build({ entryPoints: [path.join(here, "tjs-page.js")], bundle: true, format: "esm", platform: "browser", minify: true, outfile: path.join(peerDist, "app.js"), logLevel: "warning" });
-  writeFileSync(path.join(peerDist, "index.html"), '<!doctype html><meta charset="utf-8"><title>transformers.js</title><body><script type="module" src="./app.js"></script>');
+  writeFileSync(path.join(peerDist, "index.html"), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>transformers.js</title><body><script type="module" src="./app.js"></script>');
   const ortWeb = path.join(jsRoot, "node_modules", "@huggingface", "transformers", "node_modules", "onnxruntime-web", "dist");
   for (const f of readdirSync(ortWeb)) if (/^ort-wasm.*\.(wasm|mjs)$/.test(f)) cpSync(path.join(ortWeb, f), path.join(peerDist, f));
   cpSync(tjsRoot, path.join(peerDist, "tjs-models"), { recursive: true });

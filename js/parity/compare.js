@@ -6,6 +6,8 @@ import { pyStrip } from "../src/text.js";
 /** Artifacts compared, with their paradigm and precision. */
 export const CASES = [
   { name: "tiny-bert-dense", paradigm: "dense" },
+  { name: "tiny-bert-dense-fp16", paradigm: "dense" },
+  { name: "tiny-bert-dense-int8", paradigm: "dense" },
   { name: "tiny-bert-dense-prompts", paradigm: "dense" },
   { name: "tiny-bert-dense-cls", paradigm: "dense" },
   { name: "tiny-bert-dense-max", paradigm: "dense" },

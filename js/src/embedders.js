@@ -10,6 +10,13 @@ import { denseToSparse, l2Normalize, layerNorm, maxsimScores, pool, sparseDot, s
 import { TextTokenizer, prepareTexts, pyStrip, validateTexts } from "./text.js";
 
 const KNOWN_INPUTS = ["input_ids", "attention_mask", "token_type_ids", "position_ids"];
+/** Texts planned together (Python's ``WINDOW``); batches never span two windows. */
+export const WINDOW = 2048;
+/** Batches hold about ``batchSize × REFERENCE_LENGTH`` tokens. */
+const REFERENCE_LENGTH = 32;
+const MAX_COUNT_FACTOR = 16;
+/** One batch's float32 SPLADE logits stay near this many bytes (Python's ``_LOGIT_BYTES``). */
+const LOGIT_BYTES = 128 * 1024 * 1024;
 
 /**
  * What a platform entry point provides: the onnxruntime module and how to build a session.
@@ -196,16 +203,32 @@ export class TextEmbedder {
   }
 
   /**
-   * Batches of text indices (longest first), each at most ``batchSize`` texts.
+   * Batches of text indices as the Python runtime plans them (``text/batching.py``), so that
+   * batch-dependent graphs (int8 dynamic quantization, fp16) see the same batches: texts in windows
+   * of {@link WINDOW}, each sorted longest first (stable) and cut into batches of
+   * ``min(16 × batchSize, max(1, budget // longest))`` texts, ``budget = batchSize × 32`` tokens.
    * @param {number[][]} ids
    * @param {number} [batchSize]
+   * @param {number} [tokenBudget]  a smaller budget (SPLADE logits)
    */
-  _plan(ids, batchSize) {
+  _plan(ids, batchSize, tokenBudget) {
     const size = batchSize ?? this.batchSize;
     if (!Number.isInteger(size) || size < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${size}`);
-    const order = ids.map((_, i) => i).sort((a, b) => ids[b].length - ids[a].length || a - b);
+    const budget = tokenBudget != null ? Math.min(tokenBudget, size * REFERENCE_LENGTH) : size * REFERENCE_LENGTH;
+    const cap = size * MAX_COUNT_FACTOR;
     const batches = [];
-    for (let s = 0; s < order.length; s += size) batches.push(order.slice(s, s + size));
+    for (let w = 0; w < ids.length; w += WINDOW) {
+      const order = [];
+      for (let i = w; i < Math.min(ids.length, w + WINDOW); i++) order.push(i);
+      order.sort((a, b) => ids[b].length - ids[a].length || a - b);
+      let start = 0;
+      while (start < order.length) {
+        const longest = Math.max(1, ids[order[start]].length);
+        const count = Math.min(cap, Math.max(1, Math.floor(budget / longest)));
+        batches.push(order.slice(start, start + count));
+        start += count;
+      }
+    }
     return batches;
   }
 
@@ -625,7 +648,8 @@ export class TesseraSparse extends TextEmbedder {
     const { ids } = this.tokenizer.encode(this._prepare(items, prefix), this.maxLength);
     /** @type {import("./ops.js").SparseVector[]} */
     const out = new Array(items.length);
-    for (const index of this._plan(ids, options.batchSize)) {
+    const budget = Math.max(1, Math.floor(LOGIT_BYTES / (4 * this._vocabSize)));
+    for (const index of this._plan(ids, options.batchSize, budget)) {
       const batch = this._pad(ids, index, this.textConfig.pad_token_id);
       const result = await this._run(this._output, batch);
       let rows;
