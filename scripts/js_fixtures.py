@@ -240,6 +240,57 @@ def sparse_reference(path: Path) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------------------------------ images
+
+
+def _images() -> dict[str, Any]:
+    """Name → RGBA uint8 ``[H, W, 4]``: seeded synthetic images and real ones from installed packages."""
+    from PIL import Image
+    from tiny_vision_models import real_image_paths
+
+    rng = np.random.default_rng(5)
+    out: dict[str, Any] = {
+        "noise-37x53": rng.integers(0, 256, (53, 37, 4), dtype=np.uint8),
+        "noise-300x200": rng.integers(0, 256, (200, 300, 4), dtype=np.uint8),
+    }
+    yy, xx = np.mgrid[0:181, 0:257]
+    out["gradient-257x181"] = np.stack(
+        [xx * 255 // 256, yy * 255 // 180, (xx + yy) % 256, np.full_like(xx, 255)], axis=-1
+    ).astype(np.uint8)
+    for name, path in sorted(real_image_paths().items())[:3]:
+        out[name.replace("/", "-")] = np.asarray(Image.open(path).convert("RGBA"))
+    return out
+
+
+def image_reference(out: Path, path: Path, name: str) -> dict[str, Any]:
+    """RGBA pixel files, Python's pixel_values and normalised image embeddings of ``path``'s model."""
+    from PIL import Image
+
+    from tessera_onnx import Tessera
+    from tessera_onnx.vision.preprocess import ImagePreprocessor
+
+    model = Tessera(str(path))
+    pre = ImagePreprocessor(model.image_config)
+    images_dir = out / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"artifact": name, "images": []}
+    for key, rgba in _images().items():
+        (images_dir / f"{key}.rgba").write_bytes(np.ascontiguousarray(rgba).tobytes())
+        image = Image.fromarray(rgba, "RGBA")
+        pixels = pre(image)
+        result["images"].append(
+            {
+                "name": key,
+                "file": f"images/{key}.rgba",
+                "width": int(rgba.shape[1]),
+                "height": int(rgba.shape[0]),
+                "pixel_values": _floats(pixels),
+                "embedding": _floats(model.encode_images(image)),
+            }
+        )
+    return result
+
+
 # -------------------------------------------------------------------------------------------- demo
 
 
@@ -359,6 +410,13 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
 
     print("reference outputs: tiny-colbert", flush=True)
     _write_json(expected / "tiny-colbert.json", {"artifact": "tiny-colbert", **colbert_reference(colbert)})
+    import tiny_vision_models as tvm
+
+    for family, writer in (("siglip", tvm.write_tiny_siglip), ("clip", tvm.write_tiny_clip)):
+        ckpt = _checkpoint(out, f"{family}-vision", lambda p, w=writer: w(p))
+        artifact = _export(out, f"tiny-{family}", ckpt, paradigm="vision")
+        print(f"reference outputs: tiny-{family} images", flush=True)
+        _write_json(expected / f"tiny-{family}.images.json", image_reference(out, artifact, f"tiny-{family}"))
     for name, path in (("tiny-splade", splade), ("tiny-splade-logits", splade_logits)):
         print(f"reference outputs: {name}", flush=True)
         _write_json(expected / f"{name}.json", {"artifact": name, **sparse_reference(path)})

@@ -1,6 +1,7 @@
 // Cross-runtime parity: run this package on every fixture artifact and compare with the Python
 // runtime's outputs (written by scripts/js_fixtures.py). Platform-neutral: Node and the browser
 // pass their own loadModel and JSON reader, so both report the same checks.
+import { pixelValues } from "../src/image.js";
 import { pyStrip } from "../src/text.js";
 
 /** Artifacts compared, with their paradigm and precision. */
@@ -18,6 +19,8 @@ export const CASES = [
   { name: "tiny-colbert", paradigm: "multi_vector" },
   { name: "tiny-splade", paradigm: "sparse" },
   { name: "tiny-splade-logits", paradigm: "sparse" },
+  { name: "tiny-siglip", paradigm: "vision" },
+  { name: "tiny-clip", paradigm: "vision" },
 ];
 
 /** @param {any} x */
@@ -44,15 +47,26 @@ const rows = (mv) => Array.from({ length: mv.rows }, (_, i) => Array.from(mv.dat
  * Compare one artifact: ``{name, paradigm, precision, tokens_equal, max_abs_diff, structure_equal}``.
  * @param {(artifact: string) => Promise<any>} load  loads an artifact by its fixture-relative path
  * @param {(name: string) => Promise<any>} readExpected  the parsed expected/<name>.json
+ * @param {(rel: string) => Promise<Uint8Array>} readBytes  a fixture file's bytes (RGBA images)
  * @param {{name: string, paradigm: string}} c
  */
-export async function compareCase(load, readExpected, c) {
-  const exp = await readExpected(c.name);
+export async function compareCase(load, readExpected, readBytes, c) {
+  const exp = await readExpected(c.paradigm === "vision" ? `${c.name}.images` : c.name);
   const model = await load(exp.artifact);
   const diffs = [];
   let tokens = true;
   let structure = true;
-  if (c.paradigm === "dense") {
+  /** @type {number | undefined} */
+  let pixels;
+  if (c.paradigm === "vision") {
+    tokens = true; // no text side here: the image tower only
+    pixels = 0;
+    for (const image of exp.images) {
+      const px = { data: await readBytes(image.file), width: image.width, height: image.height };
+      pixels = Math.max(pixels, maxAbsDiff(pixelValues(px, model.imageConfig).data, image.pixel_values));
+      diffs.push(maxAbsDiff(await model.encodeImages(px), image.embedding));
+    }
+  } else if (c.paradigm === "dense") {
     tokens = JSON.stringify(model.tokenizer.encode(exp.prepared).ids) === JSON.stringify(exp.token_ids);
     diffs.push(maxAbsDiff(await model.encode(exp.texts), exp.encode));
     diffs.push(maxAbsDiff(await model.encodeQueries(exp.queries), exp.encode_queries));
@@ -71,7 +85,7 @@ export async function compareCase(load, readExpected, c) {
     structure = docs.every((/** @type {any} */ x, /** @type {number} */ i) => JSON.stringify(Array.from(x.indices)) === JSON.stringify(exp.encode[i].indices));
     diffs.push(maxAbsDiff(docs.map((/** @type {any} */ x) => x.values), exp.encode.map((/** @type {any} */ x) => x.values)));
   }
-  await model.dispose();
+  await (model.dispose?.() ?? model.session.release?.());
   return {
     name: c.name,
     paradigm: c.paradigm,
@@ -79,6 +93,7 @@ export async function compareCase(load, readExpected, c) {
     tokens_equal: tokens,
     structure_equal: structure,
     max_abs_diff: Math.max(...diffs),
+    ...(pixels === undefined ? {} : { pixel_values_max_abs_diff: pixels }),
   };
 }
 
@@ -86,10 +101,11 @@ export async function compareCase(load, readExpected, c) {
  * Compare every case (``minilm`` false: skip the real-model case).
  * @param {(artifact: string) => Promise<any>} load
  * @param {(name: string) => Promise<any>} readExpected
+ * @param {(rel: string) => Promise<Uint8Array>} readBytes
  * @param {{minilm?: boolean}} [options]
  */
-export async function compareAll(load, readExpected, options = {}) {
+export async function compareAll(load, readExpected, readBytes, options = {}) {
   const out = [];
-  for (const c of CASES) if (!c.minilm || options.minilm) out.push(await compareCase(load, readExpected, c));
+  for (const c of CASES) if (!c.minilm || options.minilm) out.push(await compareCase(load, readExpected, readBytes, c));
   return out;
 }

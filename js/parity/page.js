@@ -8,6 +8,7 @@ const root = new URL("/", location.href);
 const run = compareAll(
   (artifact) => loadModel(new URL(`fixtures/${artifact}/`, root), { wasmPaths: new URL("node_modules/onnxruntime-web/dist/", root).href }),
   async (name) => (await fetch(new URL(`fixtures/expected/${name}.json`, root))).json(),
+  async (rel) => new Uint8Array(await (await fetch(new URL(`fixtures/${rel}`, root))).arrayBuffer()),
   { minilm: params.get("minilm") === "1" },
 );
 run.then(

@@ -21,7 +21,8 @@ const argv = process.argv.slice(2);
 const TOLERANCE = /** @type {Record<string, number>} */ ({ fp32: 1e-5, int8: 1e-5, fp16: 1e-4 });
 
 const readExpected = async (/** @type {string} */ name) => JSON.parse(readFileSync(path.join(fixtures, "expected", `${name}.json`), "utf8"));
-const node = await compareAll((artifact) => loadModel(path.join(fixtures, artifact)), readExpected, { minilm: info.minilm });
+const readBytes = async (/** @type {string} */ rel) => new Uint8Array(readFileSync(path.join(fixtures, rel)));
+const node = await compareAll((artifact) => loadModel(path.join(fixtures, artifact)), readExpected, readBytes, { minilm: info.minilm });
 
 /** @type {any[] | null} */
 let web = null;
@@ -46,7 +47,10 @@ if (!argv.includes("--no-browser")) {
   }
 }
 
-const fmt = (/** @type {any} */ r) => (r ? `${r.max_abs_diff.toExponential(1)}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}` : "—");
+const fmt = (/** @type {any} */ r) =>
+  r
+    ? `${r.max_abs_diff.toExponential(1)}${r.pixel_values_max_abs_diff === undefined ? "" : ` (pixel_values ${r.pixel_values_max_abs_diff.toExponential(1)})`}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
+    : "—";
 const lines = [
   "| artifact | paradigm | precision | token ids | Node (onnxruntime-node) | browser (onnxruntime-web WASM) |",
   "|---|---|---|---|---|---|",

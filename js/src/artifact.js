@@ -218,9 +218,11 @@ export class Artifact {
     await Promise.all(Object.keys(this.manifest.files).map((name) => this.read(name)));
   }
 
-  /** Names of the external-data files of the graph (``model.onnx.data`` and the like). */
-  externalDataFiles() {
-    const model = this.manifest.model_file;
-    return Object.keys(this.manifest.files).filter((n) => n !== model && (n.startsWith(model) || n.endsWith(".data")));
+  /**
+   * Names of the external-data files of a graph (``model.onnx.data`` and the like).
+   * @param {string} [model]  the graph's file (default: the manifest's ``model_file``)
+   */
+  externalDataFiles(model = this.manifest.model_file) {
+    return Object.keys(this.manifest.files).filter((n) => n !== model && n.startsWith(model));
   }
 }

@@ -7,6 +7,7 @@
  */
 import { ArtifactError, InvalidInputError, UnsupportedDimensionError } from "./errors.js";
 import { denseToSparse, l2Normalize, layerNorm, maxsimScores, pool, sparseDot, spladePool, topKSparse, cosineSimilarity } from "./ops.js";
+import { TesseraImage } from "./image.js";
 import { TextTokenizer, prepareTexts, pyStrip, validateTexts } from "./text.js";
 
 const KNOWN_INPUTS = ["input_ids", "attention_mask", "token_type_ids", "position_ids"];
@@ -22,7 +23,7 @@ const LOGIT_BYTES = 128 * 1024 * 1024;
  * What a platform entry point provides: the onnxruntime module and how to build a session.
  * @typedef {object} Runtime
  * @property {any} ort  the onnxruntime module (``onnxruntime-node`` or ``onnxruntime-web``)
- * @property {(artifact: import("./artifact.js").Artifact, options: any) => Promise<any>} createSession
+ * @property {(artifact: import("./artifact.js").Artifact, options: any, modelFile?: string) => Promise<any>} createSession
  * @property {string} name  ``"node"`` or ``"web"``
  */
 
@@ -679,14 +680,15 @@ export const EMBEDDERS = /** @type {Record<string, any>} */ ({
  * @param {import("./artifact.js").Artifact} artifact
  * @param {Runtime} runtime
  * @param {object} [options]
- * @returns {Promise<TesseraDense | TesseraMultiVector | TesseraSparse>}
+ * @returns {Promise<any>}  a TesseraDense, TesseraMultiVector, TesseraSparse or (vision) TesseraImage
  */
 export async function createEmbedder(artifact, runtime, options = {}) {
+  if (artifact.manifest.paradigm === "vision") return TesseraImage.create(artifact, runtime, options);
   const cls = EMBEDDERS[artifact.manifest.paradigm];
   if (!cls) {
     throw new ArtifactError(
       `${artifact.source.location} holds a ${JSON.stringify(artifact.manifest.paradigm)} model; the JavaScript runtime ` +
-        `embeds text with the ${Object.keys(EMBEDDERS).join(", ")} paradigms`,
+        `runs the ${Object.keys(EMBEDDERS).join(", ")} paradigms and the image tower of vision artifacts`,
     );
   }
   return cls.create(artifact, runtime, options);

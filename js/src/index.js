@@ -15,3 +15,4 @@ export { TextEmbedder, TesseraDense, TesseraMultiVector, TesseraSparse, createEm
 export { makeRuntime } from "./runtime.js";
 export { urlSource, fetchBytes } from "./sources.js";
 export { sha256Hex } from "./sha256.js";
+export { TesseraImage, pixelValues, resizeRGB, shortestEdgeSize } from "./image.js";

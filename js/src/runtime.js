@@ -14,13 +14,14 @@ export function makeRuntime(ort, name, defaults = {}) {
   return {
     ort,
     name,
-    async createSession(artifact, options = {}) {
+    async createSession(artifact, options = {}, modelFile = undefined) {
       const sessionOptions = { graphOptimizationLevel: "all", ...defaults, ...options };
-      const model = artifact.manifest.model_file;
+      const model = modelFile ?? artifact.manifest.model_file;
       const local = artifact.source.localPath;
       if (local) return ort.InferenceSession.create(local(model), sessionOptions);
-      const [bytes, ...external] = await Promise.all([model, ...artifact.externalDataFiles()].map((n) => artifact.read(n)));
-      const externalData = artifact.externalDataFiles().map((path, i) => ({ path, data: external[i] }));
+      const names = artifact.externalDataFiles(model);
+      const [bytes, ...external] = await Promise.all([model, ...names].map((n) => artifact.read(n)));
+      const externalData = names.map((path, i) => ({ path, data: external[i] }));
       return ort.InferenceSession.create(bytes, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
     },
   };
