@@ -1,7 +1,10 @@
 // The cross-runtime parity table of the JS package: every fixture artifact in Node (onnxruntime-node)
 // and in Chromium (onnxruntime-web WASM) against the Python runtime (onnxruntime), with the largest
-// absolute difference of any output. Fails (exit 1) when a cell is over its precision's tolerance
-// (fp32, int8: 1e-5; fp16: 1e-4, the graph computes in half precision) or token ids differ.
+// absolute difference of any output. Fails (exit 1) when a cell is over its tolerance or token ids
+// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-4 (the graph computes in half precision); int8
+// 1e-5 in Node (the same native kernels as Python) and 5e-3 in the browser (onnxruntime-web's WASM
+// DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
+// optimisation level).
 //
 //   node parity/table.js [--json OUT] [--no-browser]
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -18,7 +21,10 @@ const jsRoot = path.resolve(here, "..");
 const fixtures = process.env.TESSERA_JS_FIXTURES ?? path.join(jsRoot, "fixtures");
 const info = JSON.parse(readFileSync(path.join(fixtures, "fixtures.json"), "utf8"));
 const argv = process.argv.slice(2);
-const TOLERANCE = /** @type {Record<string, number>} */ ({ fp32: 1e-5, int8: 1e-5, fp16: 1e-4 });
+const TOLERANCE = /** @type {Record<string, Record<string, number>>} */ ({
+  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-4 },
+  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-4 },
+});
 
 const readExpected = async (/** @type {string} */ name) => JSON.parse(readFileSync(path.join(fixtures, "expected", `${name}.json`), "utf8"));
 const readBytes = async (/** @type {string} */ rel) => new Uint8Array(readFileSync(path.join(fixtures, rel)));
@@ -59,8 +65,9 @@ const lines = [
 console.log(lines.join("\n"));
 const jsonOut = argv.includes("--json") ? argv[argv.indexOf("--json") + 1] : null;
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, node, browser: web }, null, 2) + "\n");
-const bad = [...node, ...(web ?? [])].filter((r) => !(r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[r.precision]));
+const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[runtime][r.precision];
+const bad = [...node.filter((r) => !ok(r, "node")).map((r) => `${r.name} (Node)`), ...(web ?? []).filter((r) => !ok(r, "browser")).map((r) => `${r.name} (browser)`)];
 if (bad.length) {
-  console.error(`parity over tolerance or ids differ: ${bad.map((r) => r.name).join(", ")}`);
+  console.error(`parity over tolerance or ids differ: ${bad.join(", ")}`);
   process.exit(1);
 }
