@@ -1,6 +1,6 @@
 /**
  * The text embedders: dense (sentence-transformers pooling), ColBERT multi-vector and SPLADE
- * sparse, each doing after the graph exactly what the Python runtime does (tessera_onnx/embedders/).
+ * sparse, each doing after the graph exactly what the Python runtime does (tessera_onnx/text/).
  * They are built by {@link loadModel} from an {@link Artifact} and a runtime (onnxruntime-node or
  * onnxruntime-web, see node.js / browser.js).
  * @module embedders
