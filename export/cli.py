@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from tessera_onnx.artifact import PARADIGMS, PRECISIONS
-from tessera_onnx.errors import TesseraError
+from tessera_onnx.cli.group import DEBUG_HELP, ContractGroup
 
 from . import __version__
 from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
@@ -18,15 +17,15 @@ from .progress import make_progress
 __all__ = ["main"]
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2 if isinstance(exc, TesseraError) else 1)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ContractGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera-export")
-def main() -> None:
-    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra)."""
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def main(debug: bool) -> None:
+    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra).
+
+    Errors print one line; a TesseraError or a usage error exits with status 2, another error
+    with status 1 (``--debug`` adds the traceback).
+    """
 
 
 @main.command()
@@ -142,29 +141,25 @@ def build(
             raise click.BadParameter(
                 "a comma-separated list of integers", param_hint="--matryoshka-dims"
             ) from None
-    try:
-        manifest = build_artifact(
-            from_dir if from_dir is not None else model_id,
-            out_dir,
-            model_id=model_id,
-            paradigm=paradigm,
-            precision=precision,
-            opset=opset,
-            optimize=optimize,
-            splade_pooling=splade_pooling,
-            revision=revision,
-            int8_profile=int8_profile,
-            cache_dir=cache_dir,
-            trust_remote_code=trust_remote_code,
-            overwrite=overwrite,
-            progress=make_progress(not quiet),
-            matryoshka_dims=sizes,
-            colpali_engine=colpali_engine,
-            image_size=image_size,
-        )
-    except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
-        _fail(exc)
-        return
+    manifest = build_artifact(
+        from_dir if from_dir is not None else model_id,
+        out_dir,
+        model_id=model_id,
+        paradigm=paradigm,
+        precision=precision,
+        opset=opset,
+        optimize=optimize,
+        splade_pooling=splade_pooling,
+        revision=revision,
+        int8_profile=int8_profile,
+        cache_dir=cache_dir,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite,
+        progress=make_progress(not quiet),
+        matryoshka_dims=sizes,
+        colpali_engine=colpali_engine,
+        image_size=image_size,
+    )
     p = manifest.parity
     click.echo(
         f"{manifest.model_id}: {manifest.paradigm} {manifest.architecture} dim {manifest.dim} {manifest.precision} "
@@ -187,11 +182,7 @@ def verify(artifact: Path, from_dir: Path | None, as_json: bool, quiet: bool) ->
     """Re-check ARTIFACT: sha256 of every file, a smoke inference, and parity with --from-dir."""
     from .verify import verify_artifact
 
-    try:
-        report = verify_artifact(artifact, from_dir=from_dir, progress=make_progress(not quiet))
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
-        return
+    report = verify_artifact(artifact, from_dir=from_dir, progress=make_progress(not quiet))
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
