@@ -30,7 +30,7 @@ from tessera_onnx.artifact import Manifest
 from tessera_onnx.errors import ArtifactError, ExportError, TruncationWarning
 from tessera_onnx.registry import ModelSpec
 from tessera_onnx.text.config import TextConfig
-from tessera_onnx.vision.config import ImagePreprocessConfig, ImageTextConfig
+from tessera_onnx.vision.config import TEXT_SEMANTICS, ImagePreprocessConfig, ImageTextConfig
 
 from .artifact_writer import ArtifactStage
 from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
@@ -281,8 +281,14 @@ def build_vision_artifact(
     source: Mapping[str, Any] | None = None,
     progress: Progress = silent,
     optimize: bool = True,
+    text_semantics: str = "trained",
 ) -> Manifest:
     """Export a SigLIP / SigLIP2 (fixed resolution) / CLIP checkpoint directory into a vision artifact.
+
+    ``text_semantics`` (SigLIP / SigLIP2): ``"trained"`` (default) exports the text tower fed
+    ``input_ids`` padded to ``max_length`` with no attention mask, as SigLIP was trained (and as
+    big_vision and open_clip compute it); ``"transformers"`` feeds the tokenizer's attention mask
+    as well, matching transformers' ``get_text_features(input_ids, attention_mask)``. CLIP ignores it.
 
     ``optimize``: ship each tower as fused by onnxruntime's transformer optimizer (kept only where
     parity holds; the manifest records what was fused, or why the plain graph was kept).
@@ -292,6 +298,8 @@ def build_vision_artifact(
     source_dir = Path(source_dir)
     if precision not in FLOORS:
         raise ExportError(f"unknown precision {precision!r}; choose one of {tuple(FLOORS)}")
+    if text_semantics not in TEXT_SEMANTICS:
+        raise ExportError(f"text_semantics must be one of {TEXT_SEMANTICS}, not {text_semantics!r}")
     hf_config = _read_json(source_dir / "config.json")
     model_type = _model_type(hf_config, source_dir)
     try:
@@ -309,8 +317,10 @@ def build_vision_artifact(
         shutil.copyfile(source_dir / "preprocessor_config.json", stage.path / "preprocessor_config.json")
         progress("loading torch model")
         model = _load_model(source_dir, model_type)
-        text_inputs = list(extra["text_inputs"])
         siglip = model_type == "siglip"
+        text_inputs = list(extra["text_inputs"])
+        if siglip:  # the padding semantics decide whether the graph takes a mask at all
+            text_inputs = ["input_ids"] + (["attention_mask"] if text_semantics == "transformers" else [])
         model_cfg = ImageTextConfig(
             family=model_type,
             score="sigmoid" if siglip else "softmax",
@@ -318,6 +328,7 @@ def build_vision_artifact(
             logit_bias=float(model.logit_bias.detach().float().item()) if siglip else 0.0,
             text_inputs=tuple(text_inputs),
             text_padding=extra["text_padding"],
+            text_semantics=text_semantics if siglip else "",
             canonicalize=extra["canonicalize"],
             eos_token_id=extra["eos_token_id"],
             special_tokens=extra["special_tokens"],

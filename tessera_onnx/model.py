@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .arguments import CheckedArguments, init_keywords
 from .artifact import Manifest, member_path, read_manifest, verify_files
 from .errors import ArtifactError, InvalidInputError, TesseraError, UnknownOptionError
 from .locate import resolve_artifact
@@ -31,7 +32,7 @@ __all__ = ["TesseraModel", "open_artifact", "accepted_options", "check_positive_
 _T = TypeVar("_T")
 
 
-class TesseraModel:
+class TesseraModel(CheckedArguments):
     """Base class of every paradigm's model class.
 
     Keyword options shared by all paradigms (each class documents its own on top):
@@ -39,8 +40,9 @@ class TesseraModel:
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin=True`` lets idle
-      intra-op threads busy-wait between operators (see :func:`tessera_onnx.session.create_session`).
+    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin``: ``"call"``
+      (default) intra-op threads busy-wait between operators only while a call runs, ``True``
+      always, ``False`` never (see :func:`tessera_onnx.session.create_session`).
     - ``verify``: check the artifact files against the sha256 in the manifest on load. ``True``
       (default) hashes a file once and then trusts it while its size/mtime/ctime/inode are
       unchanged (:func:`tessera_onnx.artifact.verify_files`); ``"always"`` re-hashes on every
@@ -49,6 +51,10 @@ class TesseraModel:
       downloaded (:func:`tessera_onnx.locate.resolve_artifact`).
     - ``backend``: ``"onnxruntime"`` (default) or ``"openvino"`` (extra ``[openvino]``; CPU, the
       portable graphs), see :func:`tessera_onnx.backends.open_graph` and ``docs/backends.md``.
+
+    Every public method (and the constructor) follows the error contract of
+    :mod:`tessera_onnx.arguments`: misuse raises a :class:`~tessera_onnx.errors.TesseraError`
+    that names the public method and the keywords it accepts.
     """
 
     paradigm: ClassVar[str] = ""
@@ -60,7 +66,7 @@ class TesseraModel:
         device: str | None = "auto",
         providers: list[Any] | None = None,
         threads: int | None = None,
-        spin: bool = False,
+        spin: bool | str = "call",
         fallback: bool = True,
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,
@@ -237,19 +243,7 @@ def open_artifact(
 
 def accepted_options(cls: type) -> list[str]:
     """The keyword options ``cls(model, ...)`` takes: its own and those of every base up to TesseraModel."""
-    import inspect
-
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.kind is inspect.Parameter.KEYWORD_ONLY:
-                names.add(p.name)
-        if klass is TesseraModel:
-            break
-    return sorted(names)
+    return sorted(name for name in init_keywords(cls) if name != "model")
 
 
 def check_positive_int(value: Any, name: str) -> int:
