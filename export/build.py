@@ -11,6 +11,7 @@ from tessera_onnx.artifact import PARADIGMS, Manifest
 from tessera_onnx.errors import ExportError, ModelNotFoundError
 from tessera_onnx.registry import ModelSpec, get_model
 
+from .cross_encoder import is_cross_encoder_checkpoint
 from .hub import download_checkpoint
 from .onnx_export import DEFAULT_OPSET
 from .progress import Progress, silent
@@ -148,6 +149,23 @@ def build_artifact(
             model_id=model_id,
             precision=precision,
             opset=opset,
+            progress=progress,
+        )
+    if chosen == "cross_encoder" or (chosen is None and is_cross_encoder_checkpoint(Path(local))):
+        from .cross_encoder import build_cross_encoder_artifact
+
+        return build_cross_encoder_artifact(
+            Path(local),
+            Path(out_dir),
+            spec=spec,
+            model_id=model_id,
+            precision=precision,
+            opset=opset,
+            optimize=optimize,
+            int8_profile=int8_profile,
+            trust_remote_code=trust_remote_code,
+            overwrite=overwrite,
+            source=src_info,
             progress=progress,
         )
     if chosen == "pages" or (chosen is None and _pages_by_config(Path(local))):

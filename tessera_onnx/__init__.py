@@ -30,6 +30,7 @@ _LAZY = {
     "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
     "TesseraPages": "tessera_onnx.embedders.pages",
     "PageIndex": "tessera_onnx.pages.search",
+    "TesseraCrossEncoder": "tessera_onnx.cross_encoder.model",
 }
 
 __all__ = [
@@ -54,10 +55,12 @@ __all__ = [
     "HyperbolicEmbedder",
     "TesseraPages",
     "PageIndex",
+    "TesseraCrossEncoder",
     *_errors_all,
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .cross_encoder.model import TesseraCrossEncoder
     from .embedders.dense import TesseraDense
     from .embedders.factory import Tessera, load
     from .embedders.image_text import TesseraImageText

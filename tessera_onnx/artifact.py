@@ -56,7 +56,7 @@ __all__ = [
 FORMAT = "tessera-artifact"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "tessera.json"
-PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries", "hyperbolic", "pages")
+PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries", "hyperbolic", "pages", "cross_encoder")
 PRECISIONS = ("fp32", "fp16", "int8", "fp64")
 _CHUNK = 1 << 20
 

@@ -31,6 +31,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "vision": ("image_size", "max_length"),
     "timeseries": ("context_length", "prediction_length", "patch_length", "patch_stride", "freq_token"),
     "pages": (),
+    "cross_encoder": ("max_length",),
 }
 
 

@@ -21,6 +21,7 @@ PARADIGM_CLASSES: dict[str, tuple[str, str]] = {
     "vision": ("tessera_onnx.embedders.image_text", "TesseraImageText"),
     "hyperbolic": ("tessera_onnx.hyperbolic.embedder", "HyperbolicEmbedder"),
     "pages": ("tessera_onnx.embedders.pages", "TesseraPages"),
+    "cross_encoder": ("tessera_onnx.cross_encoder.model", "TesseraCrossEncoder"),
 }
 
 
