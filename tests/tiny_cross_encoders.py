@@ -21,6 +21,7 @@ def write_tiny_cross_encoder(
     max_length: int = 128,
     prompts: dict[str, str] | None = None,
     default_prompt_name: str | None = None,
+    initializer_range: float = 0.2,
     seed: int = SEED,
 ) -> Path:
     """Write a tiny ``arch`` cross-encoder with ``num_labels`` labels into ``out_dir`` and return it."""
@@ -33,16 +34,17 @@ def write_tiny_cross_encoder(
     tok = build_tokenizer(arch)
     config = _config(arch, tok, mlm=False)
     config.num_labels = num_labels
+    # a wider init than BERT's 0.02 makes the first token's state depend on the whole pair, so scores
+    # vary between pairs as a trained reranker's do (fp16/int8 floors compare scores across pairs)
+    config.initializer_range = initializer_range
     config.architectures = [type(AutoModelForSequenceClassification.from_config(config)).__name__]
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_config(config)
-    with torch.no_grad():  # wider logits than the default init, so scores differ between pairs
+    with torch.no_grad():  # LayerNorm weights and biases away from 1/0, so parity sees them
         gen = torch.Generator().manual_seed(seed + 1)
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.dim() == 1:
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
-            if "classifier" in name or "score" in name:
-                p.mul_(20.0)
     model.eval().save_pretrained(raw)
     tok.save_pretrained(raw)
     ce = CrossEncoder(
