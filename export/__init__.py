@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from tessera_onnx._version import __version__
+
 __all__ = ["__version__", "build_artifact", "verify_artifact"]
 
 if TYPE_CHECKING:  # pragma: no cover

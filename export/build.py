@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tessera_onnx.artifact import PARADIGMS, Manifest
+from tessera_onnx.artifact import Manifest
 from tessera_onnx.errors import ExportError, ModelNotFoundError
+from tessera_onnx.paradigms import PARADIGM_TABLE, PARADIGMS, import_object
 from tessera_onnx.registry import ModelSpec, get_model
 
-from .cross_encoder import is_cross_encoder_checkpoint
 from .hub import download_checkpoint
 from .onnx_export import DEFAULT_OPSET
 from .progress import Progress, silent
@@ -29,38 +30,38 @@ def resolve_spec(model_id: str | None) -> ModelSpec | None:
         return None
 
 
-def _timeseries_by_config(directory: Path) -> str | None:
-    """``"timeseries"`` when the checkpoint's config.json is a TinyTimeMixer, else None (text decides)."""
+def _checkpoint_config(directory: Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` (empty when absent or unreadable)."""
     import json
 
     try:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return "timeseries" if isinstance(config, dict) and config.get("model_type") == "tinytimemixer" else None
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
-def _vision_by_config(directory: Path) -> bool:
-    """True when config.json names an image–text dual encoder (SigLIP, SigLIP2, CLIP)."""
-    import json
-
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("model_type") in ("siglip", "siglip2", "clip")
+def infer_paradigm_from_checkpoint(directory: Path) -> str | None:
+    """The paradigm whose table row recognises the checkpoint's ``config.json`` (None: text decides)."""
+    config = _checkpoint_config(directory)
+    for row in PARADIGM_TABLE:
+        if row.matches_checkpoint is not None and row.matches_checkpoint(config):
+            return row.name
+    return None
 
 
-def _pages_by_config(directory: Path) -> bool:
-    """True when config.json names a ColPali-family retrieval model (architectures ``Col*``)."""
-    import json
-
-    try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    archs = config.get("architectures") or [] if isinstance(config, dict) else []
-    return any(str(a).startswith("Col") for a in archs)
+# Options only some exporters take: passed on when given, refused by the others.
+_PARADIGM_OPTIONS = (
+    "splade_pooling",
+    "int8_profile",
+    "trust_remote_code",
+    "matryoshka_dims",
+    "colpali_engine",
+    "image_size",
+    "optimize",
+)
+# ... of which these are general hints an exporter without the knob simply has no use for
+_GENERAL_OPTIONS = ("optimize", "trust_remote_code")
 
 
 def build_artifact(
@@ -101,7 +102,7 @@ def build_artifact(
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
-        raise ExportError(f"unknown paradigm {paradigm!r}; choose one of {PARADIGMS}")
+        raise ExportError(f"unknown paradigm {paradigm!r}; choose one of {list(PARADIGMS)}")
     src_info: dict[str, Any]
     local = Path(source) if source is not None and Path(source).is_dir() else None
     if local is not None:
@@ -136,86 +137,55 @@ def build_artifact(
         model_id = model_id or (spec.id if spec else repo.split("/")[-1].lower())
     if spec is not None and paradigm is not None and paradigm != spec.paradigm:
         progress(f"note: --paradigm {paradigm} differs from the registry's {spec.paradigm} for {spec.id}")
-    chosen = paradigm or (spec.paradigm if spec else None) or _timeseries_by_config(Path(local))
-    if chosen == "timeseries":
-        try:
-            from .timeseries import build_timeseries_artifact
-        except ImportError as exc:
-            raise ExportError(f"time-series export is not available: {exc}") from exc
-        return build_timeseries_artifact(
-            Path(local),
-            Path(out_dir),
-            spec=spec,
-            model_id=model_id,
-            precision=precision,
-            opset=opset,
-            progress=progress,
-        )
-    if chosen == "cross_encoder" or (chosen is None and is_cross_encoder_checkpoint(Path(local))):
-        from .cross_encoder import build_cross_encoder_artifact
-
-        return build_cross_encoder_artifact(
-            Path(local),
-            Path(out_dir),
-            spec=spec,
-            model_id=model_id,
-            precision=precision,
-            opset=opset,
-            optimize=optimize,
-            int8_profile=int8_profile,
-            trust_remote_code=trust_remote_code,
-            overwrite=overwrite,
-            source=src_info,
-            progress=progress,
-        )
-    if chosen == "pages" or (chosen is None and _pages_by_config(Path(local))):
-        from .pages import build_pages_artifact
-
-        return build_pages_artifact(
-            Path(local),
-            Path(out_dir),
-            spec=spec,
-            model_id=model_id,
-            precision=precision,
-            opset=opset,
-            overwrite=overwrite,
-            source=src_info,
-            progress=progress,
-            colpali_engine=colpali_engine,
-            image_size=image_size,
-            optimize=optimize,
-        )
-    if chosen == "vision" or (chosen is None and _vision_by_config(Path(local))):
-        from .vision import build_vision_artifact
-
-        return build_vision_artifact(
-            Path(local),
-            Path(out_dir),
-            spec=spec,
-            model_id=model_id,
-            precision=precision,
-            opset=opset,
-            overwrite=overwrite,
-            source=src_info,
-            progress=progress,
-            optimize=optimize,
-        )
-    from .text import SPLADE_POOLING_DEFAULT, build_text_artifact
-
-    return build_text_artifact(
+    chosen = paradigm or (spec.paradigm if spec else None) or infer_paradigm_from_checkpoint(Path(local))
+    row = PARADIGMS[chosen or "dense"]  # text encoders: build_text_artifact infers dense/ColBERT/SPLADE
+    if row.exporter is None:
+        raise ExportError(f"paradigm {row.name!r} is not exported from a checkpoint: {row.summary}")
+    try:
+        exporter = row.load_exporter()
+    except ImportError as exc:
+        raise ExportError(f"the {row.name} exporter is not available: {exc}") from exc
+    accepted = inspect.signature(exporter).parameters
+    given = {
+        "splade_pooling": splade_pooling,
+        "int8_profile": int8_profile,
+        "trust_remote_code": trust_remote_code or None,
+        "matryoshka_dims": matryoshka_dims,
+        "colpali_engine": colpali_engine,
+        "image_size": image_size,
+        "optimize": optimize,
+    }
+    options: dict[str, Any] = {}
+    for name in _PARADIGM_OPTIONS:
+        value = given[name]
+        if name in accepted:
+            if value is not None:
+                options[name] = value
+        elif value is not None and name not in _GENERAL_OPTIONS:
+            takers = [r.name for r in PARADIGM_TABLE if r.exporter and _takes(r.exporter, name)]
+            raise ExportError(
+                f"{name.replace('_', '-')} applies to {', '.join(takers) or 'no'} exports, "
+                f"not to {row.name!r}; drop it"
+            )
+    if "paradigm" in accepted:
+        options["paradigm"] = chosen
+    return exporter(
         Path(local),
         Path(out_dir),
         spec=spec,
         model_id=model_id,
-        paradigm=chosen,
         precision=precision,
         opset=opset,
-        optimize=optimize,
-        splade_pooling=splade_pooling or SPLADE_POOLING_DEFAULT,
-        trust_remote_code=trust_remote_code,
         overwrite=overwrite,
         source=src_info,
         progress=progress,
-        int8_profile=int8_profile,
-        matryoshka_dims=matryoshka_dims,
+        **options,
     )
+
+
+def _takes(exporter: str, option: str) -> bool:
+    """Whether the exporter at ``exporter`` (``module:function``) takes keyword ``option``."""
+    try:
+        return option in inspect.signature(import_object(exporter)).parameters
+    except ImportError:
+        return False

@@ -14,7 +14,6 @@ correlation per label, recorded as ``min_cosine``/``min_correlation``) and their
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from tessera_onnx.artifact import Manifest
-from tessera_onnx.configs import TextConfig
 from tessera_onnx.cross_encoder.config import CrossEncoderConfig, activation_from_torch_path
 from tessera_onnx.errors import ExportError, InvalidInputError, ParityError
 from tessera_onnx.registry import ModelSpec
+from tessera_onnx.text.config import TextConfig
 
 from .artifact_writer import ArtifactStage, parity_record
 from .checkpoint import CheckpointInfo, inspect_checkpoint
@@ -42,7 +41,6 @@ __all__ = [
     "CROSS_ENCODER_FLOORS",
     "OUTPUT_NAME",
     "build_cross_encoder_artifact",
-    "is_cross_encoder_checkpoint",
     "pair_cases",
     "resolve_cross_encoder_settings",
 ]
@@ -60,16 +58,6 @@ _QUERIES = (
     "How do embedding models map text?",
     "quick brown fox",
 )
-
-
-def is_cross_encoder_checkpoint(directory: Path) -> bool:
-    """True when ``config.json`` names a ``*ForSequenceClassification`` architecture."""
-    try:
-        config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    archs = config.get("architectures") or [] if isinstance(config, dict) else []
-    return any(str(a).endswith("ForSequenceClassification") for a in archs)
 
 
 def _activation_path(info: CheckpointInfo) -> tuple[str | None, str]:

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tessera_onnx.artifact import Manifest
-from tessera_onnx.configs import DenseConfig, MultiVectorConfig, SparseConfig, TextConfig
 from tessera_onnx.errors import ExportError
+from tessera_onnx.paradigms import PARADIGM_TABLE
 from tessera_onnx.registry import ModelSpec
+from tessera_onnx.text.config import DenseConfig, MultiVectorConfig, SparseConfig, TextConfig
 
 from .artifact_writer import ArtifactStage
 from .checkpoint import CheckpointInfo, infer_paradigm, inspect_checkpoint
@@ -30,9 +31,17 @@ from .versions import collect_versions
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["build_text_artifact", "TEXT_PARADIGMS", "SPLADE_POOLING_DEFAULT", "resolve_text_settings"]
+__all__ = [
+    "build_text_artifact",
+    "TEXT_PARADIGMS",
+    "SPLADE_POOLING_DEFAULT",
+    "resolve_text_settings",
+    "reference_graph",
+    "reparity",
+]
 
-TEXT_PARADIGMS = ("dense", "multi_vector", "sparse")
+# the paradigms this module exports (rows of the paradigm table naming build_text_artifact)
+TEXT_PARADIGMS = tuple(p.name for p in PARADIGM_TABLE if p.exporter == f"{__name__}:build_text_artifact")
 # "graph": activation + mask + max baked into the graph (output sparse_embedding [B, V]);
 # "runtime": graph returns logits [B, T, V] and numpy pools. Chosen by benchmarks/splade_graph_pooling.py.
 SPLADE_POOLING_DEFAULT = "graph"
@@ -267,6 +276,82 @@ def _write_tokenizer(info: CheckpointInfo, tokenizer, stage: Path) -> Path:
     return target
 
 
+def reference_graph(
+    model: Any,
+    input_names: Sequence[str],
+    paradigm: str,
+    paradigm_config: Mapping[str, Any],
+    projection: Any,
+    *,
+    where: Any = "the checkpoint",
+) -> tuple[Any, int]:
+    """The torch module whose outputs the graph must match, and the artifact's ``dim``.
+
+    Dense: the pooled (+ projected) sentence embedding when the checkpoint has Dense modules,
+    else the encoder's ``last_hidden_state`` (pooled in numpy at run time). ColBERT: projected
+    token vectors. SPLADE: pooled weights when pooling runs in the graph, else the MLM logits.
+    Used by the export and by ``tessera-export verify --from`` alike.
+    """
+    from .wrappers import ColBERTGraph, EncoderGraph, PooledDenseGraph, SpladeLogitsGraph, SpladePooledGraph
+
+    if paradigm == "dense":
+        if projection is not None:
+            return PooledDenseGraph(model, input_names, paradigm_config["pooling"], projection), int(
+                projection.out_features
+            )
+        return EncoderGraph(model, input_names), int(model.config.hidden_size)
+    if paradigm == "multi_vector":
+        if projection is None:
+            raise ExportError(
+                f"{where}: a ColBERT checkpoint needs Dense modules (PyLate/ST) or a "
+                "Stanford linear.weight; found neither"
+            )
+        return ColBERTGraph(model, input_names, projection), int(projection.out_features)
+    if paradigm_config.get("pooled_in_graph"):
+        module = SpladePooledGraph(
+            model, input_names, paradigm_config["activation"], paradigm_config["aggregation"]
+        )
+    else:
+        module = SpladeLogitsGraph(model, input_names)
+    return module, int(model.config.vocab_size)
+
+
+def reparity(root: Path, manifest: Any, from_dir: Path, progress: Progress = silent) -> dict[str, Any]:
+    """Rebuild the torch reference from checkpoint ``from_dir`` and re-run the export-time parity check."""
+    from .wrappers import load_projection
+
+    progress(f"loading torch model from {from_dir}")
+    info = inspect_checkpoint(from_dir)
+    paradigm = manifest.paradigm
+    model = _load_model(info, paradigm, trust_remote_code=False)
+    names = list(manifest.inputs)
+    projection = load_projection(info) if paradigm in ("dense", "multi_vector") else None
+    if paradigm == "dense" and manifest.outputs[0] == "last_hidden_state":
+        projection = None  # exported without its Dense modules: compare the encoder output
+    module, _ = reference_graph(model, names, paradigm, manifest.config.get(paradigm, {}), projection)
+    module.eval()
+    text = TextConfig.from_dict(manifest.config.get("text"))
+    cases = text_cases(
+        load_tokenizer(root / text.tokenizer_file),
+        paradigm=paradigm,
+        max_length=text.max_length,
+        pad_id=text.pad_token_id,
+        lowercase=text.lowercase,
+        mv=manifest.config.get("multi_vector"),
+    )
+    progress("re-running parity")
+    reference = torch_outputs(module, cases, names)
+    return _run_parity(
+        reference,
+        root / manifest.model_file,
+        cases,
+        input_names=names,
+        output_name=manifest.outputs[0],
+        config=manifest.config,
+        precision=manifest.precision,
+    )
+
+
 def build_text_artifact(
     source_dir: Path,
     out_dir: Path,
@@ -292,11 +377,6 @@ def build_text_artifact(
     from transformers import AutoTokenizer
 
     from .wrappers import (
-        ColBERTGraph,
-        EncoderGraph,
-        PooledDenseGraph,
-        SpladeLogitsGraph,
-        SpladePooledGraph,
         load_projection,
     )
 
@@ -337,27 +417,7 @@ def build_text_artifact(
             info, spec, paradigm, tokenizer, tok_path, splade_pooling=splade_pooling, dim_hint=vocab
         )
         pcfg = settings.paradigm_config
-        if paradigm == "dense":
-            if projection is not None:
-                module = PooledDenseGraph(model, input_names, pcfg["pooling"], projection)
-                dim = projection.out_features
-            else:
-                module = EncoderGraph(model, input_names)
-                dim = int(model.config.hidden_size)
-        elif paradigm == "multi_vector":
-            if projection is None:
-                raise ExportError(
-                    f"{source_dir}: a ColBERT checkpoint needs Dense modules (PyLate/ST) or a "
-                    "Stanford linear.weight; found neither"
-                )
-            module = ColBERTGraph(model, input_names, projection)
-            dim = projection.out_features
-        else:
-            if pcfg["pooled_in_graph"]:
-                module = SpladePooledGraph(model, input_names, pcfg["activation"], pcfg["aggregation"])
-            else:
-                module = SpladeLogitsGraph(model, input_names)
-            dim = vocab
+        module, dim = reference_graph(model, input_names, paradigm, pcfg, projection, where=source_dir)
         module.eval()
         if spec is not None and spec.paradigm == paradigm and spec.dim != dim:
             raise ExportError(f"registry says {spec.id} has dim {spec.dim}, the checkpoint gives {dim}")

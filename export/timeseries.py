@@ -30,14 +30,14 @@ import importlib.util
 import json
 import sys
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tessera_onnx.artifact import MANIFEST_NAME, Manifest
+from tessera_onnx.artifact import Manifest
 from tessera_onnx.errors import ExportError, MissingDependencyError, ParityError
 from tessera_onnx.registry import ModelSpec
 from tessera_onnx.timeseries.config import TimeSeriesConfig
@@ -488,11 +488,6 @@ def _check_spec(spec: ModelSpec, ts: TimeSeriesConfig, progress: Callable[[str],
         progress(f"warning: registry dim {spec.dim} != checkpoint d_model {ts.d_model}; using the checkpoint")
 
 
-def _allow_overwrite(out_dir: Path) -> bool:
-    """Replace ``out_dir`` only when it is absent, empty, or a previous artifact."""
-    return not out_dir.exists() or not any(out_dir.iterdir()) or (out_dir / MANIFEST_NAME).is_file()
-
-
 def build_timeseries_artifact(
     source_dir: Path,
     out_dir: Path,
@@ -501,6 +496,8 @@ def build_timeseries_artifact(
     model_id: str | None,
     precision: str = "fp32",
     opset: int = 17,
+    overwrite: bool = False,
+    source: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] = print,
 ) -> Manifest:
     """Export the TinyTimeMixer checkpoint in ``source_dir`` to an artifact in ``out_dir``.
@@ -530,7 +527,7 @@ def build_timeseries_artifact(
         f"context {ts.context_length}, prediction {ts.prediction_length}, patches {ts.num_patches}x{ts.patch_length}, "
         f"d_model {ts.d_model}, {ts.channel_mode}, freq token {'yes' if ts.freq_token_required else 'no'}"
     )
-    with ArtifactStage(out_dir, overwrite=_allow_overwrite(out_dir)) as stage:
+    with ArtifactStage(out_dir, overwrite=overwrite) as stage:
         onnx_path = stage.path / MODEL_FILE
         progress(f"exporting ONNX graph (opset {opset})")
         export_ttm_graph(model, onnx_path, ts, opset=opset)
@@ -543,9 +540,13 @@ def build_timeseries_artifact(
                 f"per output: {worst}. Nothing was written to {out_dir}."
             )
         progress(f"parity ok: max abs diff {parity['max_abs_diff']:.2e} over {len(parity['cases'])} cases")
-        source: dict[str, Any] = {"dir": str(source_dir.resolve()), "class": "TinyTimeMixerForPrediction"}
+        origin: dict[str, Any] = {
+            **dict(source or {}),
+            "dir": str(source_dir.resolve()),
+            "class": "TinyTimeMixerForPrediction",
+        }
         if spec is not None:
-            source.update({"hf_repo": spec.hf_repo, "revision": spec.revision})
+            origin.update({"hf_repo": spec.hf_repo, "revision": spec.revision})
         manifest = Manifest(
             model_id=mid,
             paradigm="timeseries",
@@ -559,7 +560,7 @@ def build_timeseries_artifact(
             model_file=MODEL_FILE,
             parity=parity,
             versions=collect_versions(),
-            source=source,
+            source=origin,
         )
         final = stage.commit(manifest)
     progress(f"wrote {out_dir}")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tessera_onnx.artifact import Manifest, read_manifest, verify_files
-from tessera_onnx.configs import TextConfig
+from tessera_onnx.artifact import Manifest, member_path, read_manifest, verify_files
 from tessera_onnx.errors import ArtifactError
+from tessera_onnx.paradigms import get_paradigm, paradigms_offering
+from tessera_onnx.text.config import TextConfig
 
 from .progress import Progress, silent
 
 __all__ = ["verify_artifact", "smoke_inference"]
+
+# the text paradigms (what `tessera encode` takes): one graph fed token ids
+_TEXT_PARADIGMS = paradigms_offering("encode", "cli")
 
 
 def _text_cases(root: Path, manifest: Manifest):
@@ -37,11 +42,14 @@ def smoke_inference(root: Path, manifest: Manifest) -> dict[str, Any]:
     """Run the graph on one fixed batch; check output name, shape and finiteness."""
     import onnxruntime as ort
 
-    if manifest.paradigm not in ("dense", "multi_vector", "sparse"):
-        from .parity import ParityCase  # noqa: F401  (time series: only load the graph)
-
-        ort.InferenceSession(str(root / manifest.model_file), providers=["CPUExecutionProvider"])
-        return {"loaded": True}
+    if manifest.paradigm not in _TEXT_PARADIGMS:  # other paradigms: every graph must load
+        graphs = [name for name in manifest.files if name.endswith(".onnx")]
+        for name in graphs:
+            try:
+                ort.InferenceSession(str(member_path(root, name)), providers=["CPUExecutionProvider"])
+            except Exception as exc:
+                raise ArtifactError(f"onnxruntime cannot load {name!r} of {root}: {exc}") from exc
+        return {"loaded": graphs}
     case = _text_cases(root, manifest)[1]
     try:
         session = ort.InferenceSession(str(root / manifest.model_file), providers=["CPUExecutionProvider"])
@@ -89,55 +97,13 @@ def verify_artifact(
         "smoke": smoke_inference(root, manifest),
     }
     if from_dir is not None:
-        if manifest.paradigm not in ("dense", "multi_vector", "sparse"):
+        row = get_paradigm(manifest.paradigm)
+        module = importlib.import_module(row.exporter.partition(":")[0]) if row.exporter else None
+        recheck = getattr(module, "reparity", None)
+        if recheck is None:
             raise ArtifactError(
-                f"parity re-check for paradigm {manifest.paradigm!r} is not supported by verify"
+                f"parity re-check for paradigm {manifest.paradigm!r} is not supported by verify; "
+                "re-export the artifact to measure its parity again"
             )
-        report["parity"] = reparity(root, manifest, Path(from_dir), progress)
+        report["parity"] = recheck(root, manifest, Path(from_dir), progress)
     return report
-
-
-def reparity(root: Path, manifest: Manifest, from_dir: Path, progress: Progress) -> dict[str, Any]:
-    """Rebuild the torch wrapper from ``from_dir`` and re-run the export-time parity check."""
-    from .checkpoint import inspect_checkpoint
-    from .parity import run_parity, torch_outputs
-    from .text import _load_model
-    from .wrappers import (
-        ColBERTGraph,
-        EncoderGraph,
-        PooledDenseGraph,
-        SpladeLogitsGraph,
-        SpladePooledGraph,
-        load_projection,
-    )
-
-    progress(f"loading torch model from {from_dir}")
-    info = inspect_checkpoint(from_dir)
-    model = _load_model(info, manifest.paradigm, trust_remote_code=False)
-    names = list(manifest.inputs)
-    output = manifest.outputs[0]
-    cfg = manifest.config.get(manifest.paradigm, {})
-    if output == "last_hidden_state":
-        module = EncoderGraph(model, names)
-    elif output == "sentence_embedding":
-        module = PooledDenseGraph(model, names, cfg.get("pooling", "mean"), load_projection(info))
-    elif output == "token_embeddings":
-        module = ColBERTGraph(model, names, load_projection(info))
-    elif output == "logits":
-        module = SpladeLogitsGraph(model, names)
-    else:
-        module = SpladePooledGraph(
-            model, names, cfg.get("activation", "log1p_relu"), cfg.get("aggregation", "max")
-        )
-    cases = _text_cases(root, manifest)
-    progress("re-running parity")
-    reference = torch_outputs(module, cases, names)
-    return run_parity(
-        reference,
-        root / manifest.model_file,
-        cases,
-        input_names=names,
-        output_name=output,
-        config=manifest.config,
-        precision=manifest.precision,
-    )

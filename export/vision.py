@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from tessera_onnx.artifact import Manifest
-from tessera_onnx.configs import TextConfig
 from tessera_onnx.errors import ArtifactError, ExportError, TruncationWarning
 from tessera_onnx.registry import ModelSpec
+from tessera_onnx.text.config import TextConfig
 from tessera_onnx.vision.config import ImagePreprocessConfig, ImageTextConfig
 
 from .artifact_writer import ArtifactStage

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import *  # noqa: F403
 from .errors import __all__ as _errors_all
 from .registry import ModelSpec, get_model, list_models
 
-__version__ = "0.1.0"
-
 # Public names imported on first use (module __getattr__), so `import tessera_onnx` stays
 # fast and never loads onnxruntime.
 _LAZY = {
-    "Tessera": "tessera_onnx.embedders.factory",
-    "load": "tessera_onnx.embedders.factory",
-    "TesseraDense": "tessera_onnx.embedders.dense",
-    "TesseraMultiVector": "tessera_onnx.embedders.multi_vector",
-    "MultiVectorBatch": "tessera_onnx.embedders.multi_vector",
-    "TesseraSparse": "tessera_onnx.embedders.sparse",
+    "Tessera": "tessera_onnx.factory",
+    "load": "tessera_onnx.factory",
+    "TesseraDense": "tessera_onnx.text.dense",
+    "TesseraMultiVector": "tessera_onnx.text.multi_vector",
+    "MultiVectorBatch": "tessera_onnx.text.multi_vector",
+    "TesseraSparse": "tessera_onnx.text.sparse",
     "SparseEmbedding": "tessera_onnx.sparse_embedding",
     "TesseraTimeSeries": "tessera_onnx.timeseries",
     "DenseIndex": "tessera_onnx.index",
@@ -26,9 +25,9 @@ _LAZY = {
     "SparseIndex": "tessera_onnx.index",
     "Retriever": "tessera_onnx.index",
     "load_index": "tessera_onnx.index",
-    "TesseraImageText": "tessera_onnx.embedders.image_text",
+    "TesseraImageText": "tessera_onnx.vision.embedder",
     "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
-    "TesseraPages": "tessera_onnx.embedders.pages",
+    "TesseraPages": "tessera_onnx.pages.embedder",
     "PageIndex": "tessera_onnx.pages.search",
     "TesseraCrossEncoder": "tessera_onnx.cross_encoder.model",
 }
@@ -61,17 +60,17 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cross_encoder.model import TesseraCrossEncoder
-    from .embedders.dense import TesseraDense
-    from .embedders.factory import Tessera, load
-    from .embedders.image_text import TesseraImageText
-    from .embedders.multi_vector import MultiVectorBatch, TesseraMultiVector
-    from .embedders.pages import TesseraPages
-    from .embedders.sparse import TesseraSparse
+    from .factory import Tessera, load
     from .hyperbolic.embedder import HyperbolicEmbedder
     from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index
+    from .pages.embedder import TesseraPages
     from .pages.search import PageIndex
     from .sparse_embedding import SparseEmbedding
+    from .text.dense import TesseraDense
+    from .text.multi_vector import MultiVectorBatch, TesseraMultiVector
+    from .text.sparse import TesseraSparse
     from .timeseries import TesseraTimeSeries
+    from .vision.embedder import TesseraImageText
 
 
 def __getattr__(name: str) -> Any:

@@ -17,3 +17,8 @@ def warn(message: str, category: type[Warning]) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def deprecated(old: str, new: str) -> None:
+    """Warn once per call site that ``old`` is deprecated in favour of ``new`` (removed next release)."""
+    warn(f"{old} is deprecated and goes in the next release; use {new}", DeprecationWarning)

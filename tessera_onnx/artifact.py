@@ -36,7 +36,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .cache import cache_dir
 from .errors import ArtifactError, ChecksumError
+from .paradigms import paradigm_names
 
 __all__ = [
     "FORMAT",
@@ -56,9 +58,11 @@ __all__ = [
 FORMAT = "tessera-artifact"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "tessera.json"
-PARADIGMS = ("dense", "multi_vector", "sparse", "vision", "timeseries", "hyperbolic", "pages", "cross_encoder")
+PARADIGMS = paradigm_names()  # the paradigm table (tessera_onnx.paradigms) is the one list
 PRECISIONS = ("fp32", "fp16", "int8", "fp64")
 _CHUNK = 1 << 20
+# parsed manifests by (path, size, mtime, ctime, inode): a rewritten file is parsed again
+_MANIFESTS: dict[tuple[Any, ...], Manifest] = {}
 
 
 @dataclass(frozen=True)
@@ -214,12 +218,21 @@ def read_manifest(directory: str | os.PathLike[str]) -> Manifest:
             "Create one with `tessera-export build`."
         )
     try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        cached = _MANIFESTS.get(key)
+        if cached is not None:  # Tessera() and the class it returns read the same file once
+            return cached
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{path} is not valid JSON ({exc}); re-export the artifact") from exc
     if not isinstance(data, dict):
         raise ArtifactError(f"{path} must hold a JSON object")
-    return Manifest.from_dict(data)
+    manifest = Manifest.from_dict(data)
+    if len(_MANIFESTS) >= 64:
+        _MANIFESTS.clear()
+    _MANIFESTS[key] = manifest
+    return manifest
 
 
 def write_manifest(directory: str | os.PathLike[str], manifest: Manifest) -> Path:
@@ -240,8 +253,6 @@ def _stat_key(path: Path) -> list[int]:
 
 
 def _verified_cache_path() -> Path:
-    from .locate import cache_dir  # lazy: locate imports this module
-
     return cache_dir() / "verified-files.json"
 
 

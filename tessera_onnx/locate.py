@@ -21,21 +21,12 @@ import tempfile
 from pathlib import Path
 
 from .artifact import MANIFEST_NAME
+from .cache import cache_dir
 from .errors import ArtifactError, ModelNotFoundError
 
 __all__ = ["cache_dir", "hub_repo_id", "resolve_artifact", "cached_artifacts"]
 
 DEFAULT_HUB_ORG = "tessera-onnx"
-
-
-def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The artifact cache: ``override``, else ``$TESSERA_HOME``, else ``~/.cache/tessera``."""
-    if override is not None:
-        return Path(override).expanduser()
-    env = os.environ.get("TESSERA_HOME")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "tessera"
 
 
 def hub_repo_id(model_id: str) -> str:

@@ -17,22 +17,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .artifact import PARADIGMS
 from .errors import ModelNotFoundError, RegistryError
+from .paradigms import PARADIGMS
 
 __all__ = ["ModelSpec", "load_registry", "list_models", "get_model", "registry_path"]
 
 _ID_RE = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
 _COMMON = ("id", "hf_repo", "paradigm", "architecture", "dim", "license")
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "dense": ("pooling", "max_length"),
-    "multi_vector": ("query_length", "document_length", "query_marker", "document_marker", "max_length"),
-    "sparse": ("max_length", "activation"),
-    "vision": ("image_size", "max_length"),
-    "timeseries": ("context_length", "prediction_length", "patch_length", "patch_stride", "freq_token"),
-    "pages": (),
-    "cross_encoder": ("max_length",),
-}
 
 
 @dataclass(frozen=True)
@@ -78,8 +69,8 @@ def _parse_entry(raw: Mapping[str, Any], index: int) -> ModelSpec:
         raise RegistryError(f"models.json id {mid!r} must be lower-case kebab-case (a-z, 0-9, '-', '.')")
     paradigm = raw["paradigm"]
     if paradigm not in PARADIGMS:
-        raise RegistryError(f"model {mid!r}: paradigm {paradigm!r} is not one of {PARADIGMS}")
-    lacking = [k for k in _REQUIRED[paradigm] if k not in raw]
+        raise RegistryError(f"model {mid!r}: paradigm {paradigm!r} is not one of {list(PARADIGMS)}")
+    lacking = [k for k in PARADIGMS[paradigm].registry_fields if k not in raw]
     if lacking:
         raise RegistryError(f"model {mid!r}: paradigm {paradigm!r} requires fields {lacking}")
     dim = raw["dim"]
@@ -149,7 +140,7 @@ def load_registry(path: str | None = None) -> dict[str, ModelSpec]:
 def list_models(paradigm: str | None = None) -> list[ModelSpec]:
     """Return the registry's models, optionally only those of one ``paradigm``."""
     if paradigm is not None and paradigm not in PARADIGMS:
-        raise RegistryError(f"unknown paradigm {paradigm!r}; choose one of {PARADIGMS}")
+        raise RegistryError(f"unknown paradigm {paradigm!r}; choose one of {list(PARADIGMS)}")
     return [m for m in load_registry().values() if paradigm is None or m.paradigm == paradigm]
 
 

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an inst
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory, minilm_artifact):
     pytest.importorskip("sentence_transformers")
-    pytest.importorskip("tessera_onnx.embedders.factory")
+    pytest.importorskip("tessera_onnx.factory")
     from benchmarks import peers
 
     work = tmp_path_factory.mktemp("bench_smoke")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tessera_onnx.artifact import read_manifest, verify_files
-from tessera_onnx.configs import DenseConfig, MultiVectorConfig, SparseConfig, TextConfig
+from tessera_onnx.text.config import DenseConfig, MultiVectorConfig, SparseConfig, TextConfig
 
 ARTIFACTS = [
     ("minilm_artifact", "dense", "last_hidden_state"),

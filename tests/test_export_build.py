@@ -124,7 +124,7 @@ def test_broken_optimizer_output_is_rejected(tmp_path, monkeypatch, tiny_bert_di
 def test_timeseries_dispatch(tmp_path, monkeypatch, tiny_bert_dir):
     calls = {}
 
-    def fake_build(source_dir, out_dir, *, spec, model_id, precision, opset, progress):
+    def fake_build(source_dir, out_dir, *, spec, model_id, precision, opset, overwrite, source, progress):
         calls.update(
             source_dir=source_dir,
             out_dir=out_dir,

@@ -171,7 +171,7 @@ def test_training_rejects_bad_settings_and_divergence(tree):
 def test_artifact_embedder_and_factory(artifact, tree, trained):
     emb = Tessera(artifact)
     assert isinstance(emb, HyperbolicEmbedder)
-    assert emb.dim == 5 and len(emb) == tree.n_nodes and "root.2.1" in emb
+    assert emb.dimension == 5 and len(emb) == tree.n_nodes and "root.2.1" in emb
     np.testing.assert_array_equal(emb.encode(list(tree.names)), trained.embeddings)
     assert emb.encode("root").shape == (5,)
     # distance: Poincaré distance of the stored vectors, symmetric

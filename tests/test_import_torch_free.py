@@ -72,7 +72,7 @@ def test_index_and_integrations_import_nothing_heavy():
 def test_vision_modules_import_without_torch_or_pillow():
     code = (
         "import sys, json\n"
-        "import tessera_onnx.vision, tessera_onnx.embedders.image_text, tessera_onnx.cli.vision\n"
+        "import tessera_onnx.vision, tessera_onnx.vision.embedder, tessera_onnx.cli.vision\n"
         "print(json.dumps(sorted(m for m in ('torch', 'transformers', 'optimum', 'onnx', 'PIL') if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -129,7 +129,7 @@ def test_pages_modules_import_without_torch_pillow_or_pdfium():
     code = (
         "import sys, json\n"
         "import tessera_onnx.pages, tessera_onnx.pages.idefics3, tessera_onnx.pages.search, tessera_onnx.pages.pdf\n"
-        "import tessera_onnx.pages.inputs, tessera_onnx.embedders.pages\n"
+        "import tessera_onnx.pages.inputs, tessera_onnx.pages.embedder\n"
         "heavy = ('torch', 'transformers', 'optimum', 'onnx', 'PIL', 'pypdfium2')\n"
         "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
     )

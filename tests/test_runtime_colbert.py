@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tessera_onnx import Tessera, TesseraMultiVector
-from tessera_onnx.embedders.multi_vector import MultiVectorBatch
 from tessera_onnx.errors import TruncationWarning
+from tessera_onnx.text.multi_vector import MultiVectorBatch
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -11,9 +12,9 @@ import pytest
 
 import tessera_onnx
 from tessera_onnx import Tessera, TesseraDense, TesseraMultiVector, TesseraSparse
-from tessera_onnx.embedders import factory
 from tessera_onnx.errors import ArtifactError, ChecksumError, ModelNotFoundError
 from tessera_onnx.locate import cache_dir, resolve_artifact
+from tessera_onnx.paradigms import PARADIGMS
 
 
 @pytest.fixture
@@ -50,12 +51,12 @@ def test_timeseries_manifest_goes_to_the_timeseries_class(tiny_bert_dense_artifa
     fake = types.ModuleType("fake_ts")
     fake.TesseraTimeSeries = FakeTimeSeries
     monkeypatch.setitem(sys.modules, "fake_ts", fake)
-    monkeypatch.setitem(factory.PARADIGM_CLASSES, "timeseries", ("fake_ts", "TesseraTimeSeries"))
+    row = dataclasses.replace(PARADIGMS["timeseries"], runtime="fake_ts:TesseraTimeSeries")
+    monkeypatch.setitem(PARADIGMS, "timeseries", row)
     assert isinstance(Tessera(target, threads=1), FakeTimeSeries)
     assert seen == {"path": target, "options": {"threads": 1}}
-    assert factory.PARADIGM_CLASSES  # the real table names tessera_onnx.timeseries
     monkeypatch.undo()
-    assert factory.PARADIGM_CLASSES["timeseries"] == ("tessera_onnx.timeseries", "TesseraTimeSeries")
+    assert PARADIGMS["timeseries"].runtime == "tessera_onnx.timeseries.embedder:TesseraTimeSeries"
 
 
 def test_cache_lookup_by_registry_id(home, minilm_artifact):

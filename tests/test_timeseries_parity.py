@@ -73,10 +73,10 @@ def test_full_batch_multichannel_matches_torch(spin):
         x = _series(rng, 5, CONTEXT, c)
         ref_pred, ref_hidden = torch_forward("plain", x)
         np.testing.assert_allclose(ts.forecast(x), ref_pred, atol=TOL, rtol=0)
-        emb = ts.embed(x, per_channel=True)
+        emb = ts.encode(x, per_channel=True)
         ref_emb = _torch_embed(ref_hidden, np.ones_like(x), False)
         np.testing.assert_allclose(emb, ref_emb, atol=TOL, rtol=0)
-        np.testing.assert_allclose(ts.embed(x), ref_emb.mean(axis=1), atol=TOL, rtol=0)
+        np.testing.assert_allclose(ts.encode(x), ref_emb.mean(axis=1), atol=TOL, rtol=0)
 
 
 def test_masked_nan_inputs_match_torch_with_same_mask():
@@ -94,7 +94,7 @@ def test_masked_nan_inputs_match_torch_with_same_mask():
     assert np.isfinite(pred).all()
     np.testing.assert_allclose(pred, ref_pred, atol=TOL, rtol=0)
     np.testing.assert_allclose(
-        ts.embed(x_nan, per_channel=True), _torch_embed(ref_hidden, mask, False), atol=TOL, rtol=0
+        ts.encode(x_nan, per_channel=True), _torch_embed(ref_hidden, mask, False), atol=TOL, rtol=0
     )
 
 
@@ -111,7 +111,7 @@ def test_short_series_padding_matches_torch_padding(variant):
     np.testing.assert_allclose(ts.forecast(x, freq=freq), ref_pred, atol=TOL, rtol=0)
     full_mask = np.concatenate([np.zeros((2, CONTEXT - n, 1)), np.ones((2, n, 1))], axis=1)
     np.testing.assert_allclose(
-        ts.embed(x, per_channel=True, freq=freq),
+        ts.encode(x, per_channel=True, freq=freq),
         _torch_embed(ref_hidden, full_mask, variant == "freq"),
         atol=TOL,
         rtol=0,
@@ -143,7 +143,7 @@ def test_frequency_tokens_match_torch():
     np.testing.assert_allclose(
         ts.forecast(x, freq=["60min", "15T", "1D", "W-SUN"]), ref_pred, atol=TOL, rtol=0
     )
-    emb = ts.embed(x, per_channel=True, freq=freqs)
+    emb = ts.encode(x, per_channel=True, freq=freqs)
     np.testing.assert_allclose(emb, _torch_embed(ref_hidden, np.ones_like(x), True), atol=TOL, rtol=0)
     # the token changes the output (the frequency patch is really in the graph)
     assert np.abs(ts.forecast(x, freq="h") - ts.forecast(x, freq="D")).max() > 1e-6
@@ -279,4 +279,4 @@ def test_parallel_modes_agree_with_torch(threads):
         assert ts.parallel == (parallel if threads > 1 else "intra")
         np.testing.assert_allclose(ts.forecast(x), ref_pred, atol=TOL, rtol=0)
         ref_emb = _torch_embed(ref_hidden, np.ones_like(x), False)
-        np.testing.assert_allclose(ts.embed(x, per_channel=True), ref_emb, atol=TOL, rtol=0)
+        np.testing.assert_allclose(ts.encode(x, per_channel=True), ref_emb, atol=TOL, rtol=0)

@@ -148,9 +148,9 @@ def test_output_layouts(plain):
     assert plain.forecast(wave(c=3)).shape == (PREDICTION, 3)
     assert plain.forecast(np.stack([wave(c=2)] * 4)).shape == (4, PREDICTION, 2)
     assert plain.forecast([wave(30), wave(200)]).shape == (2, PREDICTION, 1)
-    assert plain.embed(x).shape == (plain.dim,)
-    assert plain.embed(wave(c=3), per_channel=True).shape == (3, plain.dim)
-    assert plain.embed(np.stack([wave(c=2)] * 4)).shape == (4, plain.dim)
+    assert plain.encode(x).shape == (plain.dimension,)
+    assert plain.encode(wave(c=3), per_channel=True).shape == (3, plain.dimension)
+    assert plain.encode(np.stack([wave(c=2)] * 4)).shape == (4, plain.dimension)
     np.testing.assert_allclose(plain.forecast(x, horizon=5), plain.forecast(x)[:5])
 
 
@@ -179,7 +179,7 @@ def test_nan_and_inf_never_reach_the_output(plain):
     x = wave()
     x[[3, 50, 98]] = [np.nan, np.inf, -np.inf]
     pred = plain.forecast(x)
-    emb = plain.embed(x)
+    emb = plain.encode(x)
     assert np.isfinite(pred).all() and np.isfinite(emb).all()
     # unobserved points are excluded from the scaler: loc is the mean of the finite points
     stats = plain.forecast_with_stats(x)
@@ -286,7 +286,7 @@ def test_wrong_artifact_paradigm(tmp_path):
         tmp_path,
         Manifest(model_id="x", paradigm="dense", architecture="bert", dim=4, inputs=("a",), outputs=("b",)),
     )
-    with pytest.raises(ArtifactError, match="not a time-series"):
+    with pytest.raises(ArtifactError, match="not .timeseries."):
         TesseraTimeSeries(tmp_path, device="cpu")
 
 
@@ -328,8 +328,8 @@ def test_cli_forecast_and_embed(plain, tmp_path):
     res = runner.invoke(main, ["embed-series", str(plain.path), str(csv), "-t", "date", "--out", str(emb)])
     assert res.exit_code == 0, res.output
     vectors = json.loads(emb.read_text())
-    assert set(vectors) == {"sales", "visits"} and len(vectors["sales"]) == plain.dim
-    np.testing.assert_allclose(vectors["sales"], plain.embed(wave()), rtol=1e-5, atol=1e-6)
+    assert set(vectors) == {"sales", "visits"} and len(vectors["sales"]) == plain.dimension
+    np.testing.assert_allclose(vectors["sales"], plain.encode(wave()), rtol=1e-5, atol=1e-6)
     res = runner.invoke(
         main, ["embed-series", str(plain.path), str(csv), "-t", "date", "--mode", "table", "--per-channel"]
     )

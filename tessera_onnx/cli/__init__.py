@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from .. import __version__
+from .._version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,13 +20,10 @@ def main() -> None:
 def _register() -> None:
     """Import the command modules so they attach their commands to :func:`main`."""
     import importlib
+    import pkgutil
 
-    for name in ("text", "timeseries", "vision", "serve", "distributed", "hyperbolic"):
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # a module not written yet must not break the CLI
-            if exc.name != f"{__name__}.{name}":
-                raise
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
 
 
 _register()

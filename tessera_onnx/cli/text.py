@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ..paradigms import paradigm_names, paradigms_offering
 from . import main
 
 __all__ = ["encode_command", "similarity_command", "info_command", "models_command"]
@@ -28,8 +29,8 @@ def _fail(exc: Exception) -> None:
 
 
 def _load(model: str, device: str, threads: int | None, **options: Any) -> Any:
-    from ..embedders.factory import Tessera
     from ..errors import TesseraError
+    from ..factory import Tessera
 
     try:
         return Tessera(model, device=device, threads=threads, **options)
@@ -167,7 +168,7 @@ def encode_command(
     texts = read_texts(input, field)
     embedder = _load(model, device, threads)
     paradigm = embedder.manifest.paradigm
-    if paradigm not in ("dense", "multi_vector", "sparse"):
+    if paradigm not in paradigms_offering("encode", "cli"):
         raise click.UsageError(f"{model} is a {paradigm} model; `tessera encode` embeds text")
     kwargs: dict[str, Any] = {"batch_size": batch_size}
     kwargs["show_progress"] = sys.stderr.isatty() if progress is None else progress
@@ -269,7 +270,7 @@ def info_command(artifact: str, as_json: bool, verify: bool) -> None:
 
 
 @main.command("models")
-@click.option("--paradigm", type=click.Choice(["dense", "multi_vector", "sparse", "vision", "timeseries"]))
+@click.option("--paradigm", type=click.Choice(paradigm_names()))
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def models_command(paradigm: str | None, as_json: bool) -> None:
     """List the registry's models (and whether an artifact is in the local cache)."""

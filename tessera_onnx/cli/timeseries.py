@@ -247,10 +247,10 @@ def embed_series_command(
             freq = pd.infer_freq(times)
     try:
         if mode == "columns":
-            vectors = model.embed([values[:, i] for i in range(values.shape[1])], freq=freq)
+            vectors = model.encode([values[:, i] for i in range(values.shape[1])], freq=freq)
             labels = names
         else:
-            vectors = model.embed(values, per_channel=per_channel, freq=freq)
+            vectors = model.encode(values, per_channel=per_channel, freq=freq)
             vectors = np.atleast_2d(vectors)
             labels = names if per_channel else ["series"]
     except TesseraError as exc:

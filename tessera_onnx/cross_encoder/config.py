@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..configs import _ConfigBase
+from ..config_base import ConfigBlock
 from ..errors import InvalidInputError
 
 __all__ = ["ACTIVATIONS", "CrossEncoderConfig", "activation_from_torch_path", "apply_activation", "softmax"]
@@ -68,7 +68,7 @@ def apply_activation(logits: np.ndarray, name: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CrossEncoderConfig(_ConfigBase):
+class CrossEncoderConfig(ConfigBlock):
     """How a cross-encoder's ``(n, num_labels)`` logits become scores.
 
     ``activation`` is one of :data:`ACTIVATIONS` (the checkpoint's saved ``activation_fn``, else

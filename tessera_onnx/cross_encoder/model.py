@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..embedders.base import TextEmbedder
 from ..errors import InvalidInputError
+from ..text.base import TextEmbedder
 from ..text.batching import ProgressBar
 from ..text.tokenize import iter_windows
 from .config import ACTIVATIONS, CrossEncoderConfig, apply_activation, softmax

@@ -72,7 +72,7 @@ class TesseraBatchEmbedder:
         model_options: Mapping[str, Any] | None = None,
         output_columns: Callable[[Any, int], Mapping[str, Any]] | None = None,
     ) -> None:
-        from ..embedders.factory import Tessera
+        from ..factory import Tessera
 
         require_pyarrow()
         if method not in ENCODE_METHODS:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..artifact import Manifest, read_manifest, verify_files, write_manifest
 from ..errors import ArtifactError, InvalidInputError
 from .hierarchy import Hierarchy

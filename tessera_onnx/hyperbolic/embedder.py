@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._warnings import deprecated as _deprecated
 from ..errors import InvalidInputError, UnknownNodeError
-from ..locate import resolve_artifact
+from ..model import TesseraModel
 from ..ops import poincare
 from .artifact import read_artifact
 from .hierarchy import Hierarchy
@@ -29,7 +29,7 @@ __all__ = ["HyperbolicEmbedder", "IS_A_ALPHA"]
 IS_A_ALPHA = 1000.0
 
 
-class HyperbolicEmbedder:
+class HyperbolicEmbedder(TesseraModel):
     """A trained hierarchy embedding (``Tessera(artifact)`` returns one for ``hyperbolic`` artifacts).
 
     Options: ``verify`` (check sha256 of the files on load: ``True`` cached, ``"always"``,
@@ -46,10 +46,8 @@ class HyperbolicEmbedder:
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
     ) -> None:
-        root = resolve_artifact(model, cache=cache, download=download)
-        art = read_artifact(root, verify=verify)
-        self.path: Path = Path(root)
-        self.manifest = art.manifest
+        super().__init__(model, verify=verify, cache=cache, download=download)
+        art = read_artifact(self.path, verify=verify)
         self.manifold: str = str(art.settings["manifold"])
         self.curvature: float = float(art.settings.get("curvature", 1.0))
         self.names: tuple[str, ...] = art.names
@@ -64,9 +62,18 @@ class HyperbolicEmbedder:
             self._index = self.table
 
     @property
-    def dim(self) -> int:
+    def dimension(self) -> int:
         """Dimension of the embeddings."""
         return int(self.table.shape[1])
+
+    @property
+    def dim(self) -> int:
+        """Deprecated alias of :attr:`dimension`."""
+        _deprecated("HyperbolicEmbedder.dim", "dimension")
+        return self.dimension
+
+    def _info_extra(self) -> dict[str, Any]:
+        return {"manifold": self.manifold, "curvature": self.curvature, "nodes": len(self.names)}
 
     @property
     def hierarchy(self) -> Hierarchy:
@@ -101,8 +108,8 @@ class HyperbolicEmbedder:
         if isinstance(x, str) or (isinstance(x, Sequence) and x and isinstance(x[0], str)):
             return np.atleast_2d(self.encode(x))
         pts = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        if pts.ndim != 2 or pts.shape[1] != self.dim:
-            raise InvalidInputError(f"vectors must have dimension {self.dim}, got shape {pts.shape}")
+        if pts.ndim != 2 or pts.shape[1] != self.dimension:
+            raise InvalidInputError(f"vectors must have dimension {self.dimension}, got shape {pts.shape}")
         if self.manifold == "poincare":
             return poincare.check_in_ball(pts, self.curvature)
         if not np.all(np.isfinite(pts)):
@@ -183,5 +190,5 @@ class HyperbolicEmbedder:
     def __repr__(self) -> str:
         return (
             f"HyperbolicEmbedder({str(self.path)!r}, manifold={self.manifold!r}, nodes={len(self.names)}, "
-            f"dim={self.dim})"
+            f"dimension={self.dimension})"
         )

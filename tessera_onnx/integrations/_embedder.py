@@ -11,7 +11,7 @@ from ..errors import InvalidInputError
 def dense_embedder(model: Any, options: dict[str, Any]) -> Any:
     """``model`` itself when it is a dense embedder, else ``Tessera(model, **options)`` (must be dense)."""
     if isinstance(model, (str, os.PathLike)):
-        from ..embedders.factory import Tessera
+        from ..factory import Tessera
 
         model = Tessera(model, **options)
     elif options:

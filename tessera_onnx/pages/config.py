@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import _ConfigBase
+from ..config_base import _ConfigBase
 from ..vision.config import DEFAULT_MAX_PIXELS
 
 __all__ = ["PagesConfig", "PAGE_FAMILIES", "MAX_ASPECT_RATIO", "MIN_SIDE"]

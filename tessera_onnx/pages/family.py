@@ -7,7 +7,7 @@ the prompt's image-token count always equals the number of image-feature rows th
 graph returns (the runtime checks it on every batch). Queries are text only:
 :meth:`PageFamily.query_ids` applies the manifest's pinned template and augmentation tokens.
 
-The generic flow (:class:`~tessera_onnx.embedders.pages.TesseraPages`) for a batch of pages:
+The generic flow (:class:`~tessera_onnx.pages.embedder.TesseraPages`) for a batch of pages:
 
 1. ``prepare_page`` per page in a thread pool: checks (min side, aspect ratio, pixel limit),
    ``compute_grid``, ``page_pixels`` (vision feeds of this page) and ``document_ids``;

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..configs import _ConfigBase
+from ..config_base import _ConfigBase
 from ..errors import ArtifactError
 from ..vision.transforms import normalize, rescale, resize, to_chw
 from .family import PageFamily, PageGrid, PreparedPage, chunked_image_calls

@@ -35,6 +35,7 @@ from ..errors import (
     OverloadedError,
     TesseraError,
 )
+from ..paradigms import paradigms_offering
 from . import protocol
 from .admission import Admission, current_ticket, estimate_tokens
 from .engine import Engine
@@ -364,7 +365,7 @@ def create_app(
     @app.post("/rerank")
     async def tei_rerank(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("multi_vector", "dense", "sparse"))
+            model = tei_model(body, paradigms_offering("rerank"))
             query = protocol.field(body, "query", str, required=True)
             texts = protocol.field(body, "texts", list, required=True)
             return_text = protocol.field(body, "return_text", bool, False)

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError, LimitExceededError
+from ..paradigms import paradigms_offering
 from ..text.tokenize import validate_texts
 from .admission import Admission, Ticket, current_ticket
 from .batcher import Batcher
@@ -36,7 +37,7 @@ __all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
 
 # Observer signature: (model, items, tokens, padded_tokens, seconds) after every batch.
 BatchObserver = Callable[[str, int, int, int, float], None]
-_TEXT_PARADIGMS = ("dense", "sparse", "multi_vector")
+_TEXT_PARADIGMS = paradigms_offering("encode", "cli")  # what `tessera encode` takes: text in
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ class ModelPool:
     def _load(self, slot: ModelSlot) -> Any:
         if self._loader is not None:
             return self._loader(slot.path, **slot.config.options)
-        from ..embedders.factory import Tessera
+        from ..factory import Tessera
 
         return Tessera(slot.path, **slot.config.options)
 

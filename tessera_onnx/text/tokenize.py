@@ -111,7 +111,9 @@ def iter_windows(
     return _checked_windows(iter(texts), size, check), False, None
 
 
-def _checked_windows(items: Iterator[Any], size: int, check: Callable[[int, Any], None]) -> Iterator[list[Any]]:
+def _checked_windows(
+    items: Iterator[Any], size: int, check: Callable[[int, Any], None]
+) -> Iterator[list[Any]]:
     offset = 0
     while True:
         window = list(itertools.islice(items, size))
@@ -331,7 +333,9 @@ class TextTokenizer:
         while long:  # cut items that no longer overflow: give them more characters
             limit *= 8
             long = [
-                i for i in long if not encodings[i].overflowing and _longest(items[i]) < _longest(originals[i])
+                i
+                for i in long
+                if not encodings[i].overflowing and _longest(items[i]) < _longest(originals[i])
             ]
             if long:
                 retry = [_cut_item(originals[i], limit) for i in long]

@@ -2,7 +2,7 @@
 
 Written by ``tessera_export.timeseries`` with :meth:`TimeSeriesConfig.to_dict`, read by
 :class:`tessera_onnx.timeseries.TesseraTimeSeries` with :meth:`TimeSeriesConfig.from_dict`.
-Unknown keys are ignored on read; missing keys take the defaults (see ``tessera_onnx.configs``).
+Unknown keys are ignored on read; missing keys take the defaults (see ``tessera_onnx.text.config``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import _ConfigBase
+from ..config_base import _ConfigBase
 
 __all__ = ["TimeSeriesConfig", "CHANNEL_MODES", "SCALINGS", "EMBEDDING_DEFINITION"]
 

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..artifact import Manifest, member_path, read_manifest, verify_files
+from .._warnings import deprecated as _deprecated
 from ..batch_parallel import BatchParallelRunner, available_cores
 from ..errors import ArtifactError, InvalidInputError
+from ..model import TesseraModel, check_positive_int
 from .config import TimeSeriesConfig
 from .frequency import frequency_token, infer_frequency
 from .ops import SeriesBatch, as_batch, build_inputs, cosine_similarity, patch_observed, pool_patches
@@ -97,7 +97,7 @@ def future_index(index: Any, horizon: int) -> Any:
         return pd.RangeIndex(len(index), len(index) + horizon)
 
 
-class TesseraTimeSeries:
+class TesseraTimeSeries(TesseraModel):
     """Forecast and embed time series with an exported TinyTimeMixer artifact.
 
     ``TesseraTimeSeries(artifact_path, device="auto", threads=None)``; ``artifact_path`` is an
@@ -121,7 +121,7 @@ class TesseraTimeSeries:
 
     def __init__(
         self,
-        artifact_path: str | os.PathLike[str],
+        model: str | os.PathLike[str],
         *,
         device: str | None = "auto",
         threads: int | None = None,
@@ -131,39 +131,29 @@ class TesseraTimeSeries:
         fallback: bool = True,
         spin: bool = False,
         parallel: str = "batch",
+        cache: str | os.PathLike[str] | None = None,
+        download: bool | None = None,
     ) -> None:
         if parallel not in PARALLEL_MODES:
             raise InvalidInputError(f"parallel must be one of {PARALLEL_MODES}, got {parallel!r}")
-        root = self._resolve(artifact_path)
-        manifest = read_manifest(root)
-        if manifest.paradigm != "timeseries":
-            raise ArtifactError(
-                f"{root} holds a {manifest.paradigm!r} model, not a time-series one: "
-                "load it with tessera_onnx.Tessera(...), which picks the right class"
-            )
-        if verify:
-            verify_files(root, manifest, cached=verify != "always")
-        if "timeseries" not in manifest.config:
-            raise ArtifactError(
-                f"manifest of {root} has no config['timeseries']; re-export it with tessera-export"
-            )
-        self.path = Path(root)
-        self.manifest: Manifest = manifest
-        self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
-        if not isinstance(batch_size, int) or batch_size <= 0:
-            raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size = batch_size
-        model_path = member_path(self.path, manifest.model_file, "model_file")
-        from ..session import create_session
-
-        workers = (threads or available_cores()) if parallel == "batch" else 1
-        self.session, self.provider = create_session(
-            model_path,
+        super().__init__(
+            model,
             device=device,
-            threads=1 if workers > 1 else threads,
             providers=providers,
-            fallback=fallback,
+            threads=threads,
             spin=spin,
+            fallback=fallback,
+            verify=verify,
+            cache=cache,
+            download=download,
+        )
+        manifest = self.manifest
+        self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        workers = (threads or available_cores()) if parallel == "batch" else 1
+        self.session = self._verified(
+            (manifest.model_file,),
+            lambda: self._create_session(manifest.model_file, threads=1 if workers > 1 else threads),
         )
         self._runner: BatchParallelRunner | None = None
         if workers > 1 and self.provider == "CPUExecutionProvider":
@@ -172,18 +162,7 @@ class TesseraTimeSeries:
         names = {i.name for i in self.session.get_inputs()}
         missing = [n for n in self.config.input_names if n not in names]
         if missing:
-            raise ArtifactError(f"the graph of {root} lacks inputs {missing} that its manifest lists")
-
-    @staticmethod
-    def _resolve(artifact_path: str | os.PathLike[str]) -> Path:
-        path = Path(artifact_path)
-        if path.is_dir():
-            return path
-        try:
-            from ..locate import resolve_artifact
-        except ImportError:  # pragma: no cover
-            raise ArtifactError(f"artifact directory {artifact_path} does not exist") from None
-        return Path(resolve_artifact(artifact_path))
+            raise ArtifactError(f"the graph of {self.path} lacks inputs {missing} that its manifest lists")
 
     # ------------------------------------------------------------------ properties
     @property
@@ -197,20 +176,30 @@ class TesseraTimeSeries:
         return self.config.prediction_length
 
     @property
-    def dim(self) -> int:
-        """Embedding dimension (the backbone ``d_model``)."""
+    def dimension(self) -> int:
+        """Embedding dimension (the backbone ``d_model``): the width of :meth:`encode`'s vectors."""
         return self.config.d_model
 
     @property
-    def model_id(self) -> str:
-        """The model id recorded in the artifact's manifest."""
-        return self.manifest.model_id
+    def dim(self) -> int:
+        """Deprecated alias of :attr:`dimension`."""
+        _deprecated("TesseraTimeSeries.dim", "dimension")
+        return self.dimension
+
+    def _info_extra(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "context_length": c.context_length,
+            "prediction_length": c.prediction_length,
+            "parallel": self.parallel,
+            "batch_size": self.batch_size,
+        }
 
     def __repr__(self) -> str:
         c = self.config
         return (
             f"TesseraTimeSeries({self.model_id!r}, context={c.context_length}, prediction={c.prediction_length}, "
-            f"dim={c.d_model}, freq_token={c.freq_token_required}, provider={self.provider!r})"
+            f"dimension={c.d_model}, freq_token={c.freq_token_required}, provider={self.provider!r})"
         )
 
     # ------------------------------------------------------------------ core
@@ -332,7 +321,7 @@ class TesseraTimeSeries:
             "past_observed_mask": masks,
         }
 
-    def embed(self, series: Any, *, per_channel: bool = False, freq: Any = None) -> np.ndarray:
+    def encode(self, series: Any, *, per_channel: bool = False, freq: Any = None) -> np.ndarray:
         """Embed series: ``[D]`` per series (``[B, D]`` for a batch); ``per_channel=True`` gives
         ``[C, D]`` (``[B, C, D]``). Definition: ``backbone_hidden_state`` (scaled space), mean over
         the data patches holding observed points (frequency-token patch excluded), then mean
@@ -345,10 +334,15 @@ class TesseraTimeSeries:
         out = per_chan if per_channel else per_chan.mean(axis=1)
         return out if batch.layout == "batch" else out[0]
 
+    def embed(self, series: Any, *, per_channel: bool = False, freq: Any = None) -> np.ndarray:
+        """Deprecated alias of :meth:`encode` (the verb every paradigm uses)."""
+        _deprecated("TesseraTimeSeries.embed()", "encode()")
+        return self.encode(series, per_channel=per_channel, freq=freq)
+
     def similarity(self, a: Any, b: Any, *, freq: Any = None) -> np.ndarray:
         """Cosine similarity ``[N, M]`` between the embeddings of two sets of series."""
-        ea = np.atleast_2d(self.embed(a, freq=freq))
-        eb = np.atleast_2d(self.embed(b, freq=freq))
+        ea = np.atleast_2d(self.encode(a, freq=freq))
+        eb = np.atleast_2d(self.encode(b, freq=freq))
         return cosine_similarity(ea, eb)
 
     def search(self, query: Any, corpus: Any, *, top_k: int = 5, freq: Any = None) -> list[tuple[int, float]]:
@@ -358,10 +352,10 @@ class TesseraTimeSeries:
         :func:`tessera_onnx.timeseries.cosine_similarity`."""
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise InvalidInputError(f"top_k must be a positive integer, got {top_k!r}")
-        q = self.embed(query, freq=freq)
+        q = self.encode(query, freq=freq)
         if q.ndim != 1:
             raise InvalidInputError("search takes one query series; use similarity() for many")
-        emb = self.embed(corpus, freq=freq)
+        emb = self.encode(corpus, freq=freq)
         emb = np.atleast_2d(emb)
         scores = cosine_similarity(q[None, :], emb)[0]
         k = min(int(top_k), scores.shape[0])

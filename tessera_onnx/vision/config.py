@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..configs import _ConfigBase
+from ..config_base import _ConfigBase
 from ..errors import ArtifactError
 
 __all__ = [

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from .._warnings import warn
-from ..configs import TextConfig
 from ..errors import TruncationWarning
 from ..text.batching import pad_batch
 from ..text.canonical import SiglipCanonicalEncoder
+from ..text.config import TextConfig
 from ..text.tokenize import TextTokenizer
 from .config import ImageTextConfig
 

@@ -1,4 +1,4 @@
-"""Typed, frozen views of the paradigm-specific ``config`` block of an artifact manifest.
+"""The text paradigms' manifest blocks: ``text`` (tokenization) and ``dense``/``multi_vector``/``sparse``.
 
 The exporter writes these with ``to_dict()``; the runtime reads them with ``from_dict()``.
 Unknown keys are ignored on read (forward compatibility); missing keys take the defaults.
@@ -7,39 +7,13 @@ Unknown keys are ignored on read (forward compatibility); missing keys take the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
-from .errors import ArtifactError
+from ..config_base import _ConfigBase
 
 __all__ = ["TextConfig", "DenseConfig", "MultiVectorConfig", "SparseConfig", "POOLING_MODES"]
 
 POOLING_MODES = ("cls", "mean", "max", "mean_sqrt_len", "weightedmean", "lasttoken")
-
-_C = TypeVar("_C", bound="_ConfigBase")
-
-
-class _ConfigBase:
-    """Shared dict round-trip for the config dataclasses."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-serialisable dict (tuples become lists)."""
-        data = asdict(self)  # type: ignore[call-overload]
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
-
-    @classmethod
-    def from_dict(cls: type[_C], data: Mapping[str, Any] | None) -> _C:
-        """Build from a manifest block, ignoring unknown keys; raise ArtifactError on bad types."""
-        data = dict(data or {})
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
-            if f.name in data:
-                value = data[f.name]
-                kwargs[f.name] = tuple(value) if isinstance(value, list) else value
-        try:
-            return cls(**kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ArtifactError(f"invalid {cls.__name__} in manifest: {exc}") from exc
 
 
 @dataclass(frozen=True)
