@@ -41,6 +41,7 @@ __all__ = [
     "CROSS_ENCODER_FLOORS",
     "OUTPUT_NAME",
     "build_cross_encoder_artifact",
+    "kendall_tau",
     "pair_cases",
     "resolve_cross_encoder_settings",
 ]
@@ -166,7 +167,7 @@ def pair_cases(tok: Any, *, max_length: int, pad_id: int) -> list[ParityCase]:
     ]
 
 
-def _kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     """Kendall tau-b of two score vectors (numpy, O(n²): parity and benchmark sizes only)."""
     da = np.sign(a[:, None] - a[None, :])
     db = np.sign(b[:, None] - b[None, :])
@@ -205,7 +206,7 @@ def run_pair_parity(
     got_all = np.concatenate(got).astype(np.float64)
     diff = np.abs(ref_all - got_all)
     corr = [_correlation(ref_all[:, j], got_all[:, j]) for j in range(ref_all.shape[1])]
-    tau = [_kendall_tau(ref_all[:, j], got_all[:, j]) for j in range(ref_all.shape[1])]
+    tau = [kendall_tau(ref_all[:, j], got_all[:, j]) for j in range(ref_all.shape[1])]
     figures = {
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),

@@ -403,7 +403,7 @@ class Engine:
         dense one, dot product for a sparse one (``raw`` does not apply to those)."""
         async with self._admitted():
             if self.pool.slot(model).paradigm == CROSS_ENCODER:
-                return await cross_encoder_rerank(self, model, query, texts, truncate, raw)
+                return EmbedResult(*await cross_encoder_rerank(self, model, query, texts, truncate, raw))
             return await self._rerank(model, query, texts, truncate)
 
     async def _rerank(self, model: str, query: str, texts: Sequence[str], truncate: bool) -> EmbedResult:

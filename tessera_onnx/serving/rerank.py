@@ -31,14 +31,12 @@ CROSS_ENCODER = "cross_encoder"
 
 async def cross_encoder_rerank(
     engine: Any, model: str, query: Any, texts: Any, truncate: bool, raw: bool
-) -> Any:
-    """Scores ``(len(texts),)`` of ``query`` with the cross-encoder ``model`` (an ``EmbedResult``).
+) -> tuple[np.ndarray, list[int]]:
+    """Scores ``(len(texts),)`` float32 of ``query`` with the cross-encoder ``model``, and each pair's tokens.
 
     Checks the request like the engine's other routes: input count, token limit (pair lengths
     after truncation), over-long pairs with ``truncate=False`` (``LimitExceededError``).
     """
-    from .engine import EmbedResult
-
     if not isinstance(query, str):
         raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
     if not query.strip():
@@ -73,7 +71,7 @@ async def cross_encoder_rerank(
         scores = await loop.run_in_executor(engine._executor, score)
     finally:
         slot.in_use -= 1
-    return EmbedResult(np.asarray(scores, dtype=np.float32).reshape(len(docs), -1)[:, 0], lengths)
+    return np.asarray(scores, dtype=np.float32).reshape(len(docs), -1)[:, 0], lengths
 
 
 def ranked_order(scores: Sequence[float]) -> list[int]:
