@@ -29,10 +29,10 @@ from tessera_onnx.text.config import TextConfig
 
 from .artifact_writer import ArtifactStage, parity_record
 from .checkpoint import CheckpointInfo, inspect_checkpoint
+from .graph_finish import finish_encoder_graph
 from .layouts import load_tokenizer
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer, write_final_graph
+from .onnx_export import DEFAULT_OPSET, export_graph
 from .parity import LONG_TEXT, PARITY_TEXTS, ParityCase, check_floor, onnx_outputs, torch_outputs
-from .precision import convert_precision
 from .progress import Progress, silent
 from .text import _input_names, _write_tokenizer
 from .versions import collect_versions
@@ -326,47 +326,21 @@ def build_cross_encoder_artifact(
         raw = work_dir / "model.raw.onnx"
         progress(f"exporting ONNX graph (opset {opset}, output {OUTPUT_NAME})")
         export_graph(module, cases[1].feeds, input_names, OUTPUT_NAME, raw, opset=opset)
-        fp32_record = run_pair_parity(reference, raw, cases, input_names, "fp32")
-        graph, graph_info = (
+        record, graph_info = finish_encoder_graph(
             raw,
-            {"exporter": "torch.onnx.export (TorchScript, dynamo=False)", "optimized": False},
+            stage.path / "model.onnx",
+            work_dir,
+            parity=lambda path, prec, raise_on_fail=True: run_pair_parity(
+                reference, path, cases, input_names, prec, raise_on_fail=raise_on_fail
+            ),
+            precision=precision,
+            optimize=optimize,
+            num_heads=int(getattr(model.config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(model.config, "hidden_size", 0)),
+            int8_profile=int8_profile,
+            calibration=[c.feeds for c in cases],
+            progress=progress,
         )
-        if optimize:
-            progress("running onnxruntime transformer optimizer")
-            opt_path = work_dir / "model.opt.onnx"
-            try:
-                opt_info = optimize_transformer(
-                    raw,
-                    opt_path,
-                    num_heads=int(getattr(model.config, "num_attention_heads", 0)),
-                    hidden_size=int(getattr(model.config, "hidden_size", 0)),
-                )
-                opt_record = run_pair_parity(
-                    reference, opt_path, cases, input_names, "fp32", raise_on_fail=False
-                )
-            except Exception as exc:  # the optimizer is an accelerator, never a reason to fail
-                opt_info, opt_record = {"error": f"{type(exc).__name__}: {exc}"}, None
-            if opt_record is not None and opt_record["passed"]:
-                graph, fp32_record = opt_path, opt_record
-                graph_info.update(optimized=True, optimizer=opt_info)
-            else:
-                reason = opt_info.get("error") or f"parity {opt_record and opt_record['max_abs_diff']:.3g}"
-                progress(f"optimized graph rejected ({reason}); keeping the plain export")
-                graph_info.update(optimizer={**opt_info, "rejected": reason})
-        final = stage.path / "model.onnx"
-        if precision == "fp32":
-            write_final_graph(graph, final)
-            record = fp32_record
-        else:
-            progress(f"converting weights to {precision}")
-            converted = work_dir / f"model.{precision}.onnx"
-            graph_info["precision_conversion"] = convert_precision(
-                graph, converted, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
-            )
-            write_final_graph(converted, final)
-            record = run_pair_parity(reference, final, cases, input_names, precision)
-            record["fp32_graph"] = {k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff")}
-        graph_info.update(graph_summary(final))
         progress(
             f"parity ok: max_abs_diff={record['max_abs_diff']:.3g}, min_kendall_tau={record['min_kendall_tau']:.4f}"
         )

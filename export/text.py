@@ -20,11 +20,12 @@ from tessera_onnx.text.config import DenseConfig, MultiVectorConfig, SparseConfi
 
 from .artifact_writer import ArtifactStage
 from .checkpoint import CheckpointInfo, infer_paradigm, inspect_checkpoint
+from .graph_finish import finish_encoder_graph
 from .layouts import load_tokenizer
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer, write_final_graph
+from .onnx_export import DEFAULT_OPSET, export_graph
 from .parity import run_parity as _run_parity
 from .parity import text_cases, torch_outputs
-from .precision import FLOORS, convert_precision
+from .precision import FLOORS
 from .progress import Progress, silent
 from .versions import collect_versions
 
@@ -459,51 +460,20 @@ def build_text_artifact(
                 label=label,
             )
 
-        progress("checking fp32 parity of the exported graph")
-        fp32_record = parity(raw, "fp32")
-        graph = raw
-        graph_info: dict[str, Any] = {
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "optimized": False,
-        }
-        if optimize:
-            progress("running onnxruntime transformer optimizer (fused attention / LayerNorm / GELU)")
-            opt_path = work_dir / "model.opt.onnx"
-            try:
-                opt_info = optimize_transformer(
-                    raw,
-                    opt_path,
-                    num_heads=int(getattr(model.config, "num_attention_heads", 0)),
-                    hidden_size=int(getattr(model.config, "hidden_size", 0)),
-                )
-                opt_record = parity(opt_path, "fp32", raise_on_fail=False)
-            except Exception as exc:  # the optimizer is an accelerator, never a reason to fail
-                opt_info, opt_record = {"error": f"{type(exc).__name__}: {exc}"}, None
-            if opt_record is not None and opt_record["passed"]:
-                graph, fp32_record = opt_path, opt_record
-                graph_info.update(optimized=True, optimizer=opt_info)
-            else:
-                reason = opt_info.get("error") or f"parity {opt_record and opt_record['max_abs_diff']:.3g}"
-                progress(f"optimized graph rejected ({reason}); keeping the plain export")
-                graph_info.update(optimizer={**opt_info, "rejected": reason})
-
-        final = stage.path / "model.onnx"
-        if precision == "fp32":
-            write_final_graph(graph, final)
-            record = fp32_record
-        else:
-            progress(f"converting weights to {precision}")
-            converted = work_dir / f"model.{precision}.onnx"
-            graph_info["precision_conversion"] = convert_precision(
-                graph, converted, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
-            )
-            write_final_graph(converted, final)
-            progress(f"checking {precision} parity against the fp32 torch model")
-            record = parity(final, precision)
-            record["fp32_graph"] = {
-                k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")
-            }
-        graph_info.update(graph_summary(final))
+        record, graph_info = finish_encoder_graph(
+            raw,
+            stage.path / "model.onnx",
+            work_dir,
+            parity=parity,
+            precision=precision,
+            optimize=optimize,
+            num_heads=int(getattr(model.config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(model.config, "hidden_size", 0)),
+            int8_profile=int8_profile,
+            calibration=[c.feeds for c in cases],
+            progress=progress,
+            fp32_keys=("max_abs_diff", "mean_abs_diff", "min_cosine"),
+        )
         config["export"] = graph_info
         progress(
             f"parity ok: max_abs_diff={record['max_abs_diff']:.3g}, min_cosine={record['min_cosine']:.6f}"
