@@ -135,6 +135,7 @@ def test_rank_streams_a_generator_and_predict_iter_matches(bert1):
     assert [h["corpus_id"] for h in streamed] == [h["corpus_id"] for h in whole]
     pairs = [(QUERY, d) for d in docs]
     np.testing.assert_array_equal(np.array(list(model.predict_iter(iter(pairs)))), model.predict(pairs))
+    np.testing.assert_array_equal(model.predict(np.array(pairs)), model.predict(pairs))  # (n, 2) str array
 
 
 def test_batch_size_does_not_change_scores(bert1):

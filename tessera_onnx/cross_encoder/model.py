@@ -115,6 +115,8 @@ class TesseraCrossEncoder(TextEmbedder):
         with a :class:`~tessera_onnx.errors.TruncationWarning`; ``truncate=False`` raises
         :class:`~tessera_onnx.errors.InvalidInputError` instead. An empty list gives an empty array.
         """
+        if isinstance(pairs, np.ndarray):  # a (2,) or (n, 2) array of str, as sentence-transformers takes
+            pairs = pairs.tolist()
         single = _is_single_pair(pairs)
         chunks = self._score_windows(
             [tuple(pairs)] if single else pairs, batch_size, show_progress, prompt, prompt_name, truncate
