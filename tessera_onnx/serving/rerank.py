@@ -128,16 +128,18 @@ def add_v1_rerank_route(
     app: Any,
     engine: Any,
     handle: Callable[[Any, str, Callable[[Any], Awaitable[tuple[str, Any]]]], Awaitable[Any]],
-    pick_model: Callable[[Any, tuple[str, ...]], str],
-    paradigms: tuple[str, ...],
+    pick_model: Callable[[Any, str], str],
 ) -> None:
-    """Register ``POST /v1/rerank`` (Cohere/Jina request and response) on ``app``."""
+    """Register ``POST /v1/rerank`` (Cohere/Jina request and response) on ``app``.
+
+    ``pick_model(body, "rerank")`` names the model (the body's, else the first offering reranking).
+    """
     import fastapi
 
     @app.post("/v1/rerank")
     async def v1_rerank(request: fastapi.Request) -> Any:
         async def work(body: Any) -> tuple[str, Any]:
-            model = pick_model(body, paradigms)
+            model = pick_model(body, "rerank")
             query = protocol.field(body, "query", str, required=True)
             docs = v1_documents(body)
             top_n = protocol.field(body, "top_n", int)
