@@ -315,3 +315,21 @@ def colidefics3_dir(export_cache) -> Path:
 def colidefics3_artifact(export_cache, colidefics3_dir) -> Path:
     """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32)."""
     return _build(export_cache, "tiny-colidefics3", colidefics3_dir)
+
+
+# ----------------------------------------------------------------------------- cross-encoders
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(export_cache) -> Path:
+    """A tiny one-label BERT cross-encoder saved by sentence-transformers' CrossEncoder."""
+    pytest.importorskip("sentence_transformers")
+    from tiny_cross_encoders import write_tiny_cross_encoder
+
+    return _checkpoint(export_cache, "ce-bert-1-ckpt", lambda out: write_tiny_cross_encoder("bert", out))
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_artifact(export_cache, tiny_cross_encoder_dir) -> Path:
+    """The fp32 ``cross_encoder`` artifact of :func:`tiny_cross_encoder_dir`."""
+    return _build(export_cache, "ce-bert-1", tiny_cross_encoder_dir)
