@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._warnings import warn
+from .arguments import public
 from .errors import ArtifactError, InvalidInputError, ProviderUnavailableError, ProviderWarning
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +71,7 @@ def available_providers() -> list[str]:
     return list(_ort().get_available_providers())
 
 
+@public
 def resolve_device(device: str | None, available: Sequence[str]) -> tuple[str, list[Any]]:
     """Map a device string to ``(kind, providers list for InferenceSession)``.
 
@@ -106,7 +108,7 @@ def _session_options(
     options = ort.SessionOptions()
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"threads must be a non-negative integer (0 = onnxruntime default), got {threads!r}"
             )
         options.intra_op_num_threads = threads
@@ -145,6 +147,7 @@ def _problem(kind: str, message: str, fallback: bool) -> None:
     warn(message + "; running on CPU instead", ProviderWarning)
 
 
+@public
 def create_session(
     model_path: str | os.PathLike[str],
     device: str | None = "auto",
