@@ -420,7 +420,9 @@ def test_readme_serve_examples_work_after_the_quickstart(minilm_artifact):
     examples must answer 200 with that name (or the manifest's, when served unnamed)."""
     examples = _doc_serve_curls()
     assert examples
-    models = [ModelConfig(minilm_artifact, name=n, options={"threads": 1}) for n in ("minilm", "all-minilm-l6-v2")]
+    models = [
+        ModelConfig(minilm_artifact, name=n, options={"threads": 1}) for n in ("minilm", "all-minilm-l6-v2")
+    ]
     srv = _Server(create_app(Engine(models)))
     try:
         for route, body in examples:
