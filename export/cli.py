@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tessera_onnx.artifact import PARADIGMS, PRECISIONS
-from tessera_onnx.errors import TesseraError
+from tessera_onnx.cli.group import DEBUG_HELP, ContractGroup
 
 from . import __version__
 from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
@@ -18,15 +18,15 @@ from .progress import make_progress
 __all__ = ["main"]
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2 if isinstance(exc, TesseraError) else 1)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ContractGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera-export")
-def main() -> None:
-    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra)."""
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def main(debug: bool) -> None:
+    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra).
+
+    Errors print one line; a TesseraError or a usage error exits with status 2, another error
+    with status 1 (``--debug`` adds the traceback).
+    """
 
 
 @main.command()
@@ -167,32 +167,28 @@ def build(
             raise click.BadParameter(
                 "a comma-separated list of integers", param_hint="--matryoshka-dims"
             ) from None
-    try:
-        manifest = build_artifact(
-            from_dir if from_dir is not None else model_id,
-            out_dir,
-            model_id=model_id,
-            paradigm=paradigm,
-            precision=precision,
-            opset=opset,
-            optimize=optimize,
-            splade_pooling=splade_pooling,
-            revision=revision,
-            int8_profile=int8_profile,
-            cache_dir=cache_dir,
-            trust_remote_code=trust_remote_code,
-            overwrite=overwrite,
-            progress=make_progress(not quiet),
-            matryoshka_dims=sizes,
-            colpali_engine=colpali_engine,
-            image_size=image_size,
-            text_semantics=text_semantics,
-            against=against,
-            reference_python=reference_python,
-        )
-    except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
-        _fail(exc)
-        return
+    manifest = build_artifact(
+        from_dir if from_dir is not None else model_id,
+        out_dir,
+        model_id=model_id,
+        paradigm=paradigm,
+        precision=precision,
+        opset=opset,
+        optimize=optimize,
+        splade_pooling=splade_pooling,
+        revision=revision,
+        int8_profile=int8_profile,
+        cache_dir=cache_dir,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite,
+        progress=make_progress(not quiet),
+        matryoshka_dims=sizes,
+        colpali_engine=colpali_engine,
+        image_size=image_size,
+        text_semantics=text_semantics,
+        against=against,
+        reference_python=reference_python,
+    )
     p = manifest.parity
     click.echo(
         f"{manifest.model_id}: {manifest.paradigm} {manifest.architecture} dim {manifest.dim} {manifest.precision} "
@@ -246,19 +242,15 @@ def verify(
     """Re-check ARTIFACT: sha256 of every file, a smoke inference, and parity with --from-dir."""
     from .verify import verify_artifact
 
-    try:
-        report = verify_artifact(
-            artifact, from_dir=None if against else from_dir, progress=make_progress(not quiet)
+    report = verify_artifact(
+        artifact, from_dir=None if against else from_dir, progress=make_progress(not quiet)
+    )
+    if against:
+        if from_dir is None:
+            raise click.UsageError("--against colpali-engine needs the checkpoint: --from-dir DIR")
+        report["colpali_engine"] = _against_colpali_engine(
+            artifact, from_dir, pages, queries, reference_python
         )
-        if against:
-            if from_dir is None:
-                raise click.UsageError("--against colpali-engine needs the checkpoint: --from-dir DIR")
-            report["colpali_engine"] = _against_colpali_engine(
-                artifact, from_dir, pages, queries, reference_python
-            )
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
-        return
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return

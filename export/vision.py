@@ -37,6 +37,7 @@ from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final
 from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
 from .precision import FLOORS, INT8_PROFILES, convert_precision, quantize_int8
 from .progress import Progress, silent
+from .variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from .versions import collect_versions
 
 __all__ = ["build_vision_artifact", "VISION_MODEL_TYPES", "VISION_INT8_SETTINGS", "ImageCase"]
@@ -260,13 +261,12 @@ def _optimize_tower(raw: Path, dst: Path, tower_config: Any) -> tuple[Path, dict
     return dst, {**settings, "fused_operators": fused}
 
 
-def _convert(graph: Path, work: Path, precision: str, name: str) -> tuple[Path, dict[str, Any]]:
-    if precision == "fp32":
-        return graph, {}
-    out = work / f"{name}.{precision}.onnx"
+def _convert(src: Path, dst: Path, precision: str, portable: bool) -> dict[str, Any]:
+    """``src`` at ``precision`` into ``dst``: the portable form (standard operators) or onnxruntime's."""
     if precision == "int8":
-        return out, quantize_int8(graph, out, VISION_INT8_SETTINGS)
-    return out, convert_precision(graph, out, precision)
+        settings = portable_int8_settings(VISION_INT8_SETTINGS) if portable else VISION_INT8_SETTINGS
+        return quantize_int8(src, dst, settings)
+    return convert_precision(src, dst, precision)
 
 
 def build_vision_artifact(
@@ -370,6 +370,7 @@ def build_vision_artifact(
             "towers": {},
         }
         graphs: dict[str, Any] = {}
+        variant_info: dict[str, dict[str, Any]] = {}
         for label, name, module, cases, reference, inputs, output, axes in towers:
             raw = work_dir / f"{name}.raw.onnx"
             progress(f"exporting the {label} tower (opset {opset})")
@@ -403,30 +404,42 @@ def build_vision_artifact(
                 fused, optimizer = _optimize_tower(raw, work_dir / f"{name}.opt.onnx", tower_cfg)
             else:
                 fused, optimizer = raw, {"skipped": "optimize=False (--no-optimize)"}
+            variant_src: Path | None = None
             if fused != raw:
                 fused_record = check(fused, "fp32", strict=False)
                 optimizer["parity_unfused"] = {k: record[k] for k in ("max_abs_diff", "min_cosine")}
                 if fused_record["passed"]:
-                    raw, record = fused, fused_record
+                    variant_src = fused  # shipped as the onnxruntime variant; the plain graph is canonical
                 else:  # keep the plain export; the manifest says why
                     optimizer["rejected"] = f"parity max_abs_diff {fused_record['max_abs_diff']:.3g}"
             progress(
                 f"{label} tower: onnxruntime optimizer fused {optimizer.get('fused_operators', optimizer)}"
             )
-            graph, conversion = _convert(raw, work_dir, precision, name)
-            if precision != "fp32":
-                progress(f"{label} tower: converted to {precision}; checking parity")
-                fp32 = record
-                record = check(graph, precision)
-                record["fp32_graph"] = {k: fp32[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+            pair = build_graph_pair(
+                raw,
+                variant_src,
+                precision,
+                work_dir,
+                name,
+                plain_record=record,
+                fused_record=fused_record if variant_src is not None else None,
+                convert_portable=lambda s, d: _convert(s, d, precision, True),
+                convert_variant=None
+                if variant_src is None
+                else lambda s, d: _convert(s, d, precision, False),
+                check=lambda path, prec, strict, check=check: check(path, prec, strict),
+            )
+            graph, record, conversion = pair.canonical, pair.record, pair.conversion
             final = stage.path / f"{name}.onnx"
             write_final_graph(graph, final)
+            variant_info[final.name] = write_variant(pair, final)
             parity["towers"][label] = record
             graphs[label] = {
                 "file": final.name,
                 "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
                 "optimizer": optimizer,
                 **({"precision_conversion": conversion} if conversion else {}),
+                **({"variant": variant_info[final.name]} if variant_info[final.name] else {}),
                 **graph_summary(final),
             }
             progress(
@@ -458,6 +471,7 @@ def build_vision_artifact(
             parity=parity,
             versions=collect_versions(),
             source=src,
+            variants=variants_manifest(variant_info, "onnxruntime's fused transformer towers"),
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")

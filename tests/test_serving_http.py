@@ -33,14 +33,15 @@ MINILM = "all-minilm-l6-v2"
 
 
 class _Server:
-    """uvicorn in a background thread on a free loopback port."""
+    """The production uvicorn server (:func:`make_server`) in a background thread on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, **protections):
+        from tessera_onnx.serving.server import make_server
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
+        self.server = make_server(app, port=self.port, log_level="warning", **protections)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + 60
@@ -150,7 +151,7 @@ def test_openai_dimensions_matryoshka(server, matryoshka_artifact):
     assert np.abs(got - model.encode(["a sentence"], dimension=16)[0]).max() <= TOL
     with pytest.raises(openai.UnprocessableEntityError) as err:
         client(server).embeddings.create(model=MINILM, input=["x"], dimensions=1000)
-    assert "1..384" in str(err.value)
+    assert "choose one of [384]" in str(err.value)
 
 
 def test_openai_errors_in_envelope(server):
@@ -307,7 +308,8 @@ def test_health_and_metrics(server):
 
 def test_api_key(strict):
     auth = {"Authorization": "Bearer sekret"}
-    assert httpx.get(strict.url + "/health").status_code == 200  # open for load balancers
+    assert httpx.get(strict.url + "/health").status_code == 401  # behind the key too
+    assert httpx.get(strict.url + "/health", headers=auth).status_code == 200
     r = post(strict, "/v1/embeddings", {"model": "tiny", "input": "x"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert httpx.get(strict.url + "/metrics").status_code == 401
@@ -349,7 +351,7 @@ def test_queue_full_gives_429_with_retry_after(strict):
         refused.json()["error"]["type"] == "rate_limit_error"
         and "retry" in refused.json()["error"]["message"]
     )
-    assert httpx.get(strict.url + "/health").status_code == 200  # still serving
+    assert httpx.get(strict.url + "/health", headers=auth).status_code == 200  # still serving
 
 
 def test_disconnected_client_is_dropped_before_running(strict):

@@ -168,12 +168,16 @@ def test_manifest_two_graphs_parity_and_score(family):
     assert "slow, PIL" in manifest["config"]["image"]["reference"]
     import onnx
 
-    image_graph = onnx.load(str(artifact / "vision.onnx"), load_external_data=False)
-    text_graph = onnx.load(str(artifact / "text.onnx"), load_external_data=False)
+    image_graph = onnx.load(str(artifact / "vision.ort.onnx"), load_external_data=False)
+    text_graph = onnx.load(str(artifact / "text.ort.onnx"), load_external_data=False)
     assert [i.name for i in image_graph.graph.input] == ["pixel_values"]
     assert [i.name for i in text_graph.graph.input][0] == "input_ids"
-    # both towers ship onnxruntime's fused graph (residual + LayerNorm fused in every layer); the
-    # vision encoder's attention is fused too (the text towers' masked attention is not matched)
+    assert manifest["variants"]["onnxruntime"]["graphs"] == {
+        "vision.onnx": "vision.ort.onnx",
+        "text.onnx": "text.ort.onnx",
+    }
+    # both towers' onnxruntime variants are the fused graphs (residual + LayerNorm fused in every
+    # layer); the vision encoder's attention is fused too (the text towers' masked attention is not)
     for tower, graph in (("image", image_graph), ("text", text_graph)):
         optimizer = manifest["config"]["export"][tower]["optimizer"]
         assert optimizer["model_type"] == "clip" and "rejected" not in optimizer, optimizer

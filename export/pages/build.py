@@ -39,6 +39,7 @@ from ..onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_fina
 from ..parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
 from ..precision import FLOORS, INT8_PROFILES, quantize_int8
 from ..progress import Progress, silent
+from ..variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from ..versions import collect_versions
 from .common import PagesExportPlan
 from .layouts import open_page_checkpoint
@@ -387,6 +388,7 @@ def build_pages_artifact(
         graphs: dict[str, Any] = {}
         parity: dict[str, Any] = {"reference": plan.reference_name, "graphs": {}}
         paths: dict[str, Path] = {}
+        variant_info: dict[str, dict[str, Any]] = {}
         for label, module, cases, ref, inputs, output, axes, file in (
             (
                 "vision",
@@ -423,8 +425,9 @@ def build_pages_artifact(
                 label=f"{label} graph: ",
             )
             optimizer: dict[str, Any] = {}
+            fused, fused_record = raw, record
             if label == "vision" and plan.vision_encoder and optimize:
-                raw, record, optimizer = _fused_vision(
+                fused, fused_record, optimizer = _fused_vision(
                     raw,
                     work_dir,
                     plan.vision_encoder,
@@ -442,32 +445,46 @@ def build_pages_artifact(
                     ),
                 )
                 progress(f"vision graph: onnxruntime optimizer {optimizer.get('fused_operators', optimizer)}")
-            graph, conversion = raw, {}
-            if precision == "int8":
-                graph = work_dir / f"{label}.int8.onnx"
-                conversion = {"profile": profile, **quantize_int8(raw, graph, PAGES_INT8_PROFILES[profile])}
-                fp32 = record
-                record = run_parity(
-                    ref,
-                    graph,
-                    cases,
-                    input_names=list(inputs),
-                    output_name=output,
+            # the fused vision graph (if any) becomes the onnxruntime variant; the plain one is canonical
+            pair = build_graph_pair(
+                raw,
+                fused if fused != raw else None,
+                precision,
+                work_dir,
+                label,
+                plain_record=record,
+                fused_record=fused_record if fused != raw else None,
+                convert_portable=lambda s, d: quantize_int8(
+                    s, d, portable_int8_settings(PAGES_INT8_SETTINGS)
+                ),
+                convert_variant=lambda s, d: {
+                    "profile": profile,
+                    **quantize_int8(s, d, PAGES_INT8_PROFILES[profile]),
+                },
+                check=lambda path, prec, strict, r=ref, c=cases, i=inputs, o=output, lb=label: run_parity(
+                    r,
+                    path,
+                    c,
+                    input_names=list(i),
+                    output_name=o,
                     config={},
-                    precision="int8",
-                    label=f"{label} graph: ",
-                    raise_on_fail=False,
-                )
-                record["fp32_graph"] = {k: fp32[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+                    precision=prec,
+                    label=f"{lb} graph: ",
+                    raise_on_fail=strict and prec == "fp32",  # int8: the end-to-end check decides
+                ),
+            )
+            graph, record, conversion = pair.canonical, pair.record, pair.conversion
             paths[label] = graph
             final = stage.path / file
             write_final_graph(graph, final)
+            variant_info[final.name] = write_variant(pair, final)
             parity["graphs"][label] = record
             graphs[label] = {
                 "file": final.name,
                 "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
                 **({"optimizer": optimizer} if optimizer else {}),
                 **({"precision_conversion": conversion} if conversion else {}),
+                **({"variant": variant_info[final.name]} if variant_info[final.name] else {}),
                 **graph_summary(final),
             }
             progress(
@@ -521,6 +538,7 @@ def build_pages_artifact(
             parity=parity,
             versions=collect_versions(),
             source=src,
+            variants=variants_manifest(variant_info, "onnxruntime's fused vision encoder"),
         )
         if against:
             manifest = _checked_against_colpali_engine(
