@@ -172,7 +172,10 @@ def test_unknown_keyword_names_the_public_method_and_its_keywords(dense, colbert
         dense.encode_iter(["a"], normalise=True)
     with pytest.raises(UnknownOptionError, match=r"TesseraSparse\.encode\(\).*top_k"):
         splade.encode("a", normalize=True)
-    with pytest.raises(UnknownOptionError, match=r"TesseraDense\(\) got unknown option\(s\) \['dimensions'\].*dimension.*max_length"):
+    with pytest.raises(
+        UnknownOptionError,
+        match=r"TesseraDense\(\) got unknown option\(s\) \['dimensions'\].*dimension.*max_length",
+    ):
         Tessera(dense.path, dimensions=8)
     with pytest.raises(UnknownOptionError, match=r"DenseIndex\.search\(\).*rescore_multiplier"):
         DenseIndex(2).search(np.ones(2, np.float32), k=1, rescore=2)
@@ -456,3 +459,45 @@ def test_tessera_export_cli_errors_are_one_line_and_status_2(tiny_bert_dense_art
             assert result.exit_code == 2
 
     check()
+
+
+def test_public_wrapper_names_the_function_and_keeps_the_cause():
+    from tessera_onnx.arguments import CheckedArguments, accepts, public
+    from tessera_onnx.errors import InvalidArgumentError
+
+    @public
+    def scale(x: float, *, factor: float = 2.0) -> float:
+        return float(x) * factor
+
+    assert scale(3, factor=3) == 9.0
+    with pytest.raises(UnknownOptionError, match=r"scale\(\) got unknown option\(s\) \['fator'\].*factor"):
+        scale(3, fator=3)
+    with pytest.raises(InvalidArgumentError, match=r"scale\(\) cannot take these arguments"):
+        scale(1, 2)
+    with pytest.raises(InvalidInputError, match=r"scale\(\) cannot use its arguments") as info:
+        scale("three")
+    assert isinstance(info.value.__cause__, ValueError)
+
+    class Thing(CheckedArguments):
+        def __init__(self, size: int = 1) -> None:
+            self.size = size
+
+        @accepts("a", "b")
+        def run(self, **kwargs: Any) -> dict[str, Any]:
+            return kwargs
+
+        def items(self, n: int) -> Iterator[int]:
+            yield from range(n)
+            raise IndexError("past the end")
+
+    assert Thing().run(a=1) == {"a": 1}
+    with pytest.raises(
+        UnknownOptionError, match=r"Thing\.run\(\) got unknown option\(s\) \['c'\]; it accepts \['a', 'b'\]"
+    ):
+        Thing().run(c=1)
+    with pytest.raises(UnknownOptionError, match=r"Thing\(\) got unknown option\(s\) \['sise'\]"):
+        Thing(sise=2)
+    with pytest.raises(
+        InvalidInputError, match=r"Thing\.items\(\) cannot use its arguments \(past the end\)"
+    ):
+        list(Thing().items(2))  # errors of later generator steps follow the contract too

@@ -36,7 +36,6 @@ stored flat and ``offsets`` (``n_docs + 1``, int64) gives each document's rows.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -44,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._warnings import warn
 from ..arguments import public
 from ..errors import InvalidInputError
 
@@ -475,11 +475,10 @@ def quantize(
         if x.shape[0] == 0:
             raise InvalidInputError("cannot compute ranges from zero embeddings; pass ranges or calibration")
         if x.shape[0] < 100:
-            warnings.warn(
+            warn(  # attributed to the caller's line, past the argument-contract wrapper
                 f"computing {scheme} ranges from only {x.shape[0]} embeddings; pass `ranges` or a "
                 "`calibration` set for stable, batch-independent codes",
                 UserWarning,
-                stacklevel=2,
             )
         r = calibration_ranges(x, percentile)
     codes = _scalar_codes(x, r, scheme)

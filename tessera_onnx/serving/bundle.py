@@ -98,7 +98,7 @@ def _project_root() -> Path | None:
 
 
 def _install_with_pip(out: Path, pip_args: list[str]) -> None:
-    from .. import __version__
+    from .._version import __version__
 
     target = str(_project_root() or f"tessera-onnx=={__version__}")
     cmd = [

@@ -16,7 +16,7 @@ import binascii
 from typing import Any
 
 from ..errors import InvalidInputError
-from .protocol import clip
+from .echo import clip
 
 __all__ = ["MODALITIES", "decode_image_ref", "parse_items", "DEFAULT_MAX_IMAGE_PIXELS"]
 

@@ -25,6 +25,7 @@ from ..errors import (
     SlowClientError,
     TesseraError,
 )
+from .echo import clip
 
 __all__ = [
     "EmbeddingsRequest",
@@ -41,12 +42,6 @@ __all__ = [
     "tei_error",
     "error_status",
 ]
-
-
-def clip(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for echoing client input in messages."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def decode_json(raw: bytes | str) -> Any:
