@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs into .venv and run the default (fast) tests.
+# Everything the project tests: builds .venv (the export stack) and runs the default pytest suite,
+# then the runtime-only suite, colpali-engine parity and the JavaScript package. With arguments it
+# runs only that pytest selection.
 # torch comes first and pinned so pip never pulls a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,13 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "scikit-learn<1.8" einops deprecated
 # PyLate (the ColBERT/MaxSim peer of benchmarks/paradigms.py): --no-deps, it pins sentence-transformers 5.3.
 .venv/bin/python -m pip install -q --no-deps pylate==1.6.0
-# colpali-engine parity (tests/test_pages_colpali_engine.py, marked slow) runs against its own venv:
-#   scripts/reference_venv.sh colpali   (benchmarks/.venvs/colpali; the tests skip without it)
-exec .venv/bin/python -m pytest -q "$@"
+# With arguments: only that pytest selection (a developer's quick run).
+if [ $# -gt 0 ]; then exec .venv/bin/python -m pytest -q "$@"; fi
+.venv/bin/python -m pytest -q
+# The runtime tests again, in a venv holding the runtime alone (no torch/transformers/optimum).
+bash scripts/test_runtime.sh
+# Parity against colpali-engine's current release, in its own venv (it needs transformers 5).
+bash scripts/reference_venv.sh colpali
+.venv/bin/python -m pytest -q -m slow tests/pages/test_pages_colpali_engine.py
+# The JavaScript package in Node and in a real browser.
+bash scripts/test_js.sh
