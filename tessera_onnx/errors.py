@@ -13,6 +13,7 @@ __all__ = [
     "ArtifactError",
     "ChecksumError",
     "InvalidInputError",
+    "UnknownOptionError",
     "UnsupportedDimensionError",
     "InvalidImageError",
     "InvalidDocumentError",
@@ -60,6 +61,10 @@ class ChecksumError(ArtifactError):
 
 class InvalidInputError(TesseraError, ValueError):
     """The caller passed input the model cannot take (wrong type, shape, value)."""
+
+
+class UnknownOptionError(InvalidInputError, TypeError):
+    """A keyword argument the called function or class does not take; the message lists those it does."""
 
 
 class UnsupportedDimensionError(InvalidInputError):

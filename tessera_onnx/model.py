@@ -23,10 +23,10 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from .artifact import Manifest, member_path, read_manifest, verify_files
-from .errors import ArtifactError, InvalidInputError, TesseraError
+from .errors import ArtifactError, InvalidInputError, TesseraError, UnknownOptionError
 from .locate import resolve_artifact
 
-__all__ = ["TesseraModel", "open_artifact", "check_positive_int", "jsonable"]
+__all__ = ["TesseraModel", "open_artifact", "accepted_options", "check_positive_int", "jsonable"]
 
 _T = TypeVar("_T")
 
@@ -63,7 +63,13 @@ class TesseraModel:
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            raise UnknownOptionError(
+                f"{type(self).__name__}() got unknown option(s) {sorted(unknown)}; "
+                f"it accepts {accepted_options(type(self))}"
+            )
         if verify not in (True, False, "always"):
             raise InvalidInputError(f"verify must be True, False or 'always', got {verify!r}")
         if threads is not None:
@@ -223,6 +229,23 @@ def open_artifact(
             "re-export it with a current tessera-export"
         )
     return root, manifest
+
+
+def accepted_options(cls: type) -> list[str]:
+    """The keyword options ``cls(model, ...)`` takes: its own and those of every base up to TesseraModel."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind is inspect.Parameter.KEYWORD_ONLY:
+                names.add(p.name)
+        if klass is TesseraModel:
+            break
+    return sorted(names)
 
 
 def check_positive_int(value: Any, name: str) -> int:

@@ -38,15 +38,8 @@ class HyperbolicEmbedder(TesseraModel):
 
     paradigm = "hyperbolic"
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str],
-        *,
-        verify: bool | str = True,
-        cache: str | os.PathLike[str] | None = None,
-        download: bool | None = None,
-    ) -> None:
-        super().__init__(model, verify=verify, cache=cache, download=download)
+    def __init__(self, model: str | os.PathLike[str], *, verify: bool | str = True, **options: Any) -> None:
+        super().__init__(model, verify=verify, **options)  # device/threads are accepted and unused: no graph
         art = read_artifact(self.path, verify=verify)
         self.manifold: str = str(art.settings["manifold"])
         self.curvature: float = float(art.settings.get("curvature", 1.0))

@@ -64,9 +64,6 @@ class TesseraPages(TesseraModel):
         self,
         model: str | os.PathLike[str],
         *,
-        device: str | None = "auto",
-        providers: list[Any] | None = None,
-        threads: int | None = None,
         batch_size: int = 4,
         query_batch_size: int = 32,
         graph_batch: int = 4,
@@ -75,21 +72,9 @@ class TesseraPages(TesseraModel):
         max_pixels: int | None = _UNSET,
         pdf_dpi: float = DEFAULT_PDF_DPI,
         pdf_password: str | None = None,
-        verify: bool | str = True,
-        fallback: bool = True,
-        cache: str | os.PathLike[str] | None = None,
-        download: bool | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            model,
-            device=device,
-            providers=providers,
-            threads=threads,
-            fallback=fallback,
-            verify=verify,
-            cache=cache,
-            download=download,
-        )
+        super().__init__(model, **options)
         fix_mmap_threshold()  # rendered pages (~6 MB each at 150 dpi) must not fragment the heap
         self.config = PagesConfig.from_dict(self.manifest.config["pages"])
         cfg = self.config

@@ -70,28 +70,11 @@ class TextEmbedder(TesseraModel):
         self,
         model: str | os.PathLike[str],
         *,
-        device: str | None = "auto",
-        providers: list[Any] | None = None,
-        threads: int | None = None,
-        spin: bool = False,
         max_length: int | None = None,
         batch_size: int | None = None,
-        verify: bool | str = True,
-        fallback: bool = True,
-        cache: str | os.PathLike[str] | None = None,
-        download: bool | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            model,
-            device=device,
-            providers=providers,
-            threads=threads,
-            spin=spin,
-            fallback=fallback,
-            verify=verify,
-            cache=cache,
-            download=download,
-        )
+        super().__init__(model, **options)
         fix_mmap_threshold()  # per-batch blocks must not fragment the heap as texts stream (see _malloc)
         manifest = self.manifest
         self._warned_dims: set[int] = set()

@@ -123,33 +123,17 @@ class TesseraTimeSeries(TesseraModel):
         self,
         model: str | os.PathLike[str],
         *,
-        device: str | None = "auto",
-        threads: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
-        verify: bool | str = True,
-        providers: list[Any] | None = None,
-        fallback: bool = True,
-        spin: bool = False,
         parallel: str = "batch",
-        cache: str | os.PathLike[str] | None = None,
-        download: bool | None = None,
+        **options: Any,
     ) -> None:
         if parallel not in PARALLEL_MODES:
             raise InvalidInputError(f"parallel must be one of {PARALLEL_MODES}, got {parallel!r}")
-        super().__init__(
-            model,
-            device=device,
-            providers=providers,
-            threads=threads,
-            spin=spin,
-            fallback=fallback,
-            verify=verify,
-            cache=cache,
-            download=download,
-        )
+        super().__init__(model, **options)
         manifest = self.manifest
         self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
         self.batch_size = check_positive_int(batch_size, "batch_size")
+        threads = self._session_options["threads"]
         workers = (threads or available_cores()) if parallel == "batch" else 1
         self.session = self._verified(
             (manifest.model_file,),

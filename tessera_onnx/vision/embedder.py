@@ -78,28 +78,13 @@ class TesseraImageText(TesseraModel):
         self,
         model: str | os.PathLike[str],
         *,
-        device: str | None = "auto",
-        providers: list[Any] | None = None,
-        threads: int | None = None,
         batch_size: int = 32,
         graph_batch: int = 4,
         workers: int | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
-        verify: bool | str = True,
-        fallback: bool = True,
-        cache: str | os.PathLike[str] | None = None,
-        download: bool | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            model,
-            device=device,
-            providers=providers,
-            threads=threads,
-            fallback=fallback,
-            verify=verify,
-            cache=cache,
-            download=download,
-        )
+        super().__init__(model, **options)
         manifest = self.manifest
         self.config = ImageTextConfig.from_dict(manifest.config["vision"])
         self.image_config = ImagePreprocessConfig.from_dict(manifest.config.get("image"))

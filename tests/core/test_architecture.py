@@ -247,3 +247,17 @@ def test_registry_and_manifest_validate_against_the_table():
     for name in PARADIGMS:
         list_models(name)  # every paradigm is a valid filter (pages was rejected once)
     assert list_models("pages"), "models.json lists page-retrieval models"
+
+
+@pytest.mark.parametrize(
+    "name", ["dense", "multi_vector", "sparse", "vision", "pages", "timeseries", "hyperbolic"]
+)
+def test_unknown_options_name_the_class_and_what_it_takes(name, tmp_path):
+    from tessera_onnx.errors import UnknownOptionError
+    from tessera_onnx.paradigms import get_paradigm
+
+    cls = get_paradigm(name).load_runtime()
+    with pytest.raises(
+        UnknownOptionError, match=rf"{cls.__name__}\(\) got unknown option\(s\) \['bogus'\].*verify"
+    ):
+        cls(tmp_path, bogus=1)

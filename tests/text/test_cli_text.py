@@ -95,3 +95,12 @@ def test_info_and_models(runner, tiny_bert_dense_artifact):
     assert "all-minilm-l6-v2" in result.output
     result = runner.invoke(main, ["info", "no-such-model-xyz"])
     assert result.exit_code != 0 and "unknown model id" in result.output
+
+
+@pytest.mark.parametrize("paradigm", ["dense", "multi_vector", "sparse", "vision", "pages", "timeseries"])
+def test_models_filters_by_every_paradigm_of_the_table(runner, paradigm):
+    """`tessera models --paradigm` offers every paradigm of the table (pages was once refused)."""
+    result = runner.invoke(main, ["models", "--paradigm", paradigm, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows and {r["paradigm"] for r in rows} == {paradigm}
