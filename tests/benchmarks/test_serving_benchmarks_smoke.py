@@ -16,6 +16,7 @@ pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
 
+@pytest.mark.export
 def test_serve_load_quick(tmp_path, minilm_artifact):
     from benchmarks import serve_load
 
@@ -44,6 +45,7 @@ def test_serve_load_quick(tmp_path, minilm_artifact):
     assert "| tessera |" in out.with_suffix(".md").read_text()
 
 
+@pytest.mark.export
 def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     from benchmarks import serverless_bundle
 
@@ -67,6 +69,7 @@ def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     assert res["cold_start_s_median"] > res["import_s_median"] > 0
 
 
+@pytest.mark.export
 def test_serve_batch_tokens_quick(tmp_path, minilm_artifact):
     from benchmarks import serve_batch_tokens
 

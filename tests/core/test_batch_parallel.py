@@ -30,29 +30,19 @@ def test_available_cores_is_positive():
 
 
 def _session(threads: int = 1):
-    """A real onnxruntime session of ``y = x * 2 + 1``, ``rows = x`` (two outputs, batch axis 0)."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    """A real onnxruntime session of ``y = x * 2 + 1``, ``rows = x`` (two outputs, batch axis 0).
 
-    graph = helper.make_graph(
-        [
-            helper.make_node("Mul", ["x", "two"], ["m"]),
-            helper.make_node("Add", ["m", "one"], ["y"]),
-            helper.make_node("Identity", ["x"], ["rows"]),
-        ],
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
-        [
-            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
-            helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3]),
-        ],
-        [numpy_helper.from_array(np.float32(2), "two"), numpy_helper.from_array(np.float32(1), "one")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    The graph is committed (``tests/data/artifacts/affine.onnx``, written by
+    ``tests/data/make_artifacts.py``), so this needs onnxruntime only.
+    """
+    import onnxruntime as ort
+    from committed_artifacts import ARTIFACTS_DIR
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        str(ARTIFACTS_DIR / "affine.onnx"), options, providers=["CPUExecutionProvider"]
+    )
 
 
 @pytest.mark.parametrize("n", [1, 3, 8, 9, 50])

@@ -38,11 +38,10 @@ def test_factory_table_alias_warns():
 
 def test_timeseries_embed_and_dim_warn():
     import numpy as np
-    from ts_fixtures import require_export, tiny_artifact
+    from ts_fixtures import tiny_artifact
 
     from tessera_onnx import TesseraTimeSeries
 
-    require_export()
     ts = TesseraTimeSeries(tiny_artifact("plain"), device="cpu", threads=1)
     series = np.sin(np.arange(ts.context_length, dtype=np.float32) / 5)
     with pytest.warns(DeprecationWarning, match="encode"):

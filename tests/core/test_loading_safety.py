@@ -195,6 +195,7 @@ def test_anomaly_scores_stream_their_windows(plain_ts, monkeypatch):
 # ----------------------------------------------------------------------------- small fixes
 
 
+@pytest.mark.export
 def test_int8_export_leaves_the_root_logger_alone(tiny_bert_dense_artifact, tmp_path):
     pytest.importorskip("onnxruntime.quantization")
     from tessera_export.precision import int8_settings, quantize_int8

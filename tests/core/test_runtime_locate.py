@@ -59,10 +59,14 @@ def test_timeseries_manifest_goes_to_the_timeseries_class(tiny_bert_dense_artifa
     assert PARADIGMS["timeseries"].runtime == "tessera_onnx.timeseries.embedder:TesseraTimeSeries"
 
 
-def test_cache_lookup_by_registry_id(home, minilm_artifact):
+def test_cache_lookup_by_registry_id(home, tiny_bert_dense_artifact):
+    # the tiny dense artifact, cached under a registry id (manifest model_id renamed to it)
     target = home / "all-minilm-l6-v2"
     target.parent.mkdir(parents=True)
-    target.symlink_to(minilm_artifact, target_is_directory=True)
+    shutil.copytree(tiny_bert_dense_artifact, target)
+    manifest = json.loads((target / "tessera.json").read_text())
+    manifest["model_id"] = "all-minilm-l6-v2"
+    (target / "tessera.json").write_text(json.dumps(manifest))
     assert cache_dir() == home
     assert resolve_artifact("all-minilm-l6-v2") == target
     assert resolve_artifact("sentence-transformers/all-MiniLM-L6-v2") == target  # HF repo name

@@ -36,6 +36,7 @@ def main(names: list[str]) -> None:
             print(f"{name}: {size / 1024:.0f} KiB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    ca.write_affine_graph(ca.ARTIFACTS_DIR / "affine.onnx")
     ca.GENERATED_WITH_FILE.write_text(json.dumps({"python": ca.python_version()}, indent=2) + "\n")
 
 

@@ -6,7 +6,8 @@ outputs, model file, precision, opset, matryoshka sizes and whole ``config`` blo
 non-ONNX file (tokenizer, preprocessor configs, the hyperbolic table) equal as parsed JSON or as
 bytes; and the outputs of the runtime on fixed inputs, within ``ATOL``. The ONNX files themselves
 are not compared byte for byte (torch's exporter does not promise identical bytes), nor are the
-manifest's created time, versions, source path and checksums.
+manifest's created time, versions, source path and checksums. The hand-built ``affine.onnx``
+(batch-runner tests) is compared byte for byte.
 """
 
 from __future__ import annotations
@@ -126,3 +127,8 @@ def test_regenerated_artifact_matches_the_committed_one(name, workdir):
     for got, want in zip(_probe(fresh), _probe(committed), strict=True):
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=ATOL, rtol=0)
+
+
+def test_committed_affine_graph_is_what_the_writer_makes(tmp_path):
+    fresh = ca.write_affine_graph(tmp_path / "affine.onnx")
+    assert fresh.read_bytes() == (ca.ARTIFACTS_DIR / "affine.onnx").read_bytes()

@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from committed_artifacts import hyperbolic_pairs as tree_pairs
 
 from tessera_onnx import Tessera
 from tessera_onnx.cli import main
@@ -26,18 +27,6 @@ from tessera_onnx.hyperbolic import (
 )
 from tessera_onnx.hyperbolic.train import _poincare_grads
 from tessera_onnx.ops import poincare as P
-
-
-def tree_pairs(branching: int = 3, depth: int = 3) -> list[tuple[str, str]]:
-    pairs, level = [], ["root"]
-    for _ in range(depth):
-        nxt = []
-        for parent in level:
-            for j in range(branching):
-                pairs.append((f"{parent}.{j}", parent))
-                nxt.append(f"{parent}.{j}")
-        level = nxt
-    return pairs
 
 
 @pytest.fixture(scope="module")

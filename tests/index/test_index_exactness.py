@@ -119,6 +119,7 @@ def test_dense_two_stage_recall_at_default_multiplier(compression):
     assert np.mean(recalls) >= 0.9, recalls
 
 
+@pytest.mark.export
 def test_dense_real_vectors(minilm_artifact):
     from benchmarks.real_corpus import build
     from tessera_onnx import Tessera
@@ -247,6 +248,7 @@ def test_sparse_returns_only_matching_documents_and_exact_ties():
     assert index.search({7: 1.0}, 3) == []
 
 
+@pytest.mark.export
 def test_sparse_real_splade(splade_artifact):
     from benchmarks.real_corpus import build
     from tessera_onnx import Tessera

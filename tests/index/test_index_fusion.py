@@ -94,6 +94,7 @@ def models(minilm_artifact, splade_artifact):
     return Tessera(minilm_artifact, threads=2), Tessera(splade_artifact, threads=2)
 
 
+@pytest.mark.export
 def test_retriever_end_to_end(models, tmp_path):
     dense_model, sparse_model = models
     retriever = Retriever(
@@ -141,6 +142,7 @@ def test_retriever_end_to_end(models, tmp_path):
     ]
 
 
+@pytest.mark.export
 def test_retriever_checks_its_sources(models):
     dense_model, sparse_model = models
     with pytest.raises(InvalidInputError, match="cannot fill"):

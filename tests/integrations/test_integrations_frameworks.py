@@ -64,6 +64,7 @@ def test_framework_adapters_refuse_non_dense_models(tiny_splade_artifact):
         TesseraEmbeddings(str(tiny_splade_artifact))
 
 
+@pytest.mark.export
 def test_llamaindex_embedding(minilm_artifact):
     pytest.importorskip("llama_index.core")
     from llama_index.core import Document, VectorStoreIndex

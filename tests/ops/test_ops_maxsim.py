@@ -160,6 +160,7 @@ def test_large_call_uses_workers_and_restores_blas_threads():
     np.testing.assert_allclose(maxsim_scores(q, d, threads=1), threaded, rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.export
 def test_equals_pylate_colbert_scores():
     """Same scores as PyLate's ``colbert_scores`` (max |diff| <= 1e-5) on unit vectors, full masks and,
     where every document has a positive similarity (PyLate scores padding as 0, we exclude it), ragged ones."""

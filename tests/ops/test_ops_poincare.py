@@ -55,6 +55,7 @@ def test_parity_with_stored_geoopt_values(case, name):
     _close(_ours(name, case), np.array(case["out"][name]))
 
 
+@pytest.mark.export
 def test_parity_with_live_geoopt():
     torch = pytest.importorskip("torch")
     geoopt = pytest.importorskip("geoopt")

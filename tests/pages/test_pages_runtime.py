@@ -106,6 +106,7 @@ def test_manifest_pins_the_input_contract(model, colidefics3_artifact):
     } <= files
 
 
+@pytest.mark.export
 def test_queries_match_reference_and_never_run_the_vision_graph(colidefics3_artifact, reference):
     fresh = Tessera(colidefics3_artifact, threads=1)
     assert isinstance(fresh, TesseraPages)
@@ -119,6 +120,7 @@ def test_queries_match_reference_and_never_run_the_vision_graph(colidefics3_arti
     assert np.allclose(one, ours[0], atol=1e-5)  # batch-independent (left padding only shifts positions)
 
 
+@pytest.mark.export
 def test_pages_of_mixed_sizes_match_reference_vectors_and_scores(model, reference):
     pages = _pages()
     ours = model.encode_images(pages)

@@ -89,13 +89,16 @@ def test_binary_sizes_and_ratio():
 # ----------------------------------------------------------------------------- sentence-transformers parity
 
 
-st_quant = pytest.importorskip("sentence_transformers.quantization")
+@pytest.fixture(scope="module")
+def st_quant():
+    return pytest.importorskip("sentence_transformers.quantization")
 
 
+@pytest.mark.export
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("dim", [384, 64, 8, 24])
 @pytest.mark.parametrize("scheme", ["binary", "ubinary"])
-def test_binary_matches_sentence_transformers(scheme, dim):
+def test_binary_matches_sentence_transformers(st_quant, scheme, dim):
     x = _emb(50, dim, seed=dim)
     x[0, :3] = 0.0
     expected = st_quant.quantize_embeddings(x, precision=scheme)
@@ -104,8 +107,9 @@ def test_binary_matches_sentence_transformers(scheme, dim):
     np.testing.assert_array_equal(ours, expected)
 
 
+@pytest.mark.export
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_int8_matches_sentence_transformers_with_same_ranges():
+def test_int8_matches_sentence_transformers_with_same_ranges(st_quant):
     calib = _emb(500, 64, seed=1)
     ranges = calibration_ranges(calib)
     x = np.clip(_emb(200, 64, seed=2), ranges[0], ranges[1])  # in-range values

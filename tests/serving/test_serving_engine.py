@@ -35,18 +35,19 @@ def run(coro):
 # ----------------------------------------------------------------------------- batching
 
 
-def test_concurrent_requests_get_their_single_request_vectors(minilm_artifact):
+def test_concurrent_requests_get_their_single_request_vectors(tiny_bert_dense_artifact):
     """Results do not depend on the batch a request ran in: max abs diff <= 1e-6 vs encode([text])."""
-    model = Tessera(minilm_artifact, threads=1)
+    model = Tessera(tiny_bert_dense_artifact, threads=1)
     alone = np.stack([model.encode([t])[0] for t in TEXTS])
 
     async def main():
         engine = Engine(
-            [ModelConfig(minilm_artifact, options={"threads": 1})], limits=EngineLimits(batch_window_ms=20)
+            [ModelConfig(tiny_bert_dense_artifact, options={"threads": 1})],
+            limits=EngineLimits(batch_window_ms=20),
         )
         async with engine:
-            results = await asyncio.gather(*(engine.embed("all-minilm-l6-v2", [t]) for t in TEXTS * 3))
-            stats = engine.stats()["all-minilm-l6-v2"]
+            results = await asyncio.gather(*(engine.embed("tiny-bert-dense", [t]) for t in TEXTS * 3))
+            stats = engine.stats()["tiny-bert-dense"]
         return results, stats
 
     results, stats = run(main())
@@ -199,11 +200,11 @@ def test_memory_budget_evicts_least_recently_used(tiny_bert_dense_artifact):
     assert evictions == 1
 
 
-def test_sync_engine_matches_async(minilm_artifact):
-    model = Tessera(minilm_artifact, threads=1)
-    with SyncEngine(Engine([ModelConfig(minilm_artifact, options={"threads": 1})])) as engine:
-        got = engine.embed("all-minilm-l6-v2", TEXTS[:3]).data
-        assert engine.list_models()[0]["name"] == "all-minilm-l6-v2"
+def test_sync_engine_matches_async(tiny_bert_dense_artifact):
+    model = Tessera(tiny_bert_dense_artifact, threads=1)
+    with SyncEngine(Engine([ModelConfig(tiny_bert_dense_artifact, options={"threads": 1})])) as engine:
+        got = engine.embed("tiny-bert-dense", TEXTS[:3]).data
+        assert engine.list_models()[0]["name"] == "tiny-bert-dense"
     assert np.abs(got - model.encode(TEXTS[:3])).max() <= 1e-6
 
 

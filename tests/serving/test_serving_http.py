@@ -25,7 +25,7 @@ from tessera_onnx import Tessera  # noqa: E402
 from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  # noqa: E402
 
 TOL = 1e-6
-MINILM = "all-minilm-l6-v2"
+DENSE = "tiny-bert-dense"  # the committed tiny dense artifact's model_id
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +37,14 @@ def ttm_artifact():
 
 @pytest.fixture(scope="module")
 def server(
-    minilm_artifact, matryoshka_artifact, tiny_colbert_pylate_artifact, tiny_splade_artifact, ttm_artifact
+    tiny_bert_dense_artifact,
+    matryoshka_artifact,
+    tiny_colbert_pylate_artifact,
+    tiny_splade_artifact,
+    ttm_artifact,
 ):
     models = [
-        ModelConfig(minilm_artifact, options={"threads": 1}, preload=True),
+        ModelConfig(tiny_bert_dense_artifact, options={"threads": 1}, preload=True),
         ModelConfig(matryoshka_artifact, name="tiny-matryoshka"),
         ModelConfig(tiny_colbert_pylate_artifact, name="colbert"),
         ModelConfig(tiny_splade_artifact, name="splade"),
@@ -64,8 +68,8 @@ def strict(tiny_bert_dense_artifact):
 
 
 @pytest.fixture(scope="module")
-def minilm(minilm_artifact):
-    return Tessera(minilm_artifact, threads=1)
+def dense(tiny_bert_dense_artifact):
+    return Tessera(tiny_bert_dense_artifact, threads=1)
 
 
 def client(server, key="unused"):
@@ -79,62 +83,62 @@ def post(server, route, body, **kw):
 # ----------------------------------------------------------------------------- OpenAI API
 
 
-def test_openai_client_base64_default(server, minilm):
+def test_openai_client_base64_default(server, dense):
     texts = ["How do plants make food?", "Photosynthesis converts light energy.", "stocks fell"]
-    res = client(server).embeddings.create(model=MINILM, input=texts)  # the client asks for base64
+    res = client(server).embeddings.create(model=DENSE, input=texts)  # the client asks for base64
     got = np.array([d.embedding for d in res.data], dtype=np.float32)
-    assert got.shape == (3, 384)
-    assert np.abs(got - minilm.encode(texts)).max() <= TOL
-    assert res.usage.prompt_tokens == int(minilm.tokenizer.encode(texts).lengths.sum())
+    assert got.shape == (3, dense.dimension)
+    assert np.abs(got - dense.encode(texts)).max() <= TOL
+    assert res.usage.prompt_tokens == int(dense.tokenizer.encode(texts).lengths.sum())
     assert res.usage.total_tokens == res.usage.prompt_tokens
-    assert res.model == MINILM and [d.index for d in res.data] == [0, 1, 2]
+    assert res.model == DENSE and [d.index for d in res.data] == [0, 1, 2]
 
 
-def test_openai_float_single_string_and_raw_base64(server, minilm):
-    res = client(server).embeddings.create(model=MINILM, input="hello world", encoding_format="float")
-    assert np.abs(np.array(res.data[0].embedding) - minilm.encode("hello world")).max() <= TOL
+def test_openai_float_single_string_and_raw_base64(server, dense):
+    res = client(server).embeddings.create(model=DENSE, input="hello world", encoding_format="float")
+    assert np.abs(np.array(res.data[0].embedding) - dense.encode("hello world")).max() <= TOL
     raw = post(
-        server, "/v1/embeddings", {"model": MINILM, "input": "hello world", "encoding_format": "base64"}
+        server, "/v1/embeddings", {"model": DENSE, "input": "hello world", "encoding_format": "base64"}
     )
     import base64
 
     vec = np.frombuffer(base64.b64decode(raw.json()["data"][0]["embedding"]), dtype="<f4")
-    assert np.abs(vec - minilm.encode("hello world")).max() <= TOL
+    assert np.abs(vec - dense.encode("hello world")).max() <= TOL
 
 
-def test_openai_token_id_input(server, minilm):
-    ids = minilm.tokenizer.encode(["hello world", "the eiffel tower"]).ids
+def test_openai_token_id_input(server, dense):
+    ids = dense.tokenizer.encode(["hello world", "the eiffel tower"]).ids
     body_ids = [[int(t) for t in row[1:-1]] for row in ids]  # without [CLS]/[SEP], as a client would send
-    res = client(server).embeddings.create(model=MINILM, input=body_ids, encoding_format="float")
+    res = client(server).embeddings.create(model=DENSE, input=body_ids, encoding_format="float")
     got = np.array([d.embedding for d in res.data])
-    assert np.abs(got - minilm.encode(["hello world", "the eiffel tower"])).max() <= TOL
-    single = client(server).embeddings.create(model=MINILM, input=body_ids[0], encoding_format="float")
+    assert np.abs(got - dense.encode(["hello world", "the eiffel tower"])).max() <= TOL
+    single = client(server).embeddings.create(model=DENSE, input=body_ids[0], encoding_format="float")
     assert np.abs(np.array(single.data[0].embedding) - got[0]).max() <= TOL
-    bad = post(server, "/v1/embeddings", {"model": MINILM, "input": [[10**9]]})
+    bad = post(server, "/v1/embeddings", {"model": DENSE, "input": [[10**9]]})
     assert bad.status_code == 422 and "token ids" in bad.json()["error"]["message"]
 
 
-def test_openai_dimensions_matryoshka(server, matryoshka_artifact):
+def test_openai_dimensions_matryoshka(server, matryoshka_artifact, tiny_bert_dense_artifact):
     model = Tessera(matryoshka_artifact)
     res = client(server).embeddings.create(model="tiny-matryoshka", input=["a sentence"], dimensions=16)
     got = np.array(res.data[0].embedding)
     assert got.shape == (16,) and abs(np.linalg.norm(got) - 1) < 1e-5
     assert np.abs(got - model.encode(["a sentence"], dimension=16)[0]).max() <= TOL
     with pytest.raises(openai.UnprocessableEntityError) as err:
-        client(server).embeddings.create(model=MINILM, input=["x"], dimensions=1000)
-    assert "1..384" in str(err.value)
+        client(server).embeddings.create(model=DENSE, input=["x"], dimensions=1000)
+    assert f"1..{Tessera(tiny_bert_dense_artifact).dimension}" in str(err.value)
 
 
 def test_openai_errors_in_envelope(server):
     with pytest.raises(openai.NotFoundError) as err:
         client(server).embeddings.create(model="no-such-model", input=["x"])
-    assert err.value.body["code"] == "model_not_found" and MINILM in err.value.body["message"]
+    assert err.value.body["code"] == "model_not_found" and DENSE in err.value.body["message"]
     for body, needle in [
-        ({"model": MINILM}, "'input' is required"),
-        ({"model": MINILM, "input": []}, "non-empty"),
-        ({"model": MINILM, "input": [1.5]}, "input[0]"),
-        ({"model": MINILM, "input": "x", "encoding_format": "int8"}, "encoding_format"),
-        ({"model": MINILM, "input": "x", "dimensions": "8"}, "dimensions"),
+        ({"model": DENSE}, "'input' is required"),
+        ({"model": DENSE, "input": []}, "non-empty"),
+        ({"model": DENSE, "input": [1.5]}, "input[0]"),
+        ({"model": DENSE, "input": "x", "encoding_format": "int8"}, "encoding_format"),
+        ({"model": DENSE, "input": "x", "dimensions": "8"}, "dimensions"),
         ([1, 2], "JSON object"),
     ]:
         r = post(server, "/v1/embeddings", body)
@@ -147,43 +151,43 @@ def test_openai_errors_in_envelope(server):
 def test_models_routes(server):
     models = client(server).models.list()
     ids = {m.id for m in models.data}
-    assert ids == {MINILM, "tiny-matryoshka", "colbert", "splade", "ttm"}
-    assert client(server).models.retrieve(MINILM).id == MINILM
+    assert ids == {DENSE, "tiny-matryoshka", "colbert", "splade", "ttm"}
+    assert client(server).models.retrieve(DENSE).id == DENSE
     assert httpx.get(server.url + "/v1/models/nope").status_code == 404
 
 
-def test_concurrent_http_requests_match_single_requests(server, minilm):
+def test_concurrent_http_requests_match_single_requests(server, dense):
     """32 concurrent openai-client requests are batched together and get their single-text vectors."""
     texts = [f"request number {i} " + "with some extra words " * (i % 7) for i in range(32)]
-    alone = np.stack([minilm.encode([t])[0] for t in texts])
-    before = _metric(server, "tessera_batch_size_count", MINILM)
+    alone = np.stack([dense.encode([t])[0] for t in texts])
+    before = _metric(server, "tessera_batch_size_count", DENSE)
 
     async def main():
         aclient = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
-        res = await asyncio.gather(*(aclient.embeddings.create(model=MINILM, input=[t]) for t in texts))
+        res = await asyncio.gather(*(aclient.embeddings.create(model=DENSE, input=[t]) for t in texts))
         await aclient.close()
         return res
 
     res = asyncio.run(main())
     got = np.stack([np.array(r.data[0].embedding, dtype=np.float32) for r in res])
     assert np.abs(got - alone).max() <= TOL
-    batches = _metric(server, "tessera_batch_size_count", MINILM) - before
+    batches = _metric(server, "tessera_batch_size_count", DENSE) - before
     assert 0 < batches < len(texts), "requests were merged into shared batches"
 
 
 # ----------------------------------------------------------------------------- TEI routes
 
 
-def test_tei_embed(server, minilm):
-    r = post(server, "/embed", {"inputs": ["hello", "world"], "model": MINILM})
+def test_tei_embed(server, dense):
+    r = post(server, "/embed", {"inputs": ["hello", "world"], "model": DENSE})
     assert r.status_code == 200
-    assert np.abs(np.array(r.json()) - minilm.encode(["hello", "world"])).max() <= TOL
-    r = post(server, "/embed", {"inputs": "one", "model": MINILM})
-    assert np.array(r.json()).shape == (1, 384)
+    assert np.abs(np.array(r.json()) - dense.encode(["hello", "world"])).max() <= TOL
+    r = post(server, "/embed", {"inputs": "one", "model": DENSE})
+    assert np.array(r.json()).shape == (1, dense.dimension)
     long = "word " * 400
-    r = post(server, "/embed", {"inputs": [long], "model": MINILM})  # TEI: truncate defaults to false
+    r = post(server, "/embed", {"inputs": [long], "model": DENSE})  # TEI: truncate defaults to false
     assert r.status_code == 413 and "truncate" in r.json()["error"]
-    assert post(server, "/embed", {"inputs": [long], "model": MINILM, "truncate": True}).status_code == 200
+    assert post(server, "/embed", {"inputs": [long], "model": DENSE, "truncate": True}).status_code == 200
     r = post(server, "/embed", {"inputs": ["x"], "model": "splade"})
     assert r.status_code == 422 and "dense" in r.json()["error"]
 
@@ -208,7 +212,7 @@ def test_tei_embed_all_colbert(server, tiny_colbert_pylate_artifact):
     assert np.abs(np.array(q) - model.encode_queries(["query"])[0]).max() <= TOL
 
 
-def test_tei_rerank_maxsim_and_cosine(server, tiny_colbert_pylate_artifact, minilm):
+def test_tei_rerank_maxsim_and_cosine(server, tiny_colbert_pylate_artifact, dense):
     colbert = Tessera(tiny_colbert_pylate_artifact)
     texts = ["first candidate", "second one here", "third"]
     r = post(server, "/rerank", {"query": "a query", "texts": texts, "model": "colbert", "return_text": True})
@@ -221,12 +225,12 @@ def test_tei_rerank_maxsim_and_cosine(server, tiny_colbert_pylate_artifact, mini
     r = post(
         server,
         "/rerank",
-        {"query": "How do plants make food?", "texts": ["Photosynthesis.", "Stocks fell."], "model": MINILM},
+        {"query": "How do plants make food?", "texts": ["Photosynthesis.", "Stocks fell."], "model": DENSE},
     )
-    cos = minilm.similarity(["How do plants make food?"], ["Photosynthesis.", "Stocks fell."])[0]
+    cos = dense.similarity(["How do plants make food?"], ["Photosynthesis.", "Stocks fell."])[0]
     assert r.json()[0]["index"] == 0 and abs(r.json()[0]["score"] - cos[0]) <= 1e-5
-    assert post(server, "/rerank", {"query": "q", "texts": [], "model": MINILM}).status_code == 422
-    assert post(server, "/rerank", {"texts": ["a"], "model": MINILM}).status_code == 422
+    assert post(server, "/rerank", {"query": "q", "texts": [], "model": DENSE}).status_code == 422
+    assert post(server, "/rerank", {"texts": ["a"], "model": DENSE}).status_code == 422
 
 
 def test_forecast_route(server, ttm_artifact):
@@ -239,7 +243,7 @@ def test_forecast_route(server, ttm_artifact):
     assert np.abs(np.array(out[0]) - model.forecast(a, horizon=8)).max() <= 1e-5
     assert np.abs(np.array(out[1]) - model.forecast(b, horizon=8)).max() <= 1e-5
     assert post(server, "/forecast", {"series": [["x"]]}).status_code == 422
-    assert post(server, "/forecast", {"series": [[1.0, 2.0]], "model": MINILM}).status_code == 422
+    assert post(server, "/forecast", {"series": [[1.0, 2.0]], "model": DENSE}).status_code == 422
 
 
 # ----------------------------------------------------------------------------- operations
@@ -257,7 +261,7 @@ def _metric(server, name, model, headers=None):
 def test_health_and_metrics(server):
     h = httpx.get(server.url + "/health")
     assert h.status_code == 200 and h.json()["status"] == "ok"
-    post(server, "/embed", {"inputs": ["metrics please"], "model": MINILM})
+    post(server, "/embed", {"inputs": ["metrics please"], "model": DENSE})
     text = httpx.get(server.url + "/metrics").text
     for name in (
         "tessera_requests_total",
@@ -270,8 +274,8 @@ def test_health_and_metrics(server):
         "tessera_model_loaded",
     ):
         assert name in text, name
-    assert _metric(server, "tessera_requests_total", MINILM) >= 1
-    assert _metric(server, "tessera_tokens_total", MINILM) > 0
+    assert _metric(server, "tessera_requests_total", DENSE) >= 1
+    assert _metric(server, "tessera_tokens_total", DENSE) > 0
 
 
 # ----------------------------------------------------------------------------- limits and auth

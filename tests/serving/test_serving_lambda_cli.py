@@ -22,8 +22,8 @@ TEXTS = ["How do plants make food?", "stocks fell"]
 
 
 @pytest.fixture()
-def handler(minilm_artifact, monkeypatch):
-    monkeypatch.setenv("TESSERA_MODEL", str(minilm_artifact))
+def handler(tiny_bert_dense_artifact, monkeypatch):
+    monkeypatch.setenv("TESSERA_MODEL", str(tiny_bert_dense_artifact))
     monkeypatch.setenv("TESSERA_THREADS", "1")
     lambda_handler._STATE.clear()
     yield lambda_handler.handler
@@ -33,10 +33,10 @@ def handler(minilm_artifact, monkeypatch):
     lambda_handler._STATE.clear()
 
 
-def test_lambda_direct_and_api_gateway_events(handler, minilm_artifact):
-    ref = Tessera(minilm_artifact, threads=1).encode(TEXTS)
+def test_lambda_direct_and_api_gateway_events(handler, tiny_bert_dense_artifact):
+    ref = Tessera(tiny_bert_dense_artifact, threads=1).encode(TEXTS)
     out = handler({"input": TEXTS, "model": "anything", "encoding_format": "float"}, None)
-    assert out["model"] == "all-minilm-l6-v2" and out["usage"]["prompt_tokens"] > 0
+    assert out["model"] == "tiny-bert-dense" and out["usage"]["prompt_tokens"] > 0
     assert np.abs(np.array([d["embedding"] for d in out["data"]]) - ref).max() <= 1e-6
     engine = lambda_handler._STATE["engine"]
     body = base64.b64encode(json.dumps({"input": TEXTS[0]}).encode()).decode()
@@ -57,7 +57,7 @@ def test_lambda_errors(handler):
     assert http["statusCode"] == 422 and "JSON" in json.loads(http["body"])["error"]["message"]
 
 
-def test_config_file(tmp_path, minilm_artifact):
+def test_config_file(tmp_path, tiny_bert_dense_artifact):
     cfg = tmp_path / "serve.json"
     cfg.write_text(
         json.dumps(
@@ -65,7 +65,9 @@ def test_config_file(tmp_path, minilm_artifact):
                 "port": 9100,
                 "memory_budget_mb": 512,
                 "limits": {"max_inputs": 10, "max_in_flight": 32, "queue_timeout_s": 5},
-                "models": [{"path": str(minilm_artifact), "name": "m", "keep_alive": 30, "threads": 1}],
+                "models": [
+                    {"path": str(tiny_bert_dense_artifact), "name": "m", "keep_alive": 30, "threads": 1}
+                ],
             }
         )
     )

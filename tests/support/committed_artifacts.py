@@ -182,6 +182,31 @@ def build_hyperbolic(out: Path) -> Path:
     )
 
 
+def write_affine_graph(path: Path) -> Path:
+    """``y = x * 2 + 1`` and ``rows = x`` over ``x [batch, 3]`` float (the batch-runner tests' graph)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["m"]),
+            helper.make_node("Add", ["m", "one"], ["y"]),
+            helper.make_node("Identity", ["x"], ["rows"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3]),
+        ],
+        [numpy_helper.from_array(np.float32(2), "two"), numpy_helper.from_array(np.float32(1), "one")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    save(model, str(path))
+    return path
+
+
 def all_names() -> tuple[str, ...]:
     """Every committed artifact, recipes first, the hyperbolic table last."""
     return (*RECIPES, HYPERBOLIC)

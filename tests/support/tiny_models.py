@@ -91,7 +91,29 @@ _DOC_MODULES = (
 
 @lru_cache(maxsize=1)
 def corpus_sentences() -> tuple[str, ...]:
-    """A deterministic list of real English sentences from the standard library's docstrings."""
+    """A deterministic list of real English sentences from the standard library's docstrings.
+
+    Collected in a fresh interpreter without site-packages (``python -I -S``): some packages
+    (torch) replace standard-library functions when imported, which would change the corpus, the
+    tokenizers trained on it, and every tiny checkpoint with them.
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import tiny_models; "
+        "print(json.dumps(tiny_models.corpus_sentences_here()))"
+    )
+    here = str(Path(__file__).resolve().parent)
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, here], capture_output=True, text=True, check=True
+    )
+    return tuple(json.loads(done.stdout))
+
+
+def corpus_sentences_here() -> list[str]:
+    """The corpus as collected in this interpreter (see :func:`corpus_sentences`)."""
     import importlib
     import inspect
     import re
@@ -99,7 +121,7 @@ def corpus_sentences() -> tuple[str, ...]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _collect(importlib, inspect, re)
+        return list(_collect(importlib, inspect, re))
 
 
 def _collect(importlib, inspect, re) -> tuple[str, ...]:

@@ -41,11 +41,18 @@ def minilm(minilm_artifact) -> TesseraDense:
 
 
 @pytest.fixture(scope="module")
+def tiny_dense(tiny_bert_dense_artifact) -> TesseraDense:
+    """The committed tiny dense artifact: for behaviour that does not depend on real weights."""
+    return Tessera(tiny_bert_dense_artifact, threads=2)
+
+
+@pytest.fixture(scope="module")
 def st_model(minilm_dir):
     st = pytest.importorskip("sentence_transformers")
     return st.SentenceTransformer(str(minilm_dir), device="cpu")
 
 
+@pytest.mark.export
 def test_minilm_matches_sentence_transformers(minilm, st_model):
     texts = varied_texts(300)
     with warnings.catch_warnings(record=True) as caught:
@@ -61,42 +68,42 @@ def test_minilm_matches_sentence_transformers(minilm, st_model):
     assert single.shape == (384,)
 
 
-def test_batch_size_never_changes_results(minilm):
+def test_batch_size_never_changes_results(tiny_dense):
     texts = varied_texts(60)
-    big = minilm.encode(texts, batch_size=64)
-    one = np.stack([minilm.encode([t], batch_size=1)[0] for t in texts])
+    big = tiny_dense.encode(texts, batch_size=64)
+    one = np.stack([tiny_dense.encode([t], batch_size=1)[0] for t in texts])
     np.testing.assert_allclose(big, one, atol=1e-5)
-    odd = minilm.encode(texts, batch_size=3)
+    odd = tiny_dense.encode(texts, batch_size=3)
     np.testing.assert_allclose(big, odd, atol=1e-5)
 
 
-def test_default_batch_size_depends_on_the_provider(minilm):
+def test_default_batch_size_depends_on_the_provider(tiny_dense):
     from tessera_onnx.text.batching import CPU_BATCH_SIZE, DEFAULT_BATCH_SIZE, default_batch_size
 
-    assert minilm.provider == "CPUExecutionProvider" and minilm.batch_size == CPU_BATCH_SIZE == 16
+    assert tiny_dense.provider == "CPUExecutionProvider" and tiny_dense.batch_size == CPU_BATCH_SIZE == 16
     assert default_batch_size("CUDAExecutionProvider") == DEFAULT_BATCH_SIZE == 32
-    assert type(minilm)(minilm.path, device="cpu", batch_size=48).batch_size == 48
+    assert type(tiny_dense)(tiny_dense.path, device="cpu", batch_size=48).batch_size == 48
     with pytest.raises(InvalidInputError, match="batch_size must be a positive integer"):
-        type(minilm)(minilm.path, device="cpu", batch_size=0)
+        type(tiny_dense)(tiny_dense.path, device="cpu", batch_size=0)
 
 
-def test_order_is_restored(minilm):
+def test_order_is_restored(tiny_dense):
     texts = ["short", "a much longer text " * 20, "mid length text here"]
-    together = minilm.encode(texts)
+    together = tiny_dense.encode(texts)
     for i, t in enumerate(texts):
-        np.testing.assert_allclose(together[i], minilm.encode(t), atol=1e-5)
+        np.testing.assert_allclose(together[i], tiny_dense.encode(t), atol=1e-5)
 
 
-def test_thread_safety(minilm):
+def test_thread_safety(tiny_dense):
     texts = varied_texts(40)
-    expected = minilm.encode(texts)
+    expected = tiny_dense.encode(texts)
     results: dict[int, np.ndarray] = {}
     errors: list[BaseException] = []
 
     def work(k: int) -> None:
         try:
             chunk = texts[k::4]
-            results[k] = minilm.encode(chunk, batch_size=2 + k)
+            results[k] = tiny_dense.encode(chunk, batch_size=2 + k)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -110,6 +117,7 @@ def test_thread_safety(minilm):
         np.testing.assert_allclose(results[k], expected[k::4], atol=1e-5)
 
 
+@pytest.mark.export
 def test_similarity_info_dimension(minilm):
     emb = minilm.encode(["cats purr", "kittens meow", "stock markets fell"])
     sim = minilm.similarity(emb, emb)
@@ -150,6 +158,7 @@ def test_prefixes_and_prompts(matryoshka_artifact):
     np.testing.assert_allclose(model.encode(["cats"], prompt="x: "), model.encode(["x: cats"]), atol=1e-6)
 
 
+@pytest.mark.export
 def test_tiny_dense_matches_sentence_transformers(tiny_bert_dense_artifact, tiny_bert_dir):
     st = pytest.importorskip("sentence_transformers")
     texts = varied_texts(40)

@@ -29,6 +29,7 @@ def minilm(minilm_artifact):
     return Tessera(minilm_artifact, device="cpu")
 
 
+@pytest.mark.export
 def test_normalize_false_keeps_the_models_normalize(minilm, st_minilm):
     ref = st_minilm.encode(TEXTS, normalize_embeddings=False)
     got = minilm.encode(TEXTS, normalize=False)
@@ -37,6 +38,7 @@ def test_normalize_false_keeps_the_models_normalize(minilm, st_minilm):
     np.testing.assert_allclose(Tessera(minilm.path, normalize=False).encode(TEXTS), ref, atol=1e-5)
 
 
+@pytest.mark.export
 def test_raw_pooled_is_the_pooling_output(minilm, st_minilm):
     from sentence_transformers import SentenceTransformer
 
@@ -46,6 +48,7 @@ def test_raw_pooled_is_the_pooling_output(minilm, st_minilm):
     assert np.linalg.norm(ref[0]) > 2
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("normalize", [False, True])
 def test_any_dimension_like_truncate_dim(minilm, st_minilm, normalize):
     ref = st_minilm.encode(TEXTS, truncate_dim=100, normalize_embeddings=normalize)
@@ -64,14 +67,14 @@ def test_any_dimension_like_truncate_dim(minilm, st_minilm, normalize):
             model.encode(TEXTS, dimension=bad)
 
 
-def test_encode_queries_documents_take_prompts(matryoshka_manifest_artifact, splade_artifact):
+def test_encode_queries_documents_take_prompts(matryoshka_manifest_artifact, tiny_splade_artifact):
     model = Tessera(matryoshka_manifest_artifact)
     for method in (model.encode_queries, model.encode_documents):
         np.testing.assert_allclose(method(["cats"], prompt="x: "), model.encode(["x: cats"]), atol=1e-6)
         np.testing.assert_allclose(
             method(["cats"], prompt_name="classification"), model.encode(["classify: cats"]), atol=1e-6
         )
-    sparse = Tessera(splade_artifact)
+    sparse = Tessera(tiny_splade_artifact)
     assert sparse.encode_queries("cats", prompt="search: ") == sparse.encode("search: cats")
     assert sparse.encode_documents("cats", prompt="x: ") == sparse.encode("x: cats")
 
@@ -112,6 +115,7 @@ def nomic_like_artifact(tiny_bert_dense_artifact, tmp_path_factory):
     return _edited(tiny_bert_dense_artifact, tmp_path_factory, "nomic", edit)
 
 
+@pytest.mark.export
 @pytest.mark.parametrize("dim", [None, 16, 12])
 @pytest.mark.parametrize("normalize", [None, False, True])
 def test_nomic_layer_norm_recipe(nomic_like_artifact, tiny_bert_dir, dim, normalize):
@@ -132,6 +136,7 @@ def test_nomic_layer_norm_recipe(nomic_like_artifact, tiny_bert_dir, dim, normal
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
+@pytest.mark.export
 def test_export_records_matryoshka_dims_for_models_outside_the_registry(tiny_bert_dir, tmp_path):
     pytest.importorskip("torch")
     from click.testing import CliRunner
