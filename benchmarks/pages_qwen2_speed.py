@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
     load_start = load_average()
     ckpt, art = prepare(args.work, args)
     torch.set_num_threads(args.threads)
-    from tessera_export.pages_qwen2vl import load_colqwen2
+    from tessera_export.pages.qwen2vl import load_colqwen2
 
     ref_model = load_colqwen2(ckpt, attn_implementation="sdpa")  # transformers' default attention
     proc = ColQwen2Processor.from_pretrained(str(ckpt))

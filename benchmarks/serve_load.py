@@ -162,6 +162,8 @@ def start_tessera(
         str(args.max_in_flight),
         "--queue-timeout",
         str(args.queue_timeout),
+        "--max-per-client",
+        "0",  # one load generator stands for many clients
         "--log-level",
         "warning",
     ]

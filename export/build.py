@@ -34,6 +34,9 @@ def _checkpoint_config(directory: Path) -> dict[str, Any]:
     """The checkpoint's ``config.json`` (empty when absent or unreadable)."""
     import json
 
+    if not (directory / "config.json").is_file() and (directory / "adapter_config.json").is_file():
+        # a PEFT adapter: the only adapters tessera-export reads are colpali-engine page adapters
+        return {"architectures": ["ColPeftAdapter"], "peft_adapter": True}
     try:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -59,6 +62,9 @@ _PARADIGM_OPTIONS = (
     "colpali_engine",
     "image_size",
     "optimize",
+    "text_semantics",
+    "against",
+    "reference_python",
 )
 # ... of which these are general hints an exporter without the knob simply has no use for
 _GENERAL_OPTIONS = ("optimize", "trust_remote_code")
@@ -83,6 +89,9 @@ def build_artifact(
     matryoshka_dims: Sequence[int] | None = None,
     colpali_engine: str | None = None,
     image_size: int | None = None,
+    text_semantics: str | None = None,
+    against: str | None = None,
+    reference_python: str | None = None,
 ) -> Manifest:
     """Export a model into a self-describing artifact directory and return its manifest.
 
@@ -98,7 +107,10 @@ def build_artifact(
     the registry; a registry entry's own sizes are used otherwise).
     ``colpali_engine`` / ``image_size``: page retrieval (paradigm ``pages``) only: which
     colpali-engine revision's prompts the checkpoint was trained with, and the artifact's default
-    image size (Idefics3: longest edge in px).
+    image size (Idefics3: longest edge in px). ``text_semantics`` (vision, SigLIP text towers):
+    ``"trained"`` (the default: max-length padding, no attention mask) or ``"transformers"`` (the
+    mask is fed). ``against="colpali-engine"`` (pages): also check the artifact against
+    colpali-engine run under ``reference_python`` (its own venv) and record the figures.
     """
     progress = progress or silent
     if paradigm is not None and paradigm not in PARADIGMS:
@@ -154,6 +166,9 @@ def build_artifact(
         "colpali_engine": colpali_engine,
         "image_size": image_size,
         "optimize": optimize,
+        "text_semantics": text_semantics,
+        "against": against,
+        "reference_python": reference_python,
     }
     options: dict[str, Any] = {}
     for name in _PARADIGM_OPTIONS:

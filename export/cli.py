@@ -9,24 +9,24 @@ from pathlib import Path
 import click
 
 from tessera_onnx.artifact import PARADIGMS, PRECISIONS
-from tessera_onnx.errors import TesseraError
+from tessera_onnx.cli.group import DEBUG_HELP, ContractGroup
 
 from . import __version__
-from .precision import INT8_PROFILES
+from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
 from .progress import make_progress
 
 __all__ = ["main"]
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2 if isinstance(exc, TesseraError) else 1)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ContractGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera-export")
-def main() -> None:
-    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra)."""
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+def main(debug: bool) -> None:
+    """Export embedding models into self-describing tessera ONNX artifacts (needs the [export] extra).
+
+    Errors print one line; a TesseraError or a usage error exits with status 2, another error
+    with status 1 (``--debug`` adds the traceback).
+    """
 
 
 @main.command()
@@ -60,8 +60,10 @@ def main() -> None:
     "--int8-profile",
     type=click.Choice(sorted(INT8_PROFILES)),
     default=None,
-    help="int8 settings by name (with --precision int8): dynamic (default), mixed (FFN-out as 8-bit blocks) "
-    "or blockwise (8-bit block weights everywhere: cosine ~0.9999, slower); README, Precision.",
+    help=f"int8 settings by name (with --precision int8; default {DEFAULT_INT8_PROFILE} for text models): "
+    "split (FFN-out outlier channels in an fp32 branch), dynamic (FFN-out fp32; image and page exporters "
+    "use it), mixed (FFN-out as 8-bit blocks) or blockwise (8-bit block weights everywhere: cosine "
+    "~0.9999, slower); docs/export.md, Precision.",
 )
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
 @click.option(
@@ -105,6 +107,28 @@ def main() -> None:
     default=None,
     help="Page retrieval: default image size of the artifact (ColIdefics3: longest edge in px).",
 )
+@click.option(
+    "--siglip-text",
+    "text_semantics",
+    type=click.Choice(["trained", "transformers"]),
+    default=None,
+    help="SigLIP text tower (default 'trained'): 'trained' = ids padded to max_length, no attention mask (how SigLIP was "
+    "trained; big_vision, open_clip); 'transformers' = the tokenizer's attention mask is fed too.",
+)
+@click.option(
+    "--against",
+    type=click.Choice(["colpali-engine"]),
+    default=None,
+    help="Page retrieval: also compare the artifact with colpali-engine itself (run in its own venv, "
+    "see --reference-python) and record the figures in the manifest.",
+)
+@click.option(
+    "--reference-python",
+    "reference_python",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="python of the colpali-engine venv (default: $TESSERA_COLPALI_PYTHON, else benchmarks/.venvs/colpali).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -123,6 +147,9 @@ def build(
     matryoshka_dims: str | None,
     colpali_engine: str | None,
     image_size: int | None,
+    text_semantics: str | None,
+    against: str | None,
+    reference_python: str | None,
     quiet: bool,
 ) -> None:
     """Export MODEL_ID (registry id or hub repo) or --from-dir DIR into an artifact at --out."""
@@ -140,29 +167,28 @@ def build(
             raise click.BadParameter(
                 "a comma-separated list of integers", param_hint="--matryoshka-dims"
             ) from None
-    try:
-        manifest = build_artifact(
-            from_dir if from_dir is not None else model_id,
-            out_dir,
-            model_id=model_id,
-            paradigm=paradigm,
-            precision=precision,
-            opset=opset,
-            optimize=optimize,
-            splade_pooling=splade_pooling,
-            revision=revision,
-            int8_profile=int8_profile,
-            cache_dir=cache_dir,
-            trust_remote_code=trust_remote_code,
-            overwrite=overwrite,
-            progress=make_progress(not quiet),
-            matryoshka_dims=sizes,
-            colpali_engine=colpali_engine,
-            image_size=image_size,
-        )
-    except Exception as exc:  # noqa: BLE001 - one clean line, non-zero exit
-        _fail(exc)
-        return
+    manifest = build_artifact(
+        from_dir if from_dir is not None else model_id,
+        out_dir,
+        model_id=model_id,
+        paradigm=paradigm,
+        precision=precision,
+        opset=opset,
+        optimize=optimize,
+        splade_pooling=splade_pooling,
+        revision=revision,
+        int8_profile=int8_profile,
+        cache_dir=cache_dir,
+        trust_remote_code=trust_remote_code,
+        overwrite=overwrite,
+        progress=make_progress(not quiet),
+        matryoshka_dims=sizes,
+        colpali_engine=colpali_engine,
+        image_size=image_size,
+        text_semantics=text_semantics,
+        against=against,
+        reference_python=reference_python,
+    )
     p = manifest.parity
     click.echo(
         f"{manifest.model_id}: {manifest.paradigm} {manifest.architecture} dim {manifest.dim} {manifest.precision} "
@@ -179,17 +205,52 @@ def build(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Torch checkpoint to re-run parity against.",
 )
+@click.option(
+    "--against",
+    type=click.Choice(["colpali-engine"]),
+    default=None,
+    help="Page retrieval: compare with colpali-engine itself on the checkpoint given by --from-dir "
+    "(ids, pixels, vectors, scores), run in its own venv (--reference-python).",
+)
+@click.option(
+    "--reference-python",
+    "reference_python",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="python of the colpali-engine venv (default: $TESSERA_COLPALI_PYTHON, else benchmarks/.venvs/colpali).",
+)
+@click.option(
+    "--page",
+    "pages",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --against: a page image to compare on (repeatable; default: three synthetic pages).",
+)
+@click.option("--query", "queries", multiple=True, help="With --against: a query to compare on (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-q", "--quiet", is_flag=True)
-def verify(artifact: Path, from_dir: Path | None, as_json: bool, quiet: bool) -> None:
+def verify(
+    artifact: Path,
+    from_dir: Path | None,
+    against: str | None,
+    reference_python: str | None,
+    pages: tuple[str, ...],
+    queries: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Re-check ARTIFACT: sha256 of every file, a smoke inference, and parity with --from-dir."""
     from .verify import verify_artifact
 
-    try:
-        report = verify_artifact(artifact, from_dir=from_dir, progress=make_progress(not quiet))
-    except Exception as exc:  # noqa: BLE001
-        _fail(exc)
-        return
+    report = verify_artifact(
+        artifact, from_dir=None if against else from_dir, progress=make_progress(not quiet)
+    )
+    if against:
+        if from_dir is None:
+            raise click.UsageError("--against colpali-engine needs the checkpoint: --from-dir DIR")
+        report["colpali_engine"] = _against_colpali_engine(
+            artifact, from_dir, pages, queries, reference_python
+        )
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -197,7 +258,34 @@ def verify(artifact: Path, from_dir: Path | None, as_json: bool, quiet: bool) ->
     if "parity" in report:
         p = report["parity"]
         line += f"; parity max_abs_diff {p['max_abs_diff']:.2e}, min cosine {p['min_cosine']:.6f}"
+    if "colpali_engine" in report:
+        c = report["colpali_engine"]
+        line += (
+            f"; {c['reference']}: ids {'equal' if c['ids_equal'] else 'DIFFER'}, pixels {c['max_abs_diff_pixels']:.1e}, "
+            f"vectors {c['max_abs_diff_vectors']:.1e}, scores {c['max_abs_diff_scores']:.1e}"
+        )
     click.echo(line)
+    if "colpali_engine" in report and not report["colpali_engine"]["passed"]:
+        sys.exit(1)
+
+
+def _against_colpali_engine(
+    artifact: Path, checkpoint: Path, pages: tuple[str, ...], queries: tuple[str, ...], python: str | None
+) -> dict:
+    """colpali-engine vs ARTIFACT on the given (or the synthetic parity) pages and queries."""
+    import tempfile
+
+    from tessera_onnx.artifact import read_manifest
+
+    from .pages.against import compare_with_colpali_engine
+    from .pages.build import AGAINST_QUERIES, write_parity_images
+
+    family = read_manifest(artifact).config["pages"]["family"]
+    with tempfile.TemporaryDirectory() as work:
+        images = list(pages) or write_parity_images(Path(work))
+        return compare_with_colpali_engine(
+            artifact, checkpoint, images, list(queries) or AGAINST_QUERIES[family], python=python
+        )
 
 
 @main.command("list")

@@ -70,7 +70,7 @@ def download_checkpoint(
             "Check the network/HF_TOKEN, or download the checkpoint yourself and pass --from-dir DIR."
         ) from exc
     root = Path(path)
-    if not (root / "config.json").is_file():
+    if not (root / "config.json").is_file() and not (root / "adapter_config.json").is_file():
         raise ExportError(
             f"the snapshot of {repo_id!r} in {root} has no config.json; is it a transformers model?"
         )

@@ -24,8 +24,9 @@ from .layouts import load_tokenizer
 from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer, write_final_graph
 from .parity import run_parity as _run_parity
 from .parity import text_cases, torch_outputs
-from .precision import FLOORS, convert_precision
+from .precision import FLOORS, convert_precision, quantize_int8
 from .progress import Progress, silent
+from .variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from .versions import collect_versions
 
 if TYPE_CHECKING:
@@ -461,7 +462,8 @@ def build_text_artifact(
 
         progress("checking fp32 parity of the exported graph")
         fp32_record = parity(raw, "fp32")
-        graph = raw
+        fused: Path | None = None
+        fused_record: dict[str, Any] | None = None
         graph_info: dict[str, Any] = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
             "optimized": False,
@@ -480,7 +482,7 @@ def build_text_artifact(
             except Exception as exc:  # the optimizer is an accelerator, never a reason to fail
                 opt_info, opt_record = {"error": f"{type(exc).__name__}: {exc}"}, None
             if opt_record is not None and opt_record["passed"]:
-                graph, fp32_record = opt_path, opt_record
+                fused, fused_record = opt_path, opt_record  # the onnxruntime variant's source
                 graph_info.update(optimized=True, optimizer=opt_info)
             else:
                 reason = opt_info.get("error") or f"parity {opt_record and opt_record['max_abs_diff']:.3g}"
@@ -488,21 +490,36 @@ def build_text_artifact(
                 graph_info.update(optimizer={**opt_info, "rejected": reason})
 
         final = stage.path / "model.onnx"
-        if precision == "fp32":
-            write_final_graph(graph, final)
-            record = fp32_record
-        else:
-            progress(f"converting weights to {precision}")
-            converted = work_dir / f"model.{precision}.onnx"
-            graph_info["precision_conversion"] = convert_precision(
-                graph, converted, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
-            )
-            write_final_graph(converted, final)
-            progress(f"checking {precision} parity against the fp32 torch model")
-            record = parity(final, precision)
-            record["fp32_graph"] = {
-                k: fp32_record[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")
-            }
+        if precision != "fp32":
+            progress(f"converting weights to {precision} (portable graph and onnxruntime variant)")
+        pair = build_graph_pair(
+            raw,
+            fused,
+            precision,
+            work_dir,
+            "model",
+            plain_record=fp32_record,
+            fused_record=fused_record,
+            convert_portable=lambda src, dst: _portable_precision(src, dst, precision),
+            convert_variant=None
+            if fused is None
+            else lambda src, dst: convert_precision(
+                src, dst, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
+            ),
+            check=lambda path, prec, strict: parity(path, prec, raise_on_fail=strict),
+        )
+        write_final_graph(pair.canonical, final)
+        record = pair.record
+        if pair.conversion:
+            graph_info["precision_conversion"] = pair.conversion
+        written = write_variant(pair, final)
+        if written:
+            graph_info["variant"] = written
+        variants = variants_manifest(
+            {final.name: written},
+            "onnxruntime's fused transformer graph"
+            + (f", int8 profile {int8_profile or 'default'}" if precision == "int8" else ""),
+        )
         graph_info.update(graph_summary(final))
         config["export"] = graph_info
         progress(
@@ -527,10 +544,18 @@ def build_text_artifact(
             parity=record,
             versions=collect_versions(),
             source=src,
+            variants=variants,
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")
     return result
+
+
+def _portable_precision(src: Path, dst: Path, precision: str) -> dict[str, Any]:
+    """``src`` at ``precision`` in standard operators only (fp16 conversion, or portable dynamic int8)."""
+    if precision == "int8":
+        return {"profile": "portable", **quantize_int8(src, dst, portable_int8_settings())}
+    return convert_precision(src, dst, precision)
 
 
 def _matryoshka_dims(

@@ -561,6 +561,7 @@ def build_timeseries_artifact(
             parity=parity,
             versions=collect_versions(),
             source=origin,
+            variants={},  # the graph is standard ONNX already; no onnxruntime-specific variant
         )
         final = stage.commit(manifest)
     progress(f"wrote {out_dir}")

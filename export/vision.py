@@ -30,13 +30,14 @@ from tessera_onnx.artifact import Manifest
 from tessera_onnx.errors import ArtifactError, ExportError, TruncationWarning
 from tessera_onnx.registry import ModelSpec
 from tessera_onnx.text.config import TextConfig
-from tessera_onnx.vision.config import ImagePreprocessConfig, ImageTextConfig
+from tessera_onnx.vision.config import TEXT_SEMANTICS, ImagePreprocessConfig, ImageTextConfig
 
 from .artifact_writer import ArtifactStage
 from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
 from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
 from .precision import FLOORS, INT8_PROFILES, convert_precision, quantize_int8
 from .progress import Progress, silent
+from .variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from .versions import collect_versions
 
 __all__ = ["build_vision_artifact", "VISION_MODEL_TYPES", "VISION_INT8_SETTINGS", "ImageCase"]
@@ -260,13 +261,12 @@ def _optimize_tower(raw: Path, dst: Path, tower_config: Any) -> tuple[Path, dict
     return dst, {**settings, "fused_operators": fused}
 
 
-def _convert(graph: Path, work: Path, precision: str, name: str) -> tuple[Path, dict[str, Any]]:
-    if precision == "fp32":
-        return graph, {}
-    out = work / f"{name}.{precision}.onnx"
+def _convert(src: Path, dst: Path, precision: str, portable: bool) -> dict[str, Any]:
+    """``src`` at ``precision`` into ``dst``: the portable form (standard operators) or onnxruntime's."""
     if precision == "int8":
-        return out, quantize_int8(graph, out, VISION_INT8_SETTINGS)
-    return out, convert_precision(graph, out, precision)
+        settings = portable_int8_settings(VISION_INT8_SETTINGS) if portable else VISION_INT8_SETTINGS
+        return quantize_int8(src, dst, settings)
+    return convert_precision(src, dst, precision)
 
 
 def build_vision_artifact(
@@ -281,8 +281,14 @@ def build_vision_artifact(
     source: Mapping[str, Any] | None = None,
     progress: Progress = silent,
     optimize: bool = True,
+    text_semantics: str = "trained",
 ) -> Manifest:
     """Export a SigLIP / SigLIP2 (fixed resolution) / CLIP checkpoint directory into a vision artifact.
+
+    ``text_semantics`` (SigLIP / SigLIP2): ``"trained"`` (default) exports the text tower fed
+    ``input_ids`` padded to ``max_length`` with no attention mask, as SigLIP was trained (and as
+    big_vision and open_clip compute it); ``"transformers"`` feeds the tokenizer's attention mask
+    as well, matching transformers' ``get_text_features(input_ids, attention_mask)``. CLIP ignores it.
 
     ``optimize``: ship each tower as fused by onnxruntime's transformer optimizer (kept only where
     parity holds; the manifest records what was fused, or why the plain graph was kept).
@@ -292,6 +298,8 @@ def build_vision_artifact(
     source_dir = Path(source_dir)
     if precision not in FLOORS:
         raise ExportError(f"unknown precision {precision!r}; choose one of {tuple(FLOORS)}")
+    if text_semantics not in TEXT_SEMANTICS:
+        raise ExportError(f"text_semantics must be one of {TEXT_SEMANTICS}, not {text_semantics!r}")
     hf_config = _read_json(source_dir / "config.json")
     model_type = _model_type(hf_config, source_dir)
     try:
@@ -309,8 +317,10 @@ def build_vision_artifact(
         shutil.copyfile(source_dir / "preprocessor_config.json", stage.path / "preprocessor_config.json")
         progress("loading torch model")
         model = _load_model(source_dir, model_type)
-        text_inputs = list(extra["text_inputs"])
         siglip = model_type == "siglip"
+        text_inputs = list(extra["text_inputs"])
+        if siglip:  # the padding semantics decide whether the graph takes a mask at all
+            text_inputs = ["input_ids"] + (["attention_mask"] if text_semantics == "transformers" else [])
         model_cfg = ImageTextConfig(
             family=model_type,
             score="sigmoid" if siglip else "softmax",
@@ -318,6 +328,7 @@ def build_vision_artifact(
             logit_bias=float(model.logit_bias.detach().float().item()) if siglip else 0.0,
             text_inputs=tuple(text_inputs),
             text_padding=extra["text_padding"],
+            text_semantics=text_semantics if siglip else "",
             canonicalize=extra["canonicalize"],
             eos_token_id=extra["eos_token_id"],
             special_tokens=extra["special_tokens"],
@@ -359,6 +370,7 @@ def build_vision_artifact(
             "towers": {},
         }
         graphs: dict[str, Any] = {}
+        variant_info: dict[str, dict[str, Any]] = {}
         for label, name, module, cases, reference, inputs, output, axes in towers:
             raw = work_dir / f"{name}.raw.onnx"
             progress(f"exporting the {label} tower (opset {opset})")
@@ -392,30 +404,42 @@ def build_vision_artifact(
                 fused, optimizer = _optimize_tower(raw, work_dir / f"{name}.opt.onnx", tower_cfg)
             else:
                 fused, optimizer = raw, {"skipped": "optimize=False (--no-optimize)"}
+            variant_src: Path | None = None
             if fused != raw:
                 fused_record = check(fused, "fp32", strict=False)
                 optimizer["parity_unfused"] = {k: record[k] for k in ("max_abs_diff", "min_cosine")}
                 if fused_record["passed"]:
-                    raw, record = fused, fused_record
+                    variant_src = fused  # shipped as the onnxruntime variant; the plain graph is canonical
                 else:  # keep the plain export; the manifest says why
                     optimizer["rejected"] = f"parity max_abs_diff {fused_record['max_abs_diff']:.3g}"
             progress(
                 f"{label} tower: onnxruntime optimizer fused {optimizer.get('fused_operators', optimizer)}"
             )
-            graph, conversion = _convert(raw, work_dir, precision, name)
-            if precision != "fp32":
-                progress(f"{label} tower: converted to {precision}; checking parity")
-                fp32 = record
-                record = check(graph, precision)
-                record["fp32_graph"] = {k: fp32[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+            pair = build_graph_pair(
+                raw,
+                variant_src,
+                precision,
+                work_dir,
+                name,
+                plain_record=record,
+                fused_record=fused_record if variant_src is not None else None,
+                convert_portable=lambda s, d: _convert(s, d, precision, True),
+                convert_variant=None
+                if variant_src is None
+                else lambda s, d: _convert(s, d, precision, False),
+                check=lambda path, prec, strict, check=check: check(path, prec, strict),
+            )
+            graph, record, conversion = pair.canonical, pair.record, pair.conversion
             final = stage.path / f"{name}.onnx"
             write_final_graph(graph, final)
+            variant_info[final.name] = write_variant(pair, final)
             parity["towers"][label] = record
             graphs[label] = {
                 "file": final.name,
                 "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
                 "optimizer": optimizer,
                 **({"precision_conversion": conversion} if conversion else {}),
+                **({"variant": variant_info[final.name]} if variant_info[final.name] else {}),
                 **graph_summary(final),
             }
             progress(
@@ -447,6 +471,7 @@ def build_vision_artifact(
             parity=parity,
             versions=collect_versions(),
             source=src,
+            variants=variants_manifest(variant_info, "onnxruntime's fused transformer towers"),
         )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")

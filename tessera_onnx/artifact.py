@@ -14,8 +14,27 @@ alone, with no registry entry. Layout of the manifest (``format_version`` 1)::
       "versions": {...},          # library versions used by the export
       "source": {...},            # hf repo / local dir the weights came from
       "files": {"model.onnx": {"sha256": "...", "size": 123}, ...},
+      "variants": {...},          # optional runtime-specific graphs, see below
       "created": "2026-11-22T10:00:00+00:00"
     }
+
+The graphs named by ``model_file`` (and the paradigm config's other graph files) are the
+*canonical* graphs: standard ``ai.onnx`` operators only, runnable by any ONNX runtime. ``variants``
+(absent in artifacts written before it existed) names optional graphs for one runtime, fastest
+first, e.g. onnxruntime's fused transformer graph::
+
+    "variants": {
+      "onnxruntime-fused": {
+        "graphs": {"model.onnx": "model.ort-fused.onnx"},   # canonical file -> variant file
+        "runtime": "onnxruntime>=1.17",
+        "providers": ["CPUExecutionProvider", "CUDAExecutionProvider"],
+        "ops_domains": ["ai.onnx", "com.microsoft"],
+        "description": "..."
+      }
+    }
+
+A manifest without ``variants`` comes from an older exporter whose ``model_file`` may itself be
+onnxruntime-specific; it loads exactly as before.
 
 A ``hyperbolic`` artifact (a trained hierarchy embedding, see ``tessera_onnx.hyperbolic``) has no
 ONNX graph: its ``model_file`` is the ``.npy`` table, ``inputs``/``outputs`` are empty and its
@@ -89,6 +108,7 @@ class Manifest:
     versions: Mapping[str, str] = field(default_factory=dict)
     source: Mapping[str, Any] = field(default_factory=dict)
     files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    variants: Mapping[str, Mapping[str, Any]] | None = None
     created: str = ""
     format_version: int = FORMAT_VERSION
 
@@ -108,6 +128,16 @@ class Manifest:
         _check_member_name(self.model_file, "model_file")
         for name in self.files:
             _check_member_name(name, "files entry")
+        if self.variants is not None:
+            if not isinstance(self.variants, Mapping):
+                raise ArtifactError("manifest variants must be an object {name: {graphs, runtime, ...}}")
+            for vname, variant in self.variants.items():
+                graphs = variant.get("graphs") if isinstance(variant, Mapping) else None
+                if not isinstance(graphs, Mapping) or not graphs:
+                    raise ArtifactError(f"manifest variant {vname!r} names no graphs; re-export the artifact")
+                for canonical, file in graphs.items():
+                    _check_member_name(canonical, f"variant {vname!r} graph")
+                    _check_member_name(file, f"variant {vname!r} file")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-serialisable manifest, with ``format`` and tuples as lists."""
@@ -115,6 +145,8 @@ class Manifest:
         data = {"format": FORMAT, **data}
         for key in ("inputs", "outputs", "matryoshka_dims"):
             data[key] = list(data[key])
+        if data.get("variants") is None:
+            data.pop("variants", None)  # an older-format manifest stays as it was
         return data
 
     @classmethod

@@ -13,6 +13,7 @@ __all__ = [
     "ArtifactError",
     "ChecksumError",
     "InvalidInputError",
+    "InvalidArgumentError",
     "UnknownOptionError",
     "UnsupportedDimensionError",
     "InvalidImageError",
@@ -20,6 +21,7 @@ __all__ = [
     "HierarchyError",
     "UnknownNodeError",
     "ProviderUnavailableError",
+    "UnsupportedBackendError",
     "MissingDependencyError",
     "DuplicateIdError",
     "UnknownIdError",
@@ -28,6 +30,8 @@ __all__ = [
     "ParityError",
     "OverloadedError",
     "QueueTimeoutError",
+    "ShuttingDownError",
+    "SlowClientError",
     "LimitExceededError",
     "TesseraWarning",
     "ProviderWarning",
@@ -63,8 +67,16 @@ class InvalidInputError(TesseraError, ValueError):
     """The caller passed input the model cannot take (wrong type, shape, value)."""
 
 
-class UnknownOptionError(InvalidInputError, TypeError):
-    """A keyword argument the called function or class does not take; the message lists those it does."""
+class InvalidArgumentError(InvalidInputError, TypeError):
+    """A call does not match the signature: too many positional arguments, a missing one, or an
+    argument of the wrong type. Also a ``TypeError``, as Python raises for such calls."""
+
+
+class UnknownOptionError(InvalidArgumentError):
+    """A keyword argument the called function or class does not take; the message lists those it does.
+
+    The message names the public function, method or class (never a private helper).
+    """
 
 
 class UnsupportedDimensionError(InvalidInputError):
@@ -104,6 +116,10 @@ class ProviderUnavailableError(TesseraError):
     """A requested onnxruntime execution provider is not installed or cannot start."""
 
 
+class UnsupportedBackendError(ProviderUnavailableError):
+    """The chosen inference backend (e.g. OpenVINO) cannot run this artifact's graphs; the message says why."""
+
+
 class MissingDependencyError(TesseraError, ImportError):
     """An optional dependency is needed for this feature; the message says what to install."""
 
@@ -141,6 +157,14 @@ class OverloadedError(TesseraError):
 
 class QueueTimeoutError(OverloadedError):
     """A request waited longer than the server's queue timeout and was refused instead of run late."""
+
+
+class ShuttingDownError(OverloadedError):
+    """The server is shutting down: it finishes the requests it accepted and takes no new ones."""
+
+
+class SlowClientError(TesseraError):
+    """The client did not send its request body within the server's body timeout (HTTP 408)."""
 
 
 class LimitExceededError(InvalidInputError):

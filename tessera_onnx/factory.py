@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .arguments import public
 from .artifact import read_manifest
 from .locate import resolve_artifact
 from .paradigms import PARADIGMS, get_paradigm
@@ -12,6 +13,7 @@ from .paradigms import PARADIGMS, get_paradigm
 __all__ = ["Tessera", "load"]
 
 
+@public
 def Tessera(  # noqa: N802 - reads like the class it returns
     model: str | os.PathLike[str],
     *,

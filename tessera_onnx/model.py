@@ -22,6 +22,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from .arguments import CheckedArguments, init_keywords
 from .artifact import Manifest, member_path, read_manifest, verify_files
 from .errors import ArtifactError, InvalidInputError, TesseraError, UnknownOptionError
 from .locate import resolve_artifact
@@ -31,7 +32,7 @@ __all__ = ["TesseraModel", "open_artifact", "accepted_options", "check_positive_
 _T = TypeVar("_T")
 
 
-class TesseraModel:
+class TesseraModel(CheckedArguments):
     """Base class of every paradigm's model class.
 
     Keyword options shared by all paradigms (each class documents its own on top):
@@ -39,14 +40,21 @@ class TesseraModel:
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin=True`` lets idle
-      intra-op threads busy-wait between operators (see :func:`tessera_onnx.session.create_session`).
+    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin``: ``"call"``
+      (default) intra-op threads busy-wait between operators only while a call runs, ``True``
+      always, ``False`` never (see :func:`tessera_onnx.session.create_session`).
     - ``verify``: check the artifact files against the sha256 in the manifest on load. ``True``
       (default) hashes a file once and then trusts it while its size/mtime/ctime/inode are
       unchanged (:func:`tessera_onnx.artifact.verify_files`); ``"always"`` re-hashes on every
       load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (:func:`tessera_onnx.locate.resolve_artifact`).
+    - ``backend``: ``"onnxruntime"`` (default) or ``"openvino"`` (extra ``[openvino]``; CPU, the
+      portable graphs), see :func:`tessera_onnx.backends.open_graph` and ``docs/backends.md``.
+
+    Every public method (and the constructor) follows the error contract of
+    :mod:`tessera_onnx.arguments`: misuse raises a :class:`~tessera_onnx.errors.TesseraError`
+    that names the public method and the keywords it accepts.
     """
 
     paradigm: ClassVar[str] = ""
@@ -58,11 +66,12 @@ class TesseraModel:
         device: str | None = "auto",
         providers: list[Any] | None = None,
         threads: int | None = None,
-        spin: bool = False,
+        spin: bool | str = "call",
         fallback: bool = True,
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,
         download: bool | None = None,
+        backend: str = "onnxruntime",
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -82,6 +91,7 @@ class TesseraModel:
             "providers": providers,
             "fallback": fallback,
             "spin": spin,
+            "backend": backend,
         }
         self.provider: str | None = None
         self.device: str | None = None
@@ -110,17 +120,17 @@ class TesseraModel:
         return result
 
     def _create_session(self, name: str, **overrides: Any) -> Any:
-        """An onnxruntime session for artifact member ``name`` with this model's session options.
+        """A session for canonical graph ``name`` with this model's session options and backend.
 
         ``overrides`` replace options for this one session (``threads=1``, ``prepack=False``).
-        The first session created sets ``provider`` and ``device``.
+        The first session created sets ``provider`` and ``device``. The graph loaded may be an
+        onnxruntime variant of ``name`` (:func:`tessera_onnx.backends.open_graph`).
         """
-        from .session import create_session, short_provider_name
+        from .backends import open_graph
+        from .session import short_provider_name
 
         options = {**self._session_options, **overrides}
-        device = options.pop("device")
-        threads = options.pop("threads")
-        session, provider = create_session(self._file(name, "model file"), device, threads, **options)
+        session, provider = open_graph(self.path, self.manifest, graph=name, **options)
         if self.provider is None:
             self.provider = provider
             self.device = short_provider_name(provider)
@@ -233,19 +243,7 @@ def open_artifact(
 
 def accepted_options(cls: type) -> list[str]:
     """The keyword options ``cls(model, ...)`` takes: its own and those of every base up to TesseraModel."""
-    import inspect
-
-    names: set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is None:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.kind is inspect.Parameter.KEYWORD_ONLY:
-                names.add(p.name)
-        if klass is TesseraModel:
-            break
-    return sorted(names)
+    return sorted(name for name in init_keywords(cls) if name != "model")
 
 
 def check_positive_int(value: Any, name: str) -> int:

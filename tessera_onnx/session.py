@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._warnings import warn
-from .errors import ArtifactError, ProviderUnavailableError, ProviderWarning
+from .arguments import public
+from .errors import ArtifactError, InvalidInputError, ProviderUnavailableError, ProviderWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnxruntime
@@ -70,6 +71,7 @@ def available_providers() -> list[str]:
     return list(_ort().get_available_providers())
 
 
+@public
 def resolve_device(device: str | None, available: Sequence[str]) -> tuple[str, list[Any]]:
     """Map a device string to ``(kind, providers list for InferenceSession)``.
 
@@ -96,12 +98,17 @@ def resolve_device(device: str | None, available: Sequence[str]) -> tuple[str, l
     return kind, [provider, "CPUExecutionProvider"]
 
 
-def _session_options(threads: int | None, arena: bool, prepack: bool = True, spin: bool = False) -> Any:
+SPIN_MODES = (True, False, "call")
+
+
+def _session_options(
+    threads: int | None, arena: bool, prepack: bool = True, spin: bool | str = "call"
+) -> Any:
     ort = _ort()
     options = ort.SessionOptions()
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-            raise ValueError(
+            raise InvalidInputError(
                 f"threads must be a non-negative integer (0 = onnxruntime default), got {threads!r}"
             )
         options.intra_op_num_threads = threads
@@ -115,12 +122,21 @@ def _session_options(threads: int | None, arena: bool, prepack: bool = True, spi
         # MLAS otherwise copies every MatMul weight into a packed buffer when the session starts:
         # a second in-memory copy of the weights, and most of the session-creation time.
         options.add_session_config_entry("session.disable_prepacking", "1")
-    if not spin:
+    if not (isinstance(spin, bool) or spin == "call"):
+        raise InvalidInputError(f"spin must be True, False or 'call', got {spin!r}")
+    if spin is False:
         # Idle intra-op threads sleep instead of busy-waiting for the next operator. On a machine
         # whose cores are shared (other processes, other workers) spinning threads take the time
         # slices the computing thread needs: one text ran 2x slower with spinning on a loaded
         # 2-core EPYC (benchmarks/results/latency.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    elif spin == "call":
+        # Spin between the operators of a run (no wake-up latency inside a call: a single short
+        # text is a chain of small operators), stop spinning when the run returns, so idle
+        # threads never take time slices between calls (benchmarks/latency.py measures the
+        # three modes idle and at load 2).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3
     return options
 
@@ -131,6 +147,7 @@ def _problem(kind: str, message: str, fallback: bool) -> None:
     warn(message + "; running on CPU instead", ProviderWarning)
 
 
+@public
 def create_session(
     model_path: str | os.PathLike[str],
     device: str | None = "auto",
@@ -140,7 +157,7 @@ def create_session(
     fallback: bool = True,
     arena: bool = False,
     prepack: bool = True,
-    spin: bool = False,
+    spin: bool | str = "call",
     session_options: Any = None,
 ) -> tuple[onnxruntime.InferenceSession, str]:
     """Create an ``InferenceSession`` for ``model_path``; return it and the provider it runs on.
@@ -152,7 +169,9 @@ def create_session(
     (faster allocation, much higher peak RSS). ``prepack``: let onnxruntime pre-pack weights
     when the session starts (False: no packed copy of the weights, which stay memory-mapped from
     the external data file; a faster start and lower RSS for large GEMMs, where packing per
-    call costs little). ``spin``: let idle intra-op threads busy-wait for the next operator
+    call costs little). ``spin``: ``"call"`` (default) lets intra-op threads busy-wait for the
+    next operator while a run is in progress and stops them spinning when it returns; ``True``:
+    let idle intra-op threads busy-wait for the next operator
     (onnxruntime's default; a little faster on cores nobody else uses, much slower on shared or
     loaded ones; default False). ``session_options``: a ready ``SessionOptions`` (then
     ``threads``/``arena``/``prepack``/``spin`` are ignored).

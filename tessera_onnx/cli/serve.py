@@ -83,6 +83,33 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
     default=None,
     help="Refuse (503) a request still waiting this many seconds after it arrived (default 0 = off).",
 )
+@click.option(
+    "--max-per-client",
+    type=int,
+    default=None,
+    help="Requests in flight from one client address before 429 (default 128; 0 = no limit).",
+)
+@click.option(
+    "--header-timeout",
+    "header_timeout_s",
+    type=float,
+    default=None,
+    help="Close a connection whose request headers are incomplete after this many seconds (default 10).",
+)
+@click.option(
+    "--body-timeout",
+    "body_timeout_s",
+    type=float,
+    default=None,
+    help="408 for a request body still incomplete this many seconds after its headers (default 10).",
+)
+@click.option(
+    "--shutdown-timeout",
+    "shutdown_timeout_s",
+    type=float,
+    default=None,
+    help="On SIGTERM, how long admitted requests may take to finish while new ones get 503 (default 30).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve_command(
     artifacts: tuple[str, ...],
@@ -104,6 +131,10 @@ def serve_command(
     max_in_flight: int | None,
     max_in_flight_tokens: int | None,
     queue_timeout_s: float | None,
+    max_per_client: int | None,
+    header_timeout_s: float | None,
+    body_timeout_s: float | None,
+    shutdown_timeout_s: float | None,
     log_level: str,
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
@@ -134,6 +165,10 @@ def serve_command(
             max_in_flight=max_in_flight,
             max_in_flight_tokens=max_in_flight_tokens,
             queue_timeout_s=queue_timeout_s,
+            max_per_client=max_per_client,
+            header_timeout_s=header_timeout_s,
+            body_timeout_s=body_timeout_s,
+            shutdown_timeout_s=shutdown_timeout_s,
         )
         if not settings.models:
             raise click.UsageError("nothing to serve: pass artifact directories or --config FILE")
@@ -142,3 +177,47 @@ def serve_command(
         run_server(settings, log_level=log_level)
     except TesseraError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+@main.command("bundle")
+@click.argument("artifact", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(), help="New directory to build the bundle in.")
+@click.option("--zip", "zip_path", type=click.Path(dir_okay=False), default=None, help="Also write this zip.")
+@click.option(
+    "--from-env",
+    is_flag=True,
+    help="Copy the installed numpy/onnxruntime/tokenizers/click instead of pip install --target (offline).",
+)
+@click.option("--no-strip", is_flag=True, help="Keep symbol tables in shared libraries.")
+@click.option(
+    "--pip-arg",
+    "pip_args",
+    multiple=True,
+    help="Extra pip option, repeatable (e.g. --pip-arg=--platform --pip-arg=manylinux2014_x86_64).",
+)
+def bundle_command(
+    artifact: str, out: str, zip_path: str | None, from_env: bool, no_strip: bool, pip_args: tuple[str, ...]
+) -> None:
+    """Build a serverless bundle of ARTIFACT (handler tessera_onnx.serving.lambda_handler.handler).
+
+    Prints the unzipped size against Lambda's 262,144,000-byte limit; exits 1 when it does not fit.
+    """
+    from ..errors import TesseraError
+    from ..serving.bundle import build_bundle
+
+    try:
+        report = build_bundle(
+            artifact,
+            out,
+            from_environment=from_env,
+            strip=not no_strip,
+            zip_path=zip_path,
+            pip_args=list(pip_args),
+        )
+    except TesseraError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(report.summary())
+    if report.zip_path is not None:
+        click.echo(f"zip: {report.zip_path} ({report.zip_path.stat().st_size:,} bytes)")
+    if not report.fits_lambda:
+        raise SystemExit(1)

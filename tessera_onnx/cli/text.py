@@ -144,7 +144,12 @@ def _device_options(func: Any) -> Any:
 @click.option("--field", default="text", show_default=True, help="JSONL field holding the text")
 @click.option("--dimension", type=int, default=None, help="Matryoshka size (truncate, then renormalise)")
 @click.option("--top-k", type=int, default=None, help="sparse: keep the k largest weights per text")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="texts per batch at 32 tokens (a token budget); default: the library's (16 on CPU, 32 on GPU)",
+)
 @click.option(
     "--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)"
 )
@@ -157,7 +162,7 @@ def encode_command(
     field: str,
     dimension: int | None,
     top_k: int | None,
-    batch_size: int,
+    batch_size: int | None,
     progress: bool | None,
     device: str,
     threads: int | None,
@@ -170,7 +175,7 @@ def encode_command(
     paradigm = embedder.manifest.paradigm
     if paradigm not in paradigms_offering("encode", "cli"):
         raise click.UsageError(f"{model} is a {paradigm} model; `tessera encode` embeds text")
-    kwargs: dict[str, Any] = {"batch_size": batch_size}
+    kwargs: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
     kwargs["show_progress"] = sys.stderr.isatty() if progress is None else progress
     if dimension is not None:
         if paradigm == "sparse":

@@ -52,7 +52,12 @@ def _vision_model(model: str, device: str, threads: int | None, **options: Any) 
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="output .npy file")
 @click.option("--recursive", is_flag=True, help="descend into sub-folders")
-@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option(
+    "--batch-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="images per batch (default: the library's, 32)",
+)
 @click.option("--workers", default=None, type=int, help="image decoding threads (default: CPUs, at most 4)")
 @click.option("--raw", is_flag=True, help="write the model's un-normalised vectors")
 @click.option("--device", default="auto", show_default=True)
@@ -62,7 +67,7 @@ def embed_images_command(
     inputs: tuple[str, ...],
     output: str,
     recursive: bool,
-    batch_size: int,
+    batch_size: int | None,
     workers: int | None,
     raw: bool,
     device: str,
@@ -74,7 +79,10 @@ def embed_images_command(
     from ..errors import TesseraError
 
     files = list_images(inputs, recursive)
-    embedder = _vision_model(model, device, threads, batch_size=batch_size, workers=workers)
+    options: dict[str, Any] = {"workers": workers}
+    if batch_size is not None:
+        options["batch_size"] = batch_size
+    embedder = _vision_model(model, device, threads, **options)
     out_path = Path(output)
     if out_path.suffix != ".npy":
         raise click.BadParameter("the output must end in .npy", param_hint="--output")

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from ..arguments import CheckedArguments, check_keywords, public
 from ..errors import DuplicateIdError, IndexStoreError, InvalidInputError, UnknownIdError
 from ..quantization.retrieval import _check_k, topk
 from .rows import FixedRows, RaggedRows
@@ -173,7 +174,7 @@ def order_hits(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nda
 # --------------------------------------------------------------------------- the index
 
 
-class VectorIndex:
+class VectorIndex(CheckedArguments):
     """Base class of :class:`DenseIndex`, :class:`MultiVectorIndex` and :class:`SparseIndex`.
 
     Subclasses define how a batch of vectors is validated into rows (:meth:`_rows_of`), how
@@ -181,6 +182,8 @@ class VectorIndex:
     """
 
     kind: ClassVar[str] = ""
+    #: keyword options :meth:`search` takes besides ``filter`` (per kind)
+    search_options: ClassVar[tuple[str, ...]] = ()
     _registry: ClassVar[dict[str, type[VectorIndex]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -256,6 +259,7 @@ class VectorIndex:
         ``{"key": [v1, v2]}`` (any of) or a callable ``metadata -> bool``. ``options`` are
         per-kind search settings (see the subclass).
         """
+        check_keywords(f"{type(self).__name__}.search()", options, ("filter", *self.search_options))
         k = _check_k(k)
         state = self._state  # one snapshot for the whole search
         if not state.ids:
@@ -359,6 +363,7 @@ class VectorIndex:
         return index
 
 
+@public
 def load_index(path: str | os.PathLike[str]) -> VectorIndex:
     """Read any index written by ``save()``: returns a :class:`DenseIndex`, :class:`MultiVectorIndex`
     or :class:`SparseIndex`."""

@@ -89,6 +89,7 @@ class DenseIndex(VectorIndex):
     """
 
     kind = "dense"
+    search_options = ("exact", "rescore_multiplier")
 
     def __init__(
         self, dim: int, *, compression: str | None = None, rescore_multiplier: int | None = None

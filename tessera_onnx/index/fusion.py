@@ -1,7 +1,8 @@
 """Fusing ranked lists from several searches: reciprocal rank fusion and a weighted score sum.
 
 Both take ``{source name: [Hit, ...]}`` (each list best first, as every index's ``search``
-returns) and give one fused list of :class:`~tessera_onnx.index.Hit`:
+returns), or a plain list of such lists (sources named by position: ``weights`` is then a list
+too), and give one fused list of :class:`~tessera_onnx.index.Hit`:
 
 - :func:`reciprocal_rank_fusion`: ``score(d) = Σ_s w_s / (k + rank_s(d))`` with 1-based ranks
   (Cormack et al., 2009; ``k = 60`` there). Uses ranks only, so sources with incomparable score
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..arguments import public
 from ..errors import InvalidInputError
 from .base import DocId, Hit
 
@@ -28,7 +30,50 @@ DEFAULT_RRF_K = 60
 FUSION_METHODS = ("rrf", "weighted")
 
 
-def _weights(results: Mapping[str, Sequence[Hit]], weights: Mapping[str, float] | None) -> dict[str, float]:
+Results = Mapping[str, Sequence[Hit]] | Sequence[Sequence[Hit]]
+Weights = Mapping[str, float] | Sequence[float]
+
+
+def _sources(results: Any, weights: Any) -> tuple[dict[Any, list[Hit]], Any]:
+    """``results`` as ``{source: [Hit, ...]}`` (a list of lists is keyed by position), with ``weights``."""
+    if isinstance(results, Mapping):
+        sources = dict(results)
+    elif isinstance(results, Sequence) and not isinstance(results, (str, bytes)):
+        sources = dict(enumerate(results))
+        if weights is not None and not isinstance(weights, Mapping):
+            if (
+                isinstance(weights, (str, bytes))
+                or not isinstance(weights, Sequence)
+                or len(weights) != len(sources)
+            ):
+                raise InvalidInputError(
+                    f"weights for {len(sources)} ranked lists must be a list of {len(sources)} numbers, got {weights!r}"
+                )
+            weights = dict(enumerate(weights))
+    else:
+        raise InvalidInputError(
+            "results must be {source name: [Hit, ...]} or a list of ranked [Hit, ...] lists "
+            f"(as index.search returns), got {type(results).__name__}"
+        )
+    for name, hits in sources.items():
+        if isinstance(hits, (str, bytes, Mapping)) or not isinstance(hits, Sequence):
+            raise InvalidInputError(
+                f"the results of source {name!r} must be a list of Hit (as index.search returns), "
+                f"got {type(hits).__name__}"
+            )
+        bad = next((h for h in hits if not isinstance(h, Hit)), None)
+        if bad is not None:
+            raise InvalidInputError(
+                f"the results of source {name!r} hold a {type(bad).__name__}; pass the Hit lists that "
+                "index.search returns"
+            )
+        sources[name] = list(hits)
+    if weights is not None and not isinstance(weights, Mapping):
+        raise InvalidInputError(f"weights must be {{source name: number}}, got {type(weights).__name__}")
+    return sources, weights
+
+
+def _weights(results: Mapping[Any, Sequence[Hit]], weights: Mapping[Any, float] | None) -> dict[Any, float]:
     if weights is None:
         return dict.fromkeys(results, 1.0)
     unknown = set(weights) - set(results)
@@ -68,31 +113,41 @@ def _check_limit(limit: Any) -> int | None:
     return limit
 
 
+@public
 def reciprocal_rank_fusion(
-    results: Mapping[str, Sequence[Hit]],
-    *,
+    results: Results,
     k: float = DEFAULT_RRF_K,
-    weights: Mapping[str, float] | None = None,
+    *,
+    weights: Weights | None = None,
     limit: int | None = None,
 ) -> list[Hit]:
-    """RRF of ranked lists: ``Σ_s weights[s] / (k + rank)`` (rank 1 = best); ``limit`` cuts the result."""
+    """RRF of ranked lists: ``Σ_s weights[s] / (k + rank)`` (rank 1 = best); ``limit`` cuts the result.
+
+    ``results``: ``{source name: [Hit, ...]}`` or a list of ``[Hit, ...]`` lists, each best first.
+    """
     if isinstance(k, bool) or not isinstance(k, (int, float)) or not k >= 0:
         raise InvalidInputError(f"RRF k must be a number >= 0, got {k!r}")
+    results, weights = _sources(results, weights)
     w = _weights(results, weights)
     contribution = {name: [w[name] / (k + r + 1) for r in range(len(hits))] for name, hits in results.items()}
     return _fused(results, contribution, _check_limit(limit))
 
 
+@public
 def weighted_score_fusion(
-    results: Mapping[str, Sequence[Hit]],
+    results: Results,
     *,
-    weights: Mapping[str, float] | None = None,
+    weights: Weights | None = None,
     normalize: str = "minmax",
     limit: int | None = None,
 ) -> list[Hit]:
-    """Weighted sum of (min-max normalised) scores; ``limit`` cuts the result."""
+    """Weighted sum of (min-max normalised) scores; ``limit`` cuts the result.
+
+    ``results``: ``{source name: [Hit, ...]}`` or a list of ``[Hit, ...]`` lists, each best first.
+    """
     if normalize not in ("minmax", "none"):
         raise InvalidInputError(f"normalize must be 'minmax' or 'none', got {normalize!r}")
+    results, weights = _sources(results, weights)
     w = _weights(results, weights)
     contribution = {}
     for name, hits in results.items():
@@ -104,7 +159,8 @@ def weighted_score_fusion(
     return _fused(results, contribution, _check_limit(limit))
 
 
-def fuse(results: Mapping[str, Sequence[Hit]], method: str = "rrf", **options: Any) -> list[Hit]:
+@public
+def fuse(results: Results, method: str = "rrf", **options: Any) -> list[Hit]:
     """:func:`reciprocal_rank_fusion` (``method="rrf"``) or :func:`weighted_score_fusion` (``"weighted"``)."""
     if method == "rrf":
         return reciprocal_rank_fusion(results, **options)

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..arguments import CheckedArguments
 from ..errors import DuplicateIdError, InvalidInputError, UnknownIdError
 from .base import DocId, Filter, Hit, VectorIndex, load_index
 from .fusion import DEFAULT_RRF_K, FUSION_METHODS, reciprocal_rank_fusion, weighted_score_fusion
@@ -49,7 +50,7 @@ def _check_source(name: str, embedder: Any, index: Any) -> None:
         )
 
 
-class Retriever:
+class Retriever(CheckedArguments):
     """Search one or more ``{name: (embedder, index)}`` sources with text queries.
 
     ``fusion``: ``"rrf"`` (reciprocal rank fusion, ``rrf_k``) or ``"weighted"`` (min-max

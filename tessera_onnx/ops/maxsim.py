@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..arguments import public
 from ..batch_parallel import available_cores
 from .blas import single_threaded_blas
 
@@ -35,6 +36,7 @@ _PARALLEL_MIN_MACS = 1 << 26
 _PREREAD_MIN_BYTES = 32 << 20
 
 
+@public
 def pad_multivectors(
     arrays: Sequence[np.ndarray], length: int | None = None, dtype: np.dtype | type = np.float32
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +238,7 @@ def _scores(queries: list[np.ndarray], docs: _Documents, threads: int | None) ->
     return _sum_per_query(_best_similarities(docs, query_t, threads), starts, counts)
 
 
+@public
 def maxsim_scores(
     queries: np.ndarray | Sequence[np.ndarray],
     documents: np.ndarray | Sequence[np.ndarray],
@@ -254,6 +257,7 @@ def maxsim_scores(
     return _scores(_ragged_queries(queries, query_mask), _documents(documents, document_mask), threads)
 
 
+@public
 def maxsim_scores_packed(
     queries: np.ndarray | Sequence[np.ndarray],
     tokens: np.ndarray,
@@ -280,6 +284,7 @@ def maxsim_scores_packed(
     return _scores(_ragged_queries(queries, query_mask), docs, threads)
 
 
+@public
 def maxsim(query: np.ndarray, documents: np.ndarray | Sequence[np.ndarray]) -> np.ndarray | np.float32:
     """MaxSim of one query ``(Tq, d)`` against one document (2-D array) or many (list / padded).
 

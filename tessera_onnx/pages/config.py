@@ -48,6 +48,9 @@ class PagesConfig(_ConfigBase):
     - ``padding_side``: ``"left"`` (Idefics3, Qwen2) or ``"right"`` (PaliGemma); ``pad_token_id``.
     - ``colpali_engine``: which colpali-engine revision's semantics the checkpoint was trained
       with (the query template changed between versions), e.g. ``">=0.3.13"``.
+    - ``query_attention``: how query tokens attend, as baked into the language graph:
+      ``"causal"`` or ``"bidirectional"`` (PaliGemma's whole-prefix attention, which
+      transformers ≤ 4.57 applies to queries and transformers 5 only to pages); ``""`` = causal.
 
     Graphs: ``vision_model_file`` (pixels → image features) and ``language_model_file`` (ids,
     mask, image features → normalised, masked token vectors of width ``dim``), with their input
@@ -74,6 +77,7 @@ class PagesConfig(_ConfigBase):
     padding_side: str = "left"
     pad_token_id: int = 0
     colpali_engine: str = ""
+    query_attention: str = ""
     tokenizer_file: str = "tokenizer.json"
     vision_model_file: str = "vision.onnx"
     language_model_file: str = "language.onnx"
@@ -96,6 +100,8 @@ class PagesConfig(_ConfigBase):
             raise ValueError(f"unknown page family {self.family!r}; known: {sorted(PAGE_FAMILIES)}")
         if self.padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
+        if self.query_attention not in ("", "causal", "bidirectional"):
+            raise ValueError(f"query_attention must be 'causal' or 'bidirectional', got {self.query_attention!r}")
         if "{query}" not in self.query_template:
             raise ValueError(f"query_template must contain '{{query}}', got {self.query_template!r}")
         if self.image_token not in self.document_prompt:

@@ -49,7 +49,9 @@ class TesseraPages(TesseraModel):
     """A page-retrieval artifact (paradigm ``pages``).
 
     Options: ``device``/``providers``/``fallback``/``threads`` as for the other embedders;
-    ``batch_size`` pages per language-graph call (default 4); ``query_batch_size`` (default 32);
+    ``batch_size``: for page models, *pages per language-graph call* (default 4);
+    ``query_batch_size``: queries per language-graph call (default 32; ``batch_size=`` of
+    :meth:`encode_queries` overrides it per call);
     ``graph_batch`` images (tiles) per vision-graph call (default 4); ``workers`` preprocessing
     threads (default: CPU count, at most 4); ``image_size`` the speed–quality knob (Idefics3:
     longest edge in px, default the manifest's ``image_size``; smaller = fewer tiles = faster,
@@ -190,7 +192,7 @@ class TesseraPages(TesseraModel):
     # ------------------------------------------------------------------ pages
 
     def _prepare(self, source: PageSource) -> PreparedPage:
-        image = load_image(source.image, source.index, self.max_pixels)
+        image = load_image(source.image, source.index, self.max_pixels, label="pages", name=source.name)
         return self.family.prepare_page(image, source.index, source.name, self.max_pixels)
 
     def _prepared_batches(
@@ -222,6 +224,9 @@ class TesseraPages(TesseraModel):
         ``"<path>#page=N"``. A bad page raises a typed error naming it; nothing is skipped.
         """
         items, _ = as_page_inputs(pages)
+        return self._iter_pages(items)
+
+    def _iter_pages(self, items: Any) -> Iterator[tuple[int, str, np.ndarray]]:
         sources = iter_page_sources(items, pdf_dpi=self.pdf_dpi, pdf_password=self.pdf_password)
         done = 0
         for batch in self._prepared_batches(sources):

@@ -1,11 +1,13 @@
 """``PageIndex``: page vectors kept as float32, int8 or binary; pooled prefetch, exact MaxSim rerank.
 
-Scoring is late interaction (``Σ_i max_j q_i·d_j``) on what the index stores:
+The pages live in a :class:`tessera_onnx.index.MultiVectorIndex` (the index package's
+multi-vector core), with its ``storage`` for the three forms; scoring is late interaction
+(``Σ_i max_j q_i·d_j``) on what it stores:
 
-- ``float``: exact float32 MaxSim (:func:`tessera_onnx.ops.maxsim.maxsim_scores`);
-- ``int8`` / ``binary``: the quantization module's MaxSim on the codes
-  (:func:`tessera_onnx.quantization.maxsim_scores`: the float query against int8 bin centres,
-  or Hamming similarity of sign bits) — 4× / 32× less memory than float32.
+- ``float``: exact float32 MaxSim (:func:`tessera_onnx.ops.maxsim_scores`);
+- ``int8`` / ``binary``: MaxSim on the codes
+  (:func:`tessera_onnx.quantization.quantized_maxsim_scores`: the float query against int8 bin
+  centres, or Hamming similarity of sign bits) — 4× / 32× less memory than float32.
 
 ``search(query, k, prefetch=N)`` first ranks every page by its **mean-pooled** vector
 (``(Σ_i q_i) · mean_j d_j``: one ``[pages, dim]`` product), keeps the best ``N`` and reranks only
@@ -19,16 +21,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..arguments import CheckedArguments
 from ..errors import InvalidInputError
-from ..ops.maxsim import maxsim_scores as float_maxsim_scores
-from ..ops.maxsim import pad_multivectors
-from ..quantization import QuantizedEmbeddings, quantize, topk
-from ..quantization import maxsim_scores as quantized_maxsim_scores
+from ..index.multi_vector import MultiVectorIndex
+from ..quantization import topk
 
 __all__ = ["PageIndex", "PageHits", "STORAGES"]
 
 STORAGES = ("float", "int8", "binary")
-_SCHEME = {"int8": "int8", "binary": "ubinary"}
+_STORAGE = {"float": "float", "int8": "int8", "binary": "ubinary"}  # PageIndex name -> index storage
 
 
 class PageHits(NamedTuple):
@@ -55,29 +56,31 @@ def _as_pages(vectors: Any, dim: int | None) -> list[np.ndarray]:
     return out
 
 
-class PageIndex:
+class PageIndex(CheckedArguments):
     """An in-memory index of page multi-vectors with an optional pooled prefetch.
 
     ``storage``: ``"float"``, ``"int8"`` or ``"binary"``. ``int8`` needs per-dimension ranges:
     pass ``ranges`` (``[2, dim]``) or they are computed from the first pages added (L2-normalised
-    vectors keep every dimension within [-1, 1]).
+    vectors keep every dimension within [-1, 1]). Pages are stored in a
+    :class:`~tessera_onnx.index.MultiVectorIndex` whose ids are the page positions.
     """
 
     def __init__(self, storage: str = "float", *, ranges: Any = None) -> None:
         if storage not in STORAGES:
             raise InvalidInputError(f"storage must be one of {STORAGES}, got {storage!r}")
         self.storage = storage
-        self.dim: int | None = None
         self._ranges = None if ranges is None else np.asarray(ranges, np.float32)
-        self._float = np.zeros((0, 0, 0), np.float32)  # padded [pages, tokens, dim]
-        self._mask = np.zeros((0, 0), bool)
-        self._codes: list[QuantizedEmbeddings] = []
-        self._merged: QuantizedEmbeddings | None = None
+        self._index: MultiVectorIndex | None = None
         self._pooled: list[np.ndarray] = []
         self.ids: list[Any] = []
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def dim(self) -> int | None:
+        """Width of the page vectors (None until pages are added)."""
+        return None if self._index is None else self._index.dim
 
     def add(self, vectors: Any, ids: Sequence[Any] | None = None) -> None:
         """Add pages (a list of ``(tokens, dim)`` arrays, e.g. ``encode_images`` output); ids default to positions."""
@@ -86,70 +89,25 @@ class PageIndex:
             return
         if ids is not None and len(ids) != len(pages):
             raise InvalidInputError(f"{len(ids)} ids for {len(pages)} pages")
-        self.dim = pages[0].shape[1]
-        self._pooled.append(np.stack([p.mean(axis=0) for p in pages]).astype(np.float32))
-        if self.storage == "float":
-            self._append_float(pages)
-        else:
-            scheme = _SCHEME[self.storage]
-            if scheme == "int8" and self._ranges is None:
+        if self._index is None:
+            ranges = self._ranges
+            if self.storage == "int8" and ranges is None:
                 flat = np.concatenate(pages)
-                self._ranges = np.stack([flat.min(axis=0), flat.max(axis=0)]).astype(np.float32)
-            q = quantize(pages, scheme, ranges=self._ranges if scheme == "int8" else None)
-            self._codes.append(q)
-            self._merged = None
-        start = len(self.ids)
-        self.ids.extend(list(ids) if ids is not None else range(start, start + len(pages)))
-
-    # ------------------------------------------------------------------ storage
-
-    def _append_float(self, pages: list[np.ndarray]) -> None:
-        longest = max(self._float.shape[1], max(len(p) for p in pages))
-        new, mask = pad_multivectors(pages, longest)
-        if self._float.shape[1] < longest and len(self._float):
-            grow = longest - self._float.shape[1]
-            self._float = np.pad(self._float, ((0, 0), (0, grow), (0, 0)))
-            self._mask = np.pad(self._mask, ((0, 0), (0, grow)))
-        self._float = np.concatenate([self._float, new]) if len(self._float) else new
-        self._mask = np.concatenate([self._mask, mask]) if len(self._mask) else mask
-
-    def _corpus(self) -> QuantizedEmbeddings:
-        if self._merged is None:
-            parts = self._codes
-            offsets = [np.zeros(1, np.int64)]
-            base = 0
-            for q in parts:
-                assert q.offsets is not None
-                offsets.append(q.offsets[1:] + base)
-                base += q.n_rows
-            self._merged = QuantizedEmbeddings(
-                data=np.concatenate([q.data for q in parts]),
-                scheme=parts[0].scheme,
-                dim=parts[0].dim,
-                ranges=parts[0].ranges,
-                offsets=np.concatenate(offsets),
+                ranges = np.stack([flat.min(axis=0), flat.max(axis=0)]).astype(np.float32)
+            self._index = MultiVectorIndex(
+                pages[0].shape[1],
+                storage=_STORAGE[self.storage],
+                ranges=ranges if self.storage == "int8" else None,
             )
-        return self._merged
-
-    def _subset(self, docs: np.ndarray) -> QuantizedEmbeddings:
-        corpus = self._corpus()
-        assert corpus.offsets is not None
-        rows = [np.arange(corpus.offsets[d], corpus.offsets[d + 1]) for d in docs]
-        lengths = np.array([len(r) for r in rows], np.int64)
-        return QuantizedEmbeddings(
-            data=corpus.data[np.concatenate(rows)],
-            scheme=corpus.scheme,
-            dim=corpus.dim,
-            ranges=corpus.ranges,
-            offsets=np.concatenate([[0], np.cumsum(lengths)]),
-        )
+        start = len(self.ids)
+        self._index.add(list(range(start, start + len(pages))), pages)
+        self._pooled.append(np.stack([p.mean(axis=0) for p in pages]).astype(np.float32))
+        self.ids.extend(list(ids) if ids is not None else range(start, start + len(pages)))
 
     @property
     def memory_bytes(self) -> int:
         """Bytes of the stored page vectors (tokens), without the pooled vectors."""
-        if self.storage == "float":
-            return int(self._float.nbytes + self._mask.nbytes)
-        return self._corpus().memory_bytes if self._codes else 0
+        return 0 if self._index is None else self._index.memory_bytes()
 
     @property
     def pooled_bytes(self) -> int:
@@ -160,13 +118,11 @@ class PageIndex:
 
     def maxsim(self, query: np.ndarray, docs: np.ndarray | None = None) -> np.ndarray:
         """MaxSim of one query ``(tokens, dim)`` against pages ``docs`` (positions; all by default)."""
-        docs = np.arange(len(self)) if docs is None else np.asarray(docs, np.int64)
-        every = len(docs) == len(self) and np.array_equal(docs, np.arange(len(self)))
-        if self.storage == "float":
-            stored, mask = (self._float, self._mask) if every else (self._float[docs], self._mask[docs])
-            return float_maxsim_scores(query[None], stored, document_mask=mask)[0]
-        corpus = self._corpus() if every else self._subset(docs)
-        return quantized_maxsim_scores(query, corpus).astype(np.float32)
+        if self._index is None:
+            raise InvalidInputError("the page index is empty; add() pages first")
+        if docs is None:
+            return self._index.scores(query)
+        return self._index.scores(query, [int(d) for d in np.asarray(docs, np.int64).ravel()])
 
     def search(self, query: Any, k: int = 10, *, prefetch: int | None = None) -> PageHits | list[PageHits]:
         """Top-``k`` pages for one query ``(tokens, dim)`` (→ :class:`PageHits`) or a list of them.
@@ -189,9 +145,10 @@ class PageIndex:
         for q in queries:
             if prefetch is None or prefetch >= len(self):
                 docs = np.arange(len(self))
+                scores = self.maxsim(q)
             else:
                 docs = topk((pooled @ q.sum(axis=0))[None, :], int(prefetch))[0]
-            scores = self.maxsim(q, docs)
+                scores = self.maxsim(q, docs)
             best = topk(scores[None, :], min(int(k), len(docs)))[0]
             idx = docs[best]
             out.append(PageHits(idx, [self.ids[i] for i in idx], scores[best]))

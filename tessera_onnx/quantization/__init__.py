@@ -9,13 +9,17 @@ Pure numpy; no onnxruntime. Typical use::
     hits.indices, hits.scores
 
 See :mod:`.schemes` for the exact formats (bit order, int8/int4 codes) and :mod:`.retrieval` for the
-two-stage retrieval.
+two-stage retrieval. MaxSim over quantized corpora is :func:`quantized_maxsim_scores`; the float
+scorer is :func:`tessera_onnx.ops.maxsim_scores` (the old name ``quantization.maxsim_scores``
+still works, with a ``DeprecationWarning``, until the next release).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from .hamming import HAS_BITWISE_COUNT, PackedWords, hamming_distances, popcount
-from .maxsim_quantized import binary_maxsim, int8_dot, int8_maxsim, maxsim_scores
+from .maxsim_quantized import binary_maxsim, int8_dot, int8_maxsim, quantized_maxsim_scores
 from .retrieval import (
     DEFAULT_RECONSTRUCTION,
     DEFAULT_RESCORE_MULTIPLIER,
@@ -57,7 +61,7 @@ __all__ = [
     "int8_dot",
     "binary_maxsim",
     "int8_maxsim",
-    "maxsim_scores",
+    "quantized_maxsim_scores",
     "SearchResult",
     "DEFAULT_RESCORE_MULTIPLIER",
     "DEFAULT_RECONSTRUCTION",
@@ -65,3 +69,14 @@ __all__ = [
     "exact_search",
     "topk",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "maxsim_scores":  # deprecated alias: one public ``maxsim_scores`` (tessera_onnx.ops)
+        from .._warnings import deprecated
+
+        deprecated(
+            "tessera_onnx.quantization.maxsim_scores", "tessera_onnx.quantization.quantized_maxsim_scores"
+        )
+        return quantized_maxsim_scores
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import public
 from ..errors import InvalidInputError
 
 __all__ = ["HAS_BITWISE_COUNT", "popcount", "hamming_distances", "PackedWords"]
@@ -36,6 +37,7 @@ def _use_lut() -> bool:
     return not HAS_BITWISE_COUNT
 
 
+@public
 def popcount(x: np.ndarray) -> np.ndarray:
     """Number of set bits of every element of an unsigned-integer array (``uint8`` result)."""
     x = np.asarray(x)
@@ -148,6 +150,7 @@ def _pool(threads: int) -> ThreadPoolExecutor:
     return _POOLS[threads]
 
 
+@public
 def hamming_distances(a: Any, b: Any) -> np.ndarray:
     """Pairwise Hamming distances ``(len(a), len(b))`` (``uint16``) between packed ``uint8`` bit rows."""
     a = _check_packed(a, "a")

@@ -4,7 +4,7 @@
 
 * binary: ``sim = dim - 2·hamming(q_i, d_j)``, the ±1 inner product of the sign vectors;
 * int8 (symmetric): ``sim = q_i · d_j`` on the int8 codes, computed exactly;
-* asymmetric (:func:`maxsim_scores`, the first stage of :func:`~tessera_onnx.quantization.search`):
+* asymmetric (:func:`quantized_maxsim_scores`, the first stage of :func:`~tessera_onnx.quantization.search`):
   a float query against the bin-centre reconstruction of int8/int4 documents, or the Hamming
   similarity above for binary documents.
 
@@ -18,16 +18,18 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import public
 from ..errors import InvalidInputError
 from ..ops.blas import single_threaded_blas
 from .hamming import PackedWords, hamming_distances
 from .schemes import BINARY_SCHEMES, QuantizedEmbeddings, pack_bits
 
-__all__ = ["int8_dot", "binary_maxsim", "int8_maxsim", "maxsim_scores"]
+__all__ = ["int8_dot", "binary_maxsim", "int8_maxsim", "quantized_maxsim_scores"]
 
 _BLOCK_ROWS = 1 << 15
 
 
+@public
 def int8_dot(a: Any, b: Any) -> np.ndarray:
     """Exact pairwise dot products ``(len(a), len(b))`` (int64) of int8 vectors.
 
@@ -61,6 +63,7 @@ def _packed_bits(x: Any, what: str) -> np.ndarray:
     return arr
 
 
+@public
 def binary_maxsim(query_bits: Any, doc_bits: Any, dim: int) -> int:
     """MaxSim of one query ``(Tq, bytes)`` against one document ``(Td, bytes)`` of packed bits.
 
@@ -74,9 +77,12 @@ def binary_maxsim(query_bits: Any, doc_bits: Any, dim: int) -> int:
     return int((dim - 2 * h).max(axis=1).sum())
 
 
+@public
 def int8_maxsim(query_codes: Any, doc_codes: Any) -> int:
     """MaxSim of int8 query tokens against int8 document tokens, exact (``Σ_i max_j q_i·d_j``)."""
     d = np.asarray(doc_codes)
+    if d.ndim != 2:
+        raise InvalidInputError(f"int8_maxsim needs (tokens, d) int8 document codes, got shape {d.shape}")
     if d.shape[0] == 0:
         return 0
     return int(int8_dot(query_codes, d).max(axis=1).sum())
@@ -89,15 +95,24 @@ def _doc_segments(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return offsets[docs], docs
 
 
-def maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
+@public
+def quantized_maxsim_scores(query: np.ndarray, corpus: QuantizedEmbeddings) -> np.ndarray:
     """First-stage MaxSim of float query tokens ``(Tq, dim)`` against every document of ``corpus``.
 
     Binary corpora: the query is binarised and the Hamming similarity is used. Scalar corpora:
     the float query against the bin-centre reconstruction (exact, computed on the codes).
     Returns ``(n_docs,)`` float64 scores.
     """
-    if corpus.offsets is None:
-        raise InvalidInputError("maxsim_scores needs a multi-vector corpus (quantize a list of arrays)")
+    if not isinstance(corpus, QuantizedEmbeddings) or corpus.offsets is None:
+        raise InvalidInputError(
+            "quantized_maxsim_scores needs a multi-vector QuantizedEmbeddings corpus "
+            f"(quantize a list of arrays), got {type(corpus).__name__}"
+        )
+    query = np.asarray(query)
+    if query.ndim != 2 or query.shape[1] != corpus.dim or not np.issubdtype(query.dtype, np.floating):
+        raise InvalidInputError(
+            f"the query must be float token vectors (tokens, {corpus.dim}), got {query.dtype} {query.shape}"
+        )
     starts, doc_ids = _doc_segments(corpus.offsets)
     scores = np.zeros(len(corpus), np.float64)
     if doc_ids.size == 0:

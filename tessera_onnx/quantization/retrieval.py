@@ -18,10 +18,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..arguments import public
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores as float_maxsim_scores
 from .hamming import PackedWords
-from .maxsim_quantized import maxsim_scores
+from .maxsim_quantized import quantized_maxsim_scores
 from .schemes import BINARY_RECONSTRUCTIONS, BINARY_SCHEMES, QuantizedEmbeddings, pack_bits
 
 __all__ = [
@@ -58,6 +59,7 @@ class SearchResult(NamedTuple):
 # --------------------------------------------------------------------------- top-k
 
 
+@public
 def topk(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of each row of ``scores`` ``(q, n)``, best first.
 
@@ -143,6 +145,7 @@ def _check_float_corpus(x: Any, what: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+@public
 def exact_search(query: Any, corpus: Any, k: int = 10) -> SearchResult:
     """Exact float dot-product top-k (the reference the two-stage search approximates)."""
     q, single = _dense_queries(query, None)
@@ -313,6 +316,7 @@ def _first_stage_dense(
 # --------------------------------------------------------------------------- search
 
 
+@public
 def search(
     query: Any,
     corpus: QuantizedEmbeddings,
@@ -373,7 +377,7 @@ def search(
     all_idx = np.empty((len(queries), k_eff), np.int64)
     all_val = np.empty((len(queries), k_eff), np.float32)
     for i, qt in enumerate(queries):
-        first = maxsim_scores(qt, corpus)
+        first = quantized_maxsim_scores(qt, corpus)
         cand_idx = topk(first[None, :], n_cand)[0]
         if not rescore:
             all_idx[i], all_val[i] = cand_idx[:k_eff], first[cand_idx[:k_eff]]

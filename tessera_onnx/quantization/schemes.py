@@ -36,7 +36,6 @@ stored flat and ``offsets`` (``n_docs + 1``, int64) gives each document's rows.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -44,6 +43,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .._warnings import warn
+from ..arguments import public
 from ..errors import InvalidInputError
 
 __all__ = [
@@ -128,11 +129,13 @@ def _check_ranges(ranges: Any, dim: int) -> np.ndarray:
 # --------------------------------------------------------------------------- packing
 
 
+@public
 def pack_bits(x: np.ndarray) -> np.ndarray:
     """``x > 0`` packed MSB-first along the last axis (``uint8``, ``ceil(dim/8)`` bytes per row)."""
     return np.packbits(np.asarray(x) > 0, axis=-1, bitorder="big")
 
 
+@public
 def unpack_bits(packed: np.ndarray, dim: int) -> np.ndarray:
     """Inverse of :func:`pack_bits`: ``uint8`` 0/1 array ``(..., dim)``; accepts the int8 ``binary`` form
     only through :meth:`QuantizedEmbeddings.bits` (which undoes its MSB flip)."""
@@ -142,6 +145,7 @@ def unpack_bits(packed: np.ndarray, dim: int) -> np.ndarray:
     return np.unpackbits(packed, axis=-1, count=dim, bitorder="big")
 
 
+@public
 def pack_int4(codes: np.ndarray) -> np.ndarray:
     """Pack unsigned 4-bit codes (0..15) two per byte along the last axis; even index → high nibble."""
     codes = np.asarray(codes)
@@ -154,6 +158,7 @@ def pack_int4(codes: np.ndarray) -> np.ndarray:
     return ((codes[..., 0::2] << 4) | codes[..., 1::2]).astype(np.uint8)
 
 
+@public
 def unpack_int4(packed: np.ndarray, dim: int) -> np.ndarray:
     """Inverse of :func:`pack_int4`: ``uint8`` codes 0..15 of shape ``(..., dim)``."""
     packed = np.asarray(packed)
@@ -168,6 +173,7 @@ def unpack_int4(packed: np.ndarray, dim: int) -> np.ndarray:
 # --------------------------------------------------------------------------- calibration
 
 
+@public
 def calibration_ranges(calibration: Any, percentile: float = 0.0) -> np.ndarray:
     """Per-dimension ``(2, dim)`` float32 (min, max) of a calibration set.
 
@@ -429,6 +435,7 @@ def _empty_doc(d: Any, what: str, i: int) -> np.ndarray:
     return arr.astype(np.float32).reshape(0, arr.shape[1])
 
 
+@public
 def quantize(
     embeddings: Any,
     scheme: str,
@@ -468,11 +475,10 @@ def quantize(
         if x.shape[0] == 0:
             raise InvalidInputError("cannot compute ranges from zero embeddings; pass ranges or calibration")
         if x.shape[0] < 100:
-            warnings.warn(
+            warn(  # attributed to the caller's line, past the argument-contract wrapper
                 f"computing {scheme} ranges from only {x.shape[0]} embeddings; pass `ranges` or a "
                 "`calibration` set for stable, batch-independent codes",
                 UserWarning,
-                stacklevel=2,
             )
         r = calibration_ranges(x, percentile)
     codes = _scalar_codes(x, r, scheme)
@@ -480,8 +486,11 @@ def quantize(
     return QuantizedEmbeddings(data=data, scheme=scheme, dim=dim, ranges=r, offsets=offsets)
 
 
+@public
 def dequantize(q: QuantizedEmbeddings, reconstruction: str | None = None) -> np.ndarray | list[np.ndarray]:
     """Float32 reconstruction of all of ``q``; a list of per-document arrays for multi-vector."""
+    if not isinstance(q, QuantizedEmbeddings):
+        raise InvalidInputError(f"dequantize takes what quantize() returns, got {type(q).__name__}")
     flat = q.dequantize(reconstruction=reconstruction)
     if q.offsets is None:
         return flat

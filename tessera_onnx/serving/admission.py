@@ -7,9 +7,12 @@ moment it arrives (the HTTP server asks before it reads the body; a library call
 entry) and refuses at once, with :class:`~tessera_onnx.errors.OverloadedError`, when
 
 - ``max_in_flight`` requests are already being served, or
-- the requests in flight already hold ``max_in_flight_tokens`` tokens, estimated from their
-  body sizes (:func:`estimate_tokens`: bytes / 4, no parsing); a request arriving while
-  nothing is in flight is always admitted, so a large request can never be refused forever.
+- one client (its IP address) already has ``max_per_client`` requests in flight, or
+- the requests in flight already hold ``max_in_flight_tokens`` tokens, estimated from the body
+  bytes actually received so far (:func:`estimate_tokens`: bytes / 4, no parsing; the HTTP layer
+  calls :meth:`Admission.reserve` as each chunk arrives). A declared ``Content-Length`` reserves
+  nothing, so a client that announces a large body and stalls holds no tokens; a request holding
+  tokens while nothing else does is never refused, so a large request cannot be refused forever.
 
 ``retry_after`` comes from the measured service rate: the requests in flight divided by the
 requests served per second over the last ``rate_window_s`` seconds.
@@ -28,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import OverloadedError, QueueTimeoutError
+from ..errors import OverloadedError, QueueTimeoutError, ShuttingDownError
 
 __all__ = ["Admission", "Ticket", "current_ticket", "estimate_tokens"]
 
@@ -49,6 +52,7 @@ class Ticket:
     arrived: float
     tokens: int
     deadline: float | None
+    client: str | None = None
 
     def expired(self, now: float) -> bool:
         """True once the request has waited past its deadline."""
@@ -73,6 +77,7 @@ class Admission:
         *,
         max_in_flight: int | None = 512,
         max_in_flight_tokens: int | None = None,
+        max_per_client: int | None = None,
         queue_timeout_s: float | None = None,
         rate_window_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -80,12 +85,14 @@ class Admission:
         for name, value in (
             ("max_in_flight", max_in_flight),
             ("max_in_flight_tokens", max_in_flight_tokens),
+            ("max_per_client", max_per_client),
             ("queue_timeout_s", queue_timeout_s),
         ):
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive or None (off), got {value}")
         self.max_in_flight = max_in_flight
         self.max_in_flight_tokens = max_in_flight_tokens
+        self.max_per_client = max_per_client
         self.queue_timeout_s = queue_timeout_s
         self.rate_window_s = float(rate_window_s)
         self.clock = clock
@@ -94,6 +101,8 @@ class Admission:
         self.rejected = 0
         self.timed_out = 0
         self._served: deque[float] = deque()
+        self._per_client: dict[str, int] = {}
+        self.draining = False  # set on shutdown: no new requests, the admitted ones finish
 
     # ------------------------------------------------------------------ rate
 
@@ -116,36 +125,70 @@ class Admission:
 
     # ------------------------------------------------------------------ admission
 
-    def enter(self, tokens: int = 0) -> Ticket:
-        """Admit one request of ``tokens`` estimated tokens, or raise :class:`OverloadedError`."""
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
-            self.rejected += 1
-            wait = self.retry_after()
-            raise OverloadedError(
-                f"the server is overloaded: {self.in_flight} requests are in flight (limit "
-                f"{self.max_in_flight}); retry after {wait} s",
-                retry_after=wait,
+    def enter(self, tokens: int = 0, client: str | None = None) -> Ticket:
+        """Admit one request of ``tokens`` estimated tokens from ``client`` (an address, or None),
+        or raise :class:`OverloadedError` (:class:`ShuttingDownError` while draining)."""
+        if self.draining:
+            raise ShuttingDownError(
+                "the server is shutting down and accepts no new requests; retry on another instance "
+                "or once it is back",
+                retry_after=5,
             )
-        cap = self.max_in_flight_tokens
-        if cap is not None and self.in_flight and self.in_flight_tokens + tokens > cap:
-            self.rejected += 1
-            wait = self.retry_after()
-            raise OverloadedError(
-                f"the server is overloaded: the requests in flight hold about {self.in_flight_tokens} "
-                f"tokens and this one about {tokens} (limit {cap}, estimated from body sizes); retry "
-                f"after {wait} s or send a smaller request",
-                retry_after=wait,
+        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+            raise self._refuse(
+                f"{self.in_flight} requests are in flight (limit {self.max_in_flight})", "retry"
+            )
+        cap = self.max_per_client
+        if cap is not None and client is not None and self._per_client.get(client, 0) >= cap:
+            raise self._refuse(
+                f"this client already has {cap} requests in flight (the per-client limit)",
+                "wait for one of them to finish, then retry",
             )
         now = self.clock()
         deadline = None if self.queue_timeout_s is None else now + self.queue_timeout_s
+        ticket = Ticket(now, 0, deadline, client)
         self.in_flight += 1
+        if client is not None:
+            self._per_client[client] = self._per_client.get(client, 0) + 1
+        if tokens:
+            try:
+                self.reserve(ticket, tokens)
+            except OverloadedError:
+                self.leave(ticket, served=False)
+                raise
+        return ticket
+
+    def reserve(self, ticket: Ticket, tokens: int) -> None:
+        """Add ``tokens`` to what ``ticket`` holds, or raise :class:`OverloadedError` when the
+        requests in flight would then hold more than ``max_in_flight_tokens`` (never when the
+        others hold none)."""
+        cap = self.max_in_flight_tokens
+        others = self.in_flight_tokens - ticket.tokens
+        if cap is not None and others > 0 and self.in_flight_tokens + tokens > cap:
+            raise self._refuse(
+                f"the requests in flight hold about {self.in_flight_tokens} tokens and this one would "
+                f"add about {tokens} (limit {cap}, estimated from body bytes received)",
+                "retry or send a smaller request",
+            )
+        ticket.tokens += tokens
         self.in_flight_tokens += tokens
-        return Ticket(now, tokens, deadline)
+
+    def _refuse(self, why: str, advice: str) -> OverloadedError:
+        self.rejected += 1
+        wait = self.retry_after()
+        return OverloadedError(f"the server is overloaded: {why}; {advice} after {wait} s", retry_after=wait)
 
     def leave(self, ticket: Ticket, served: bool) -> None:
         """Release ``ticket``; ``served`` (a successful answer) counts toward the service rate."""
         self.in_flight -= 1
         self.in_flight_tokens -= ticket.tokens
+        ticket.tokens = 0
+        if ticket.client is not None:
+            left = self._per_client.get(ticket.client, 1) - 1
+            if left > 0:
+                self._per_client[ticket.client] = left
+            else:
+                self._per_client.pop(ticket.client, None)
         if served:
             self._served.append(self.clock())
 

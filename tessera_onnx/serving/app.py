@@ -4,28 +4,42 @@ Routes (``create_app(engine)``; ``tessera serve`` runs it under uvicorn):
 
 - ``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``: OpenAI's API (errors in
   OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}``).
+  ``/v1/embeddings`` also takes images for image–text models (data URL / base64 items,
+  ``modality``; :mod:`tessera_onnx.serving.media`).
 - ``POST /embed`` (dense), ``/embed_sparse`` (SPLADE), ``/embed_all`` (ColBERT token vectors),
-  ``/rerank``: text-embeddings-inference's shapes (errors as ``{"error", "error_type"}``); the
-  extra field ``model`` picks a model when several are served.
+  ``/similarity``, ``/rerank``: text-embeddings-inference's shapes (errors as
+  ``{"error", "error_type"}``); the extra field ``model`` picks a model when several are served.
+- ``POST /pages/embed``, ``/pages/queries``, ``/pages/search``: ColPali-family page retrieval.
 - ``POST /forecast``: time-series forecasts. ``GET /health``, ``GET /metrics`` (Prometheus).
 
-Status codes: 401 bad API key, 404 unknown model, 413 body/inputs/tokens over a limit, 422
-malformed input, 429 too many requests in flight or queue full (with ``Retry-After``), 503 the
-request waited past the queue timeout (with ``Retry-After``), 499 never leaves (the client is gone).
+Which models a route accepts comes from the ``server`` field of the paradigm table
+(:mod:`tessera_onnx.serving.offers`).
+
+Status codes: 401 bad API key, 404 unknown model or route, 405 wrong method, 408 the body did
+not arrive within ``body_timeout_s``, 413 body/inputs/tokens over a limit, 422 malformed input,
+429 too many requests in flight (in all, or from this client) or queue full (with
+``Retry-After``), 503 the request waited past the queue timeout or the server is shutting down
+(with ``Retry-After``), 499 never leaves (the client is gone). Every error body is OpenAI's
+envelope, except on the TEI routes (TEI's ``{"error", "error_type"}``).
 
 Admission (:mod:`tessera_onnx.serving.admission`) happens in ASGI middleware before the body is
-read: a POST that arrives when the in-flight limits are reached is answered 429 at once.
+read: a POST that arrives when the in-flight limits are reached is answered 429 at once; the
+tokens a request holds are reserved as its body bytes arrive (never from ``Content-Length``), and
+its body must be complete within ``body_timeout_s``.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the route annotations at definition time
 
 import asyncio
 import contextlib
+import hmac
 import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+import numpy as np
 
 from ..errors import (
     InvalidInputError,
@@ -33,17 +47,23 @@ from ..errors import (
     MissingDependencyError,
     ModelNotFoundError,
     OverloadedError,
+    ShuttingDownError,
+    SlowClientError,
     TesseraError,
 )
-from ..paradigms import paradigms_offering
 from . import protocol
 from .admission import Admission, current_ticket, estimate_tokens
 from .engine import Engine
+from .media import decode_image_ref
 from .metrics import ServerMetrics
+from .offers import offers
 
 __all__ = ["create_app"]
 
 _JSON = "application/json"
+# Routes answering errors in text-embeddings-inference's shape; everything else uses OpenAI's.
+_TEI_ROUTES = frozenset({"/embed", "/embed_sparse", "/embed_all", "/similarity", "/rerank", "/forecast"})
+# (/pages/* answer errors in OpenAI's envelope, like /v1/*)
 
 
 def _fastapi() -> Any:
@@ -61,22 +81,21 @@ class _ClientGone(Exception):
 
 
 class _AuthAndSize:
-    """ASGI middleware: API-key check (``Authorization: Bearer KEY``) and ``Content-Length`` limit."""
+    """ASGI middleware: API-key check (``Authorization: Bearer KEY``, every route, compared in
+    constant time) and ``Content-Length`` limit."""
 
     def __init__(self, app: Any, api_key: str | None, max_body: int) -> None:
         self.app = app
-        self.api_key = api_key
+        self.expected = f"Bearer {api_key}".encode() if api_key else None
         self.max_body = max_body
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
         headers = dict(scope.get("headers") or [])
-        if self.api_key and path != "/health":
-            auth = headers.get(b"authorization", b"").decode("latin-1")
-            if auth != f"Bearer {self.api_key}":
+        if self.expected is not None:
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
                 await _send_error(
                     scope,
                     send,
@@ -103,21 +122,32 @@ class _AuthAndSize:
 class _Admit:
     """ASGI middleware: admit each POST before its body is read (429 + ``Retry-After`` if not).
 
-    The admitted request's ticket is put in :data:`current_ticket` for the engine (its arrival
-    time is the queue deadline's start) and released when the response has been sent.
+    While the server drains for shutdown every request gets 503. The admitted request's ticket
+    is put in :data:`current_ticket` for the engine (its arrival time is the queue deadline's
+    start); its tokens are reserved as body bytes arrive, the body must be complete within
+    ``body_timeout_s`` (:class:`SlowClientError`, 408), and the ticket is released when the
+    response has been sent.
     """
 
-    def __init__(self, app: Any, admission: Admission) -> None:
+    def __init__(self, app: Any, admission: Admission, body_timeout_s: float | None) -> None:
         self.app = app
         self.admission = admission
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if self.admission.draining:
+            exc = ShuttingDownError("the server is shutting down and accepts no new requests", 5)
+            await _send_error(scope, send, 503, str(exc), "server_error", "shutting_down", 5, close=True)
+            return
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
         try:
-            ticket = self.admission.enter(estimate_tokens(int(length)) if length.isdigit() else 0)
+            ticket = self.admission.enter(0, client[0] if client else None)
         except OverloadedError as exc:
             await _send_error(scope, send, 429, str(exc), "rate_limit_error", "overloaded", exc.retry_after)
             return
@@ -131,10 +161,43 @@ class _Admit:
 
         reset = current_ticket.set(ticket)
         try:
-            await self.app(scope, receive, send_watched)
+            await self.app(scope, self._metered(receive, ticket), send_watched)
         finally:
             current_ticket.reset(reset)
             self.admission.leave(ticket, served=status == 200)
+
+    def _metered(self, receive: Callable, ticket: Any) -> Callable:
+        """``receive`` reserving tokens for the bytes read and enforcing the body deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = None if not self.body_timeout_s else loop.time() + self.body_timeout_s
+        received = 0
+        complete = False
+
+        async def receive_metered() -> dict:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            if deadline is None:
+                message = await receive()
+            else:
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise SlowClientError(
+                        f"the request body did not arrive within {self.body_timeout_s:g} s of its "
+                        "headers: send the whole body at once"
+                    ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                grow = estimate_tokens(received) - ticket.tokens
+                if grow > 0:
+                    self.admission.reserve(ticket, grow)
+                complete = not message.get("more_body", False)
+            else:
+                complete = True
+            return message
+
+        return receive_metered
 
 
 def _too_large(size: int, limit: int) -> str:
@@ -145,9 +208,9 @@ def _too_large(size: int, limit: int) -> str:
 
 def _error_body(path: str, message: str, kind: str, code: str) -> dict[str, Any]:
     return (
-        protocol.openai_error(message, kind, code)
-        if path.startswith("/v1/")
-        else protocol.tei_error(message, code)
+        protocol.tei_error(message, code)
+        if path in _TEI_ROUTES
+        else protocol.openai_error(message, kind, code)
     )
 
 
@@ -159,11 +222,14 @@ async def _send_error(
     kind: str,
     code: str,
     retry_after: float | None = None,
+    close: bool = False,
 ) -> None:
     body = json.dumps(_error_body(scope.get("path", ""), message, kind, code)).encode()
     headers = [(b"content-type", _JSON.encode()), (b"content-length", str(len(body)).encode())]
     if retry_after is not None:
         headers.append((b"retry-after", str(math.ceil(retry_after)).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -173,15 +239,19 @@ def create_app(
     *,
     api_key: str | None = None,
     max_body_bytes: int = 4 << 20,
+    body_timeout_s: float | None = 10.0,
     manage_engine: bool = True,
 ) -> Any:
     """The FastAPI application serving ``engine``.
 
-    ``api_key``: require ``Authorization: Bearer <key>`` on every route but ``/health``.
-    ``max_body_bytes``: larger request bodies get 413. ``manage_engine``: start and close the
-    engine with the app's lifespan.
+    ``api_key``: require ``Authorization: Bearer <key>`` on every route (``/health`` included).
+    ``max_body_bytes``: larger request bodies get 413. ``body_timeout_s``: a body still incomplete
+    this long after its headers gets 408 (None or 0: no limit). ``manage_engine``: start and close
+    the engine with the app's lifespan.
     """
     fastapi = _fastapi()
+    from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import Response
 
     metrics = ServerMetrics(engine)
@@ -212,10 +282,7 @@ def create_app(
             if size > max_body_bytes:
                 raise LimitExceededError(_too_large(size, max_body_bytes))
             chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks) or b"null")
-        except ValueError as exc:
-            raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+        return protocol.decode_json(b"".join(chunks))
 
     async def until_disconnect(request: Any) -> None:
         while True:
@@ -236,8 +303,8 @@ def create_app(
         task.cancel()
         raise _ClientGone()
 
-    def default_model(paradigms: tuple[str, ...]) -> str | None:
-        return next((s.name for s in engine.pool.slots.values() if s.paradigm in paradigms), None)
+    def default_model(group: str) -> str | None:
+        return next((s.name for s in engine.pool.slots.values() if group in offers(s.paradigm)), None)
 
     async def handle(request: Any, route: str, work: Callable[[Any], Awaitable[tuple[str, Any]]]) -> Response:
         """Read the body, run ``work(body) -> (model, response)``, map errors, record metrics."""
@@ -245,11 +312,12 @@ def create_app(
         model = "-"
         try:
             body = await read_json(request)
-            if isinstance(body, dict) and body.get("model") in engine.pool.slots:  # bounded label values
-                model = body["model"]
+            name = body.get("model") if isinstance(body, dict) else None
+            if isinstance(name, str) and name in engine.pool.slots:  # bounded label values
+                model = name
             model, payload = await run(request, work(body))
             response = respond(payload)
-        except _ClientGone:
+        except (_ClientGone, ClientDisconnect):  # gone while queued or running, or mid-body
             metrics.observe_request(model, route, 499, time.perf_counter() - start)
             return Response(status_code=499)
         except Exception as exc:  # noqa: BLE001 - every error becomes an HTTP error body
@@ -258,8 +326,10 @@ def create_app(
                 str(exc) if status != 500 or isinstance(exc, TesseraError) else f"internal error: {exc!r}"
             )
             headers = (
-                {"Retry-After": str(math.ceil(exc.retry_after))} if isinstance(exc, OverloadedError) else None
+                {"Retry-After": str(math.ceil(exc.retry_after))} if isinstance(exc, OverloadedError) else {}
             )
+            if isinstance(exc, SlowClientError):
+                headers["Connection"] = "close"  # the rest of the body is never read
             response = respond(_error_body(request.url.path, message, kind, code), status, headers)
         metrics.observe_request(model, route, response.status_code, time.perf_counter() - start)
         return response
@@ -270,8 +340,11 @@ def create_app(
     async def openai_embeddings(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
             req = protocol.parse_embeddings_request(body)
-            texts = await engine.decode_tokens(req.model, req.inputs) if req.token_input else req.inputs
-            result = await engine.embed(req.model, texts, dimension=req.dimensions)
+            if req.items is not None:
+                result = await engine.embed_items(req.model, req.items, dimension=req.dimensions)
+            else:
+                texts = await engine.decode_tokens(req.model, req.inputs) if req.token_input else req.inputs
+                result = await engine.embed(req.model, texts, dimension=req.dimensions)
             return req.model, protocol.embeddings_response(
                 req.model, result.data, req.encoding_format, result.total_tokens
             )
@@ -301,10 +374,10 @@ def create_app(
 
     # ------------------------------------------------------------------ text-embeddings-inference
 
-    def tei_model(body: Any, paradigms: tuple[str, ...]) -> str:
-        name = protocol.field(body, "model", str, default_model(paradigms))
+    def tei_model(body: Any, group: str) -> str:
+        name = protocol.field(body, "model", str, default_model(group))
         if name is None:
-            raise ModelNotFoundError(f"no {' or '.join(paradigms)} model is served here")
+            raise ModelNotFoundError(f"no model served here offers {group!r}: see GET /v1/models")
         return name
 
     def tei_texts(body: Any) -> tuple[list[str], bool]:
@@ -318,13 +391,16 @@ def create_app(
     @app.post("/embed")
     async def tei_embed(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("dense",))
+            model = tei_model(body, "embed")
             texts, _ = tei_texts(body)
+            # TEI: normalize=false returns the pooled vector as it is, before the model's Normalize
+            normalize = protocol.field(body, "normalize", bool, True)
             result = await engine.embed(
                 model,
                 texts,
                 dimension=protocol.field(body, "dimensions", int),
-                normalize=protocol.field(body, "normalize", bool, True),
+                normalize=normalize,
+                raw_pooled=not normalize,
                 prompt_name=protocol.field(body, "prompt_name", str),
                 truncate=protocol.field(body, "truncate", bool, False),
             )
@@ -335,7 +411,7 @@ def create_app(
     @app.post("/embed_sparse")
     async def tei_embed_sparse(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("sparse",))
+            model = tei_model(body, "embed_sparse")
             texts, _ = tei_texts(body)
             result = await engine.embed_sparse(
                 model,
@@ -350,7 +426,7 @@ def create_app(
     @app.post("/embed_all")
     async def tei_embed_all(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("multi_vector",))
+            model = tei_model(body, "embed_all")
             texts, _ = tei_texts(body)
             result = await engine.embed_multi_vector(
                 model,
@@ -362,10 +438,30 @@ def create_app(
 
         return await handle(request, "/embed_all", work)
 
+    @app.post("/similarity")
+    async def tei_similarity(request: fastapi.Request) -> Response:
+        """TEI's sentence similarity: cosine of ``source_sentence`` with each of ``sentences``."""
+
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "similarity")
+            inputs = protocol.field(body, "inputs", dict, required=True)
+            source = protocol.field(inputs, "source_sentence", str, required=True)
+            sentences, tokens, _ = protocol.parse_inputs(
+                protocol.field(inputs, "sentences", list, required=True), "inputs.sentences"
+            )
+            if tokens or not source:
+                raise InvalidInputError("'source_sentence' and 'sentences' must be non-empty strings")
+            a, b = await asyncio.gather(engine.embed(model, [source]), engine.embed(model, sentences))
+            x, y = a.data, b.data
+            scores = (y @ x[0]) / (np.linalg.norm(y, axis=1) * np.linalg.norm(x[0]) + 1e-12)
+            return model, [float(v) for v in scores]
+
+        return await handle(request, "/similarity", work)
+
     @app.post("/rerank")
     async def tei_rerank(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, paradigms_offering("rerank"))
+            model = tei_model(body, "rerank")
             query = protocol.field(body, "query", str, required=True)
             texts = protocol.field(body, "texts", list, required=True)
             return_text = protocol.field(body, "return_text", bool, False)
@@ -388,7 +484,7 @@ def create_app(
     @app.post("/forecast")
     async def forecast(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
-            model = tei_model(body, ("timeseries",))
+            model = tei_model(body, "forecast")
             series = protocol.field(body, "series", list, required=True)
             result = await engine.forecast(
                 model,
@@ -400,17 +496,101 @@ def create_app(
 
         return await handle(request, "/forecast", work)
 
+    # ------------------------------------------------------------------ pages (ColPali family)
+
+    def page_images(body: Any) -> list[bytes]:
+        images = protocol.field(body, "images", list, required=True)
+        if not images:
+            raise InvalidInputError("'images' is an empty list: send at least one page image")
+        return [decode_image_ref(v, f"images[{i}]") for i, v in enumerate(images)]
+
+    def vectors_list(model: str, rows: list[Any], fmt: str, tokens: int) -> dict[str, Any]:
+        data = [
+            {"object": "embedding", "index": i, "embedding": protocol.multi_vector_json(m, fmt)}
+            for i, m in enumerate(rows)
+        ]
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        return {"object": "list", "data": data, "model": model, "usage": usage}
+
+    def encoding(body: Any) -> str:
+        fmt = protocol.field(body, "encoding_format", str, "float")
+        if fmt not in ("float", "base64"):
+            raise InvalidInputError(
+                f"'encoding_format' must be 'float' or 'base64', got {protocol.clip(fmt)}"
+            )
+        return fmt
+
+    @app.post("/pages/embed")
+    async def pages_embed(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "pages")
+            result = await engine.embed_pages(model, page_images(body))
+            return model, vectors_list(model, result.data, encoding(body), 0)
+
+        return await handle(request, "/pages/embed", work)
+
+    @app.post("/pages/queries")
+    async def pages_queries(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "pages")
+            if not isinstance(body, dict) or "input" not in body:
+                raise InvalidInputError("'input' is required: a query string or a list of them")
+            texts, tokens, _ = protocol.parse_inputs(body["input"])
+            if tokens:
+                raise InvalidInputError("'input' must be strings on this route")
+            result = await engine.embed_page_queries(model, texts)
+            return model, vectors_list(model, result.data, encoding(body), result.total_tokens)
+
+        return await handle(request, "/pages/queries", work)
+
+    @app.post("/pages/search")
+    async def pages_search(request: fastapi.Request) -> Response:
+        async def work(body: Any) -> tuple[str, Any]:
+            model = tei_model(body, "page_search")
+            query = protocol.field(body, "query", (str, list), required=True)
+            queries, tokens, single = protocol.parse_inputs(query, "query")
+            if tokens:
+                raise InvalidInputError("'query' must be strings")
+            result = await engine.page_search(
+                model, queries, page_images(body), k=protocol.field(body, "k", int)
+            )
+            results = [[{"index": i, "score": s} for i, s in hits] for hits in result.data]
+            return model, {"model": model, "results": results[0] if single else results}
+
+        return await handle(request, "/pages/search", work)
+
     # ------------------------------------------------------------------ operations
 
     @app.get("/health")
     async def health() -> Response:
-        return respond({"status": "ok", "models": engine.list_models()})
+        models = []
+        for m in engine.list_models():
+            row = {"name": m["name"], "paradigm": m["paradigm"], "loaded": m["loaded"]}
+            if m["error"]:
+                row["error"] = m["error"]
+            models.append(row)
+        degraded = any("error" in m for m in models)
+        return respond({"status": "degraded" if degraded else "ok", "models": models})
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Any, exc: Any) -> Response:
+        """Unknown routes (404) and wrong methods (405) in the same envelope as every other error."""
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        message = (
+            f"no route {protocol.clip(request.url.path)} for {request.method}: see the routes in docs/serving.md"
+            if exc.status_code in (404, 405)
+            else str(exc.detail)
+        )
+        body = _error_body(request.url.path, message, "invalid_request_error", code)
+        return respond(body, exc.status_code, dict(exc.headers or {}))
 
     @app.get("/metrics")
     async def prometheus() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(_Admit, admission=engine.admission)  # inner: after the key and size checks
+    app.add_middleware(
+        _Admit, admission=engine.admission, body_timeout_s=body_timeout_s
+    )  # inner: after the key and size checks
     app.add_middleware(_AuthAndSize, api_key=api_key, max_body=max_body_bytes)
     return app

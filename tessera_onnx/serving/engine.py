@@ -26,18 +26,25 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInputError, LimitExceededError
-from ..paradigms import paradigms_offering
+from ..errors import ArtifactError, InvalidInputError, LimitExceededError, UnsupportedDimensionError
 from ..text.tokenize import validate_texts
 from .admission import Admission, Ticket, current_ticket
 from .batcher import Batcher
+from .media import DEFAULT_MAX_IMAGE_PIXELS
+from .offers import offers
 from .pool import ModelConfig, ModelPool, ModelSlot
+from .protocol import clip
 
 __all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
 
 # Observer signature: (model, items, tokens, padded_tokens, seconds) after every batch.
 BatchObserver = Callable[[str, int, int, int, float], None]
-_TEXT_PARADIGMS = paradigms_offering("encode", "cli")  # what `tessera encode` takes: text in
+# token-input (ids of the model's own tokenizer) is accepted by the text routes
+_TOKEN_GROUPS = ("embed", "embed_sparse", "embed_all")
+# what one image / page costs in the batcher's token budget (batch_tokens 1024: 4 images or 1 page
+# per batch), so image batches stay as small as the text ones in time
+IMAGE_COST = 256
+PAGE_COST = 1024
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,11 @@ class EngineLimits:
 
     Admission (checked when a request arrives, before it is read or tokenized; 0 turns a limit
     off): ``max_in_flight`` requests being served at once, ``max_in_flight_tokens`` tokens they
-    hold (the HTTP server estimates them from body sizes: bytes / 4), and ``queue_timeout_s``:
+    hold (the HTTP server estimates them from the body bytes received: bytes / 4),
+    ``max_per_client`` HTTP requests in flight from one client address, and ``queue_timeout_s``:
     a request still waiting this long after it arrived is refused instead of run late
-    (0 = off, the default). See :mod:`tessera_onnx.serving.admission`.
+    (0 = off, the default). See :mod:`tessera_onnx.serving.admission`. ``max_image_pixels``:
+    larger images are refused from their header, before decoding (decompression bombs).
     """
 
     max_inputs: int = 2048
@@ -61,7 +70,9 @@ class EngineLimits:
     batch_concurrency: int = 1
     max_in_flight: int = 512
     max_in_flight_tokens: int = 1_048_576
+    max_per_client: int = 128
     queue_timeout_s: float = 0.0
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
 
 @dataclass
@@ -115,6 +126,7 @@ class Engine:
         self.admission = Admission(
             max_in_flight=lim.max_in_flight or None,
             max_in_flight_tokens=lim.max_in_flight_tokens or None,
+            max_per_client=lim.max_per_client or None,
             queue_timeout_s=lim.queue_timeout_s or None,
         )
         for config in configs:
@@ -154,6 +166,7 @@ class Engine:
         while True:
             await asyncio.sleep(self._reap_interval)
             self.pool.expire_idle()
+            await self.pool.check_files()
 
     # ------------------------------------------------------------------ models
 
@@ -241,6 +254,14 @@ class Engine:
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self._run_batch, embedder, key, items)
+        except InvalidInputError:
+            raise  # the request's fault, not the model's
+        except Exception as exc:  # noqa: BLE001 - onnxruntime failed: unload this model only
+            self.pool.mark_failed(slot, exc)
+            raise ArtifactError(
+                f"model {slot.name!r} failed while running a batch and was unloaded ({type(exc).__name__}: "
+                f"{clip(str(exc), 300)}); it reloads on the next request"
+            ) from exc
         finally:
             slot.in_use -= 1
 
@@ -251,13 +272,26 @@ class Engine:
         # ours, so the batch the engine formed runs as one onnxruntime call.
         size = max(1, -(-self.limits.batch_tokens // 32))
         if kind == "dense":
-            _, dimension, normalize, prompt_name = key
+            _, dimension, normalize, prompt_name, raw_pooled = key
             out = embedder.encode(
-                items, batch_size=size, dimension=dimension, normalize=normalize, prompt_name=prompt_name
+                items,
+                batch_size=size,
+                dimension=dimension,
+                normalize=normalize,
+                prompt_name=prompt_name,
+                raw_pooled=raw_pooled,
             )
             return list(out)
         if kind == "sparse":
             return list(embedder.encode(items, batch_size=size, top_k=key[1]))
+        if kind == "vision_text":
+            return list(embedder.encode_texts(items, normalize=key[1]))
+        if kind == "image":
+            return list(embedder.encode_images(items, normalize=key[1]))
+        if kind == "page":
+            return list(embedder.encode_images(list(items)))
+        if kind == "page_query":
+            return list(embedder.encode_queries(list(items)))
         if kind == "multi_vector":
             return list(embedder.encode(items, batch_size=size, is_query=key[1]))
         if kind == "forecast":
@@ -282,6 +316,16 @@ class Engine:
             )
         return lengths
 
+    @staticmethod
+    def _check_dimension(embedder: Any, dimension: int) -> None:
+        """A server offers only the sizes the artifact lists (the library also accepts others, warning)."""
+        manifest = embedder.manifest
+        offered = sorted({int(d) for d in manifest.matryoshka_dims} | {int(manifest.dim)}, reverse=True)
+        if isinstance(dimension, bool) or dimension not in offered:
+            raise UnsupportedDimensionError(
+                f"dimensions={clip(dimension)} is not offered by {manifest.model_id}: choose one of {offered}"
+            )
+
     def _check_count(self, n: int) -> None:
         if n > self.limits.max_inputs:
             raise LimitExceededError(
@@ -297,11 +341,17 @@ class Engine:
                 "smaller requests"
             )
 
-    def _slot(self, model: str, paradigms: Sequence[str], route: str) -> ModelSlot:
+    def _slot(self, model: str, groups: str | Sequence[str], route: str) -> ModelSlot:
+        """The slot of ``model`` if its paradigm offers one of the route ``groups`` (see :mod:`.offers`)."""
         slot = self.pool.slot(model)
-        if slot.paradigm not in paradigms:
+        wanted = (groups,) if isinstance(groups, str) else tuple(groups)
+        if not set(wanted) & set(offers(slot.paradigm)):
+            able = sorted(
+                {s.paradigm for s in self.pool.slots.values() if set(wanted) & set(offers(s.paradigm))}
+            )
             raise InvalidInputError(
-                f"model {model!r} is a {slot.paradigm} model; {route} needs a {' or '.join(paradigms)} model"
+                f"model {model!r} is a {slot.paradigm} model, which {route} does not serve; "
+                f"choose a model of paradigm {' or '.join(able) or '(none served here)'}"
             )
         return slot
 
@@ -362,15 +412,23 @@ class Engine:
         normalize: bool | None = None,
         prompt_name: str | None = None,
         truncate: bool = True,
+        raw_pooled: bool = False,
     ) -> EmbedResult:
         """Dense vectors ``(n, d)`` float32 (``(d,)`` for one str) of a dense model.
 
-        ``dimension``: Matryoshka truncation + renormalisation (sizes the model offers);
-        ``normalize``/``prompt_name`` as in :meth:`TesseraDense.encode`; ``truncate=False``
-        refuses inputs longer than the model's maximum instead of cutting them.
+        ``dimension``: Matryoshka truncation + renormalisation, only to the full width or a size
+        the artifact lists in ``matryoshka_dims`` (others raise
+        :class:`~tessera_onnx.errors.UnsupportedDimensionError`); ``normalize``/``prompt_name``/
+        ``raw_pooled`` as in :meth:`TesseraDense.encode` (``raw_pooled``: the pooling output,
+        before the model's own Normalize); ``truncate=False`` refuses inputs longer than the
+        model's maximum instead of cutting them.
         """
-        slot = self._slot(model, ("dense",), "embed")
-        key = ("dense", dimension, normalize, prompt_name)
+        slot = self._slot(model, "embeddings", "embed")
+        if slot.paradigm == "vision":
+            return await self._embed_vision_texts(slot, texts, dimension, normalize)
+        if dimension is not None:
+            self._check_dimension(await self.pool.ensure_loaded(model), dimension)
+        key = ("dense", dimension, normalize, prompt_name, bool(raw_pooled))
         rows, lengths, single = await self._submit_texts(slot, key, texts, truncate)
         width = dimension or (slot.embedder.dimension if slot.embedder is not None else 0)
         data = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, width), np.float32)
@@ -380,7 +438,7 @@ class Engine:
         self, model: str, texts: str | Sequence[str], *, top_k: int | None = None, truncate: bool = True
     ) -> EmbedResult:
         """SPLADE :class:`~tessera_onnx.SparseEmbedding` per text of a sparse model."""
-        slot = self._slot(model, ("sparse",), "embed_sparse")
+        slot = self._slot(model, "embed_sparse", "embed_sparse")
         rows, lengths, single = await self._submit_texts(slot, ("sparse", top_k), texts, truncate)
         return EmbedResult(rows[0] if single else rows, lengths)
 
@@ -388,7 +446,7 @@ class Engine:
         self, model: str, texts: str | Sequence[str], *, is_query: bool = False, truncate: bool = True
     ) -> EmbedResult:
         """ColBERT token matrices ``(tokens_i, d)`` per text of a multi-vector model."""
-        slot = self._slot(model, ("multi_vector",), "embed_all")
+        slot = self._slot(model, "embed_all", "embed_all")
         rows, lengths, single = await self._submit_texts(
             slot, ("multi_vector", bool(is_query)), texts, truncate
         )
@@ -403,7 +461,7 @@ class Engine:
             return await self._rerank(model, query, texts, truncate)
 
     async def _rerank(self, model: str, query: str, texts: Sequence[str], truncate: bool) -> EmbedResult:
-        slot = self._slot(model, _TEXT_PARADIGMS, "rerank")
+        slot = self._slot(model, "rerank", "rerank")
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
         docs, _ = validate_texts(texts)
@@ -427,6 +485,123 @@ class Engine:
         scores = np.asarray(embedder.similarity(q.data, d.data), dtype=np.float32)[0]
         return EmbedResult(scores, q.tokens + d.tokens)
 
+    # ------------------------------------------------------------------ images and pages
+
+    async def _embed_vision_texts(
+        self, slot: ModelSlot, texts: Any, dimension: int | None, normalize: bool | None
+    ) -> EmbedResult:
+        embedder = await self.pool.ensure_loaded(slot.name)
+        if dimension is not None:
+            self._check_dimension(embedder, dimension)
+        async with self._admitted() as ticket:
+            items, single = validate_texts(texts)
+            self._check_count(len(items))
+            self.admission.check(ticket)
+            lengths = await self._run_prep(lambda: [int(n) for n in embedder.tokenize(items)[1].sum(axis=1)])
+            self._check_tokens(lengths)
+            rows = await self._submit(slot, ("vision_text", normalize is not False), items, lengths)
+        data = np.stack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dimension), np.float32)
+        if dimension is not None and dimension < data.shape[-1]:
+            data = data[..., :dimension]
+        return EmbedResult(data[0] if single else data, lengths)
+
+    async def _run_prep(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._prep, fn)
+
+    def _decode_images(self, images: Sequence[bytes]) -> list[Any]:
+        """Decode encoded images (a prep thread); the pixel cap is checked from the header first."""
+        from ..vision.load import load_image
+
+        limit = self.limits.max_image_pixels or None
+        return [load_image(bytes(data), i, limit) for i, data in enumerate(images)]
+
+    async def _submit_images(
+        self, slot: ModelSlot, key: tuple, images: Sequence[bytes], cost: int
+    ) -> list[Any]:
+        async with self._admitted() as ticket:
+            if not images:
+                raise InvalidInputError("no images: send at least one")
+            self._check_count(len(images))
+            self.admission.check(ticket)
+            decoded = await self._run_prep(lambda: self._decode_images(images))
+            return await self._submit(slot, key, decoded, [cost] * len(decoded))
+
+    async def embed_images(
+        self, model: str, images: Sequence[bytes], *, normalize: bool = True
+    ) -> EmbedResult:
+        """Image vectors ``(n, d)`` of an image–text model (SigLIP, CLIP) for encoded images
+        (PNG/JPEG/... bytes). A bad image raises :class:`~tessera_onnx.errors.InvalidImageError`
+        with the decoder's reason; one over ``max_image_pixels`` is refused before decoding."""
+        slot = self._slot(model, "images", "image input")
+        rows = await self._submit_images(slot, ("image", bool(normalize)), images, IMAGE_COST)
+        return EmbedResult(np.stack(rows).astype(np.float32), [0] * len(rows))
+
+    async def embed_items(
+        self, model: str, items: Sequence[tuple[str, Any]], *, dimension: int | None = None
+    ) -> EmbedResult:
+        """Vectors for a mix of ``("text", str)`` and ``("image", bytes)`` items, in order, from one
+        image–text model (texts and images share its embedding space)."""
+        slot = self._slot(model, "images", "image input")
+        texts = [i for i, (kind, _) in enumerate(items) if kind == "text"]
+        images = [i for i, (kind, _) in enumerate(items) if kind == "image"]
+        async with self._admitted():
+            parts = await asyncio.gather(
+                self._embed_vision_texts(slot, [items[i][1] for i in texts], dimension, True)
+                if texts
+                else _none(),
+                self.embed_images(model, [items[i][1] for i in images]) if images else _none(),
+            )
+        t, im = parts
+        width = (t or im).data.shape[-1]
+        out = np.zeros((len(items), width), np.float32)
+        tokens = [0] * len(items)
+        if t is not None:
+            out[texts] = t.data
+            for i, n in zip(texts, t.tokens, strict=True):
+                tokens[i] = n
+        if im is not None:
+            out[images] = im.data[..., :width]
+        return EmbedResult(out, tokens)
+
+    async def embed_pages(self, model: str, images: Sequence[bytes]) -> EmbedResult:
+        """Page token vectors ``[(tokens_i, d), ...]`` of a ColPali-family model for page images."""
+        slot = self._slot(model, "pages", "page embedding")
+        rows = await self._submit_images(slot, ("page",), images, PAGE_COST)
+        return EmbedResult([np.asarray(r, np.float32) for r in rows], [int(r.shape[0]) for r in rows])
+
+    async def embed_page_queries(self, model: str, texts: str | Sequence[str]) -> EmbedResult:
+        """Query token vectors ``[(tokens_i, d), ...]`` of a ColPali-family model."""
+        slot = self._slot(model, "pages", "page queries")
+        async with self._admitted() as ticket:
+            items, single = validate_texts(texts)
+            if not items:
+                raise InvalidInputError("no queries: send at least one")
+            self._check_count(len(items))
+            self.admission.check(ticket)
+            lengths = [max(1, len(t) // 4) for t in items]  # an estimate: queries are short
+            rows = await self._submit(slot, ("page_query",), items, lengths)
+        return EmbedResult(rows[0] if single else rows, lengths)
+
+    async def page_search(
+        self, model: str, queries: Sequence[str], pages: Sequence[bytes], *, k: int | None = None
+    ) -> EmbedResult:
+        """MaxSim scores of each query against each page image sent: ``data`` is a list (one per
+        query) of ``[(page_index, score), ...]``, best first, at most ``k`` (default: all)."""
+        slot = self._slot(model, "page_search", "page search")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise InvalidInputError(f"'k' must be a positive integer, got {clip(k)}")
+        async with self._admitted():
+            q, p = await asyncio.gather(
+                self.embed_page_queries(model, list(queries)), self.embed_pages(model, pages)
+            )
+        embedder = slot.embedder or await self.pool.ensure_loaded(model)
+        scores = np.asarray(embedder.similarity(q.data, p.data), dtype=np.float32)
+        ranked = []
+        for row in scores:
+            order = np.argsort(-row, kind="stable")[: k or len(row)]
+            ranked.append([(int(i), float(row[i])) for i in order])
+        return EmbedResult(ranked, q.tokens)
+
     async def forecast(
         self, model: str, series: Sequence[Any], *, horizon: int | None = None, freq: Any = None
     ) -> EmbedResult:
@@ -437,7 +612,7 @@ class Engine:
     async def _forecast(
         self, model: str, series: Sequence[Any], horizon: int | None, freq: Any
     ) -> EmbedResult:
-        slot = self._slot(model, ("timeseries",), "forecast")
+        slot = self._slot(model, "forecast", "forecast")
         if not isinstance(series, (list, tuple)) or not series:
             raise InvalidInputError("series must be a non-empty list of series (each a list of numbers)")
         self._check_count(len(series))
@@ -472,7 +647,7 @@ class Engine:
 
     async def decode_tokens(self, model: str, ids: Sequence[Sequence[int]]) -> list[str]:
         """Token-id lists (the model's own vocabulary) back to text, for token-array inputs."""
-        slot = self._slot(model, _TEXT_PARADIGMS, "token input")
+        slot = self._slot(model, _TOKEN_GROUPS, "token input")
         embedder = await self.pool.ensure_loaded(model)
         decoder = self._decoders.get(model)
         if decoder is None:
@@ -493,6 +668,10 @@ class Engine:
         return decoder.decode_batch([list(r) for r in ids], skip_special_tokens=True)
 
 
+async def _none() -> None:
+    return None
+
+
 class SyncEngine:
     """Synchronous front of an :class:`Engine`: its event loop runs in a background thread.
 
@@ -509,6 +688,11 @@ class SyncEngine:
         "load",
         "unload",
         "decode_tokens",
+        "embed_images",
+        "embed_items",
+        "embed_pages",
+        "embed_page_queries",
+        "page_search",
     )
 
     def __init__(self, engine: Engine) -> None:

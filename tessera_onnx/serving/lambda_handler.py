@@ -18,11 +18,13 @@ as the ``body`` of an API Gateway / function-URL event (then the answer is
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInputError
 from . import protocol
 from .engine import Engine, EngineLimits, SyncEngine
 from .pool import ModelConfig
@@ -61,16 +63,17 @@ def _is_http(event: Any) -> bool:
     )
 
 
-def _body(event: Any) -> Any:
+def _body(event: dict[str, Any]) -> Any:
+    """The JSON body of an API Gateway / function-URL event (base64 when ``isBase64Encoded``)."""
     raw = event.get("body") or ""
+    if not isinstance(raw, str):
+        return raw  # a test harness passing the body already decoded
     if event.get("isBase64Encoded"):
-        raw = base64.b64decode(raw).decode("utf-8")
-    try:
-        return json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError as exc:
-        from ..errors import InvalidInputError
-
-        raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+        try:
+            return protocol.decode_json(base64.b64decode(raw, validate=True))
+        except binascii.Error as exc:
+            raise InvalidInputError(f"the request body is marked base64 but is not: {exc}") from None
+    return protocol.decode_json(raw)
 
 
 def handler(event: Any, context: Any = None) -> dict[str, Any]:

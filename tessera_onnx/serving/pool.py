@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import read_manifest
-from ..errors import InvalidInputError, ModelNotFoundError, OverloadedError
+from ..errors import ArtifactError, InvalidInputError, ModelNotFoundError, OverloadedError, TesseraError
 from ..locate import resolve_artifact
+from .protocol import clip
 
 __all__ = ["ModelConfig", "ModelSlot", "ModelPool"]
 
@@ -71,6 +72,10 @@ class ModelSlot:
     last_used: float = 0.0
     in_use: int = 0
     loads: int = 0
+    error: str | None = None  # why the last load or batch failed (None: healthy)
+    failures: int = 0
+    files: tuple[str, ...] = ()  # the manifest's file names
+    snapshot: tuple[tuple[int, int], ...] = ()  # (size, mtime_ns) of each file when it was loaded
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -89,7 +94,25 @@ class ModelSlot:
             "size_bytes": self.size_bytes,
             "loads": self.loads,
             "last_used": self.last_used or None,
+            "error": self.error,
         }
+
+
+def _stat_files(slot: ModelSlot) -> tuple[tuple[int, int], ...]:
+    out = []
+    for name in slot.files:
+        try:
+            st = (slot.path / name).stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((-1, -1))
+    return tuple(out)
+
+
+def _verify(path: Path) -> None:
+    from ..artifact import verify_files
+
+    verify_files(path, read_manifest(path))
 
 
 def _artifact_bytes(path: Path, manifest: Any) -> int:
@@ -137,7 +160,7 @@ class ModelPool:
                 f"model {name!r} needs about {size / 2**20:.0f} MiB, more than the whole memory budget "
                 f"({self.memory_budget_bytes / 2**20:.0f} MiB): raise the budget"
             )
-        self.slots[name] = ModelSlot(name, path, manifest.paradigm, config, size)
+        self.slots[name] = ModelSlot(name, path, manifest.paradigm, config, size, files=tuple(manifest.files))
         return name
 
     def slot(self, name: str) -> ModelSlot:
@@ -145,7 +168,7 @@ class ModelPool:
         slot = self.slots.get(name)
         if slot is None:
             raise ModelNotFoundError(
-                f"model {name!r} is not served here; choose one of {sorted(self.slots) or 'none (add one)'}"
+                f"model {clip(name)} is not served here; choose one of {sorted(self.slots) or 'none (add one)'}"
             )
         return slot
 
@@ -165,10 +188,26 @@ class ModelPool:
             if slot.embedder is None:
                 self._make_room(slot)
                 loop = asyncio.get_running_loop()
-                slot.embedder = await loop.run_in_executor(self._executor, self._load, slot)
+                try:
+                    slot.embedder = await loop.run_in_executor(self._executor, self._load, slot)
+                except TesseraError as exc:  # corrupt or missing files: this model only is unavailable
+                    self.mark_failed(slot, exc)
+                    raise ArtifactError(
+                        f"model {slot.name!r} cannot be loaded: {slot.error}; the other models are "
+                        "unaffected. Restore the artifact (tessera-export verify) and retry"
+                    ) from exc
+                slot.error = None
+                slot.snapshot = _stat_files(slot)
                 slot.loads += 1
                 slot.last_used = time.monotonic()
         return slot.embedder
+
+    def mark_failed(self, slot: ModelSlot, exc: BaseException) -> None:
+        """Record why ``slot`` failed and drop its embedder (the next request tries to load it again)."""
+        # the artifact's location stays on the server: clients see the model's name
+        slot.error = f"{type(exc).__name__}: {exc}".replace(str(slot.path), f"<{slot.name}>")
+        slot.failures += 1
+        self._drop(slot)
 
     def _load(self, slot: ModelSlot) -> Any:
         if self._loader is not None:
@@ -213,6 +252,27 @@ class ModelPool:
                 await asyncio.sleep(0.005)
             self._drop(slot)
             return True
+
+    async def check_files(self) -> list[str]:
+        """Re-verify the loaded models whose files changed on disk since they were loaded (size or
+        mtime); unload those that no longer match their manifest's checksums (reported in
+        :attr:`ModelSlot.error`, so ``/health`` shows them). Returns the names unloaded."""
+        failed = []
+        loop = asyncio.get_running_loop()
+        for slot in list(self.slots.values()):
+            if slot.embedder is None or not slot.snapshot:
+                continue
+            now = _stat_files(slot)
+            if now == slot.snapshot:
+                continue
+            try:
+                await loop.run_in_executor(self._executor, _verify, slot.path)
+            except TesseraError as exc:
+                self.mark_failed(slot, exc)
+                failed.append(slot.name)
+            else:
+                slot.snapshot = now  # touched, not altered
+        return failed
 
     def expire_idle(self, now: float | None = None) -> list[str]:
         """Unload the models idle for longer than their ``keep_alive``; returns their names."""

@@ -8,32 +8,55 @@ Parsers take the decoded JSON body and raise :class:`~tessera_onnx.errors.Invali
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import (
+    ArtifactError,
     InvalidInputError,
     LimitExceededError,
     ModelNotFoundError,
     OverloadedError,
     QueueTimeoutError,
+    ShuttingDownError,
+    SlowClientError,
     TesseraError,
 )
+from .echo import clip
 
 __all__ = [
     "EmbeddingsRequest",
+    "clip",
+    "decode_json",
     "parse_embeddings_request",
     "embeddings_response",
     "float32_base64",
     "field",
     "parse_inputs",
     "sparse_to_json",
+    "multi_vector_json",
     "openai_error",
     "tei_error",
     "error_status",
 ]
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """A request body (UTF-8 JSON) decoded; :class:`InvalidInputError` (422) for anything that is
+    not: invalid UTF-8, invalid JSON, or nesting deeper than the parser's recursion limit."""
+    try:
+        return json.loads(raw or b"null")
+    except RecursionError:
+        raise InvalidInputError(
+            "the request body nests arrays/objects too deeply: send a flat list of inputs"
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InvalidInputError(
+            f"the request body is not valid JSON (UTF-8 text): {clip(str(exc), 200)}"
+        ) from None
 
 
 def field(
@@ -57,6 +80,8 @@ def field(
 def parse_inputs(value: Any, name: str = "input") -> tuple[list[str] | list[list[int]], bool, bool]:
     """A str, list of str, list of token ids or list of token-id lists → ``(items, tokens?, single?)``."""
     if isinstance(value, str):
+        if not value:
+            raise InvalidInputError(f"'{name}' is an empty string: send text to embed")
         return [value], False, True
     if not isinstance(value, list) or not value:
         raise InvalidInputError(
@@ -64,6 +89,9 @@ def parse_inputs(value: Any, name: str = "input") -> tuple[list[str] | list[list
             f"{'an empty list' if isinstance(value, list) else type(value).__name__}"
         )
     if all(isinstance(v, str) for v in value):
+        empty = next((i for i, v in enumerate(value) if not v), None)
+        if empty is not None:
+            raise InvalidInputError(f"'{name}[{empty}]' is an empty string: send text to embed, or drop it")
         return list(value), False, False
     if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         return [list(value)], True, True
@@ -87,6 +115,7 @@ class EmbeddingsRequest:
     token_input: bool
     encoding_format: str
     dimensions: int | None
+    items: list[tuple[str, Any]] | None = None  # text/image items (multimodal input), else None
 
 
 def parse_embeddings_request(body: Any, default_model: str | None = None) -> EmbeddingsRequest:
@@ -94,14 +123,24 @@ def parse_embeddings_request(body: Any, default_model: str | None = None) -> Emb
     model = field(body, "model", str, default_model, required=default_model is None)
     if "input" not in body:
         raise InvalidInputError("'input' is required: a string, a list of strings, or token-id arrays")
-    inputs, tokens, _single = parse_inputs(body["input"])
+    from .media import MODALITIES, is_multimodal, parse_items
+
+    modality = field(body, "modality", str, "text")
+    if modality not in MODALITIES:
+        raise InvalidInputError(f"'modality' must be one of {list(MODALITIES)}, got {clip(modality)}")
+    items = None
+    if is_multimodal(body["input"], modality):
+        items = parse_items(body["input"], modality)
+        inputs, tokens = [], False
+    else:
+        inputs, tokens, _single = parse_inputs(body["input"])
     fmt = field(body, "encoding_format", str, "float")
     if fmt not in ("float", "base64"):
-        raise InvalidInputError(f"'encoding_format' must be 'float' or 'base64', got {fmt!r}")
+        raise InvalidInputError(f"'encoding_format' must be 'float' or 'base64', got {clip(fmt)}")
     dims = field(body, "dimensions", int)
     if dims is not None and dims < 1:
         raise InvalidInputError(f"'dimensions' must be a positive integer, got {dims}")
-    return EmbeddingsRequest(model, inputs, tokens, fmt, dims)
+    return EmbeddingsRequest(model, inputs, tokens, fmt, dims, items)
 
 
 def float32_base64(vector: np.ndarray) -> str:
@@ -124,6 +163,14 @@ def embeddings_response(
         "model": model,
         "usage": {"prompt_tokens": int(prompt_tokens), "total_tokens": int(prompt_tokens)},
     }
+
+
+def multi_vector_json(matrix: np.ndarray, encoding_format: str) -> Any:
+    """A token matrix ``(tokens, d)`` as nested lists, or ``{"shape", "data"}`` with base64 float32."""
+    m = np.asarray(matrix, dtype=np.float32)
+    if encoding_format == "base64":
+        return {"shape": list(m.shape), "data": float32_base64(m)}
+    return m.tolist()
 
 
 def sparse_to_json(embedding: Any) -> list[dict[str, Any]]:
@@ -156,10 +203,16 @@ def error_status(exc: BaseException) -> tuple[int, str, str]:
         return 413, "invalid_request_error", "request_too_large"
     if isinstance(exc, QueueTimeoutError):
         return 503, "server_error", "queue_timeout"
+    if isinstance(exc, ShuttingDownError):
+        return 503, "server_error", "shutting_down"
+    if isinstance(exc, SlowClientError):
+        return 408, "invalid_request_error", "request_timeout"
     if isinstance(exc, OverloadedError):
         return 429, "rate_limit_error", "overloaded"
     if isinstance(exc, InvalidInputError):
         return 422, "invalid_request_error", "invalid_input"
+    if isinstance(exc, ArtifactError):
+        return 503, "server_error", "model_unavailable"
     if isinstance(exc, TesseraError):
         return 500, "server_error", "model_error"
     return 500, "server_error", "internal_error"

@@ -44,15 +44,18 @@ class TextEmbedder(TesseraModel):
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin=True`` lets idle
-      intra-op threads busy-wait between operators (onnxruntime's own default; off here because
-      it slows every call down on cores shared with other work, see
+    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin``: ``"call"``
+      (default) intra-op threads busy-wait between operators only while a call runs (no wake-up
+      latency inside a call, no spinning between calls), ``True`` always (onnxruntime's own
+      default; slow on cores shared with other work), ``False`` never (see
       :func:`tessera_onnx.session.create_session`).
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).
-    - ``batch_size``: texts per batch at 32 tokens; batches hold about ``batch_size × 32``
-      tokens, so short texts go in larger batches and long ones in smaller. Default: 16 on CPU
-      (batches whose activations stay in the caches), 32 on CUDA/CoreML. Inputs are
+    - ``batch_size``: for text encoders, *texts per batch at 32 tokens*: a token budget.
+      Batches hold about ``batch_size × 32`` tokens, so short texts go in larger batches and
+      long ones in smaller. Default: 16 on CPU (batches whose activations stay in the caches),
+      32 on CUDA/CoreML; the ``tessera encode`` CLI uses the same default. A per-call
+      ``batch_size=`` is checked when the call is made, before any text is read. Inputs are
       processed in windows of :data:`~tessera_onnx.text.tokenize.WINDOW` texts (length-sorted
       inside a window, results in input order), so memory does not grow with the input;
       ``encode_iter`` streams any iterable in constant memory.
@@ -176,6 +179,10 @@ class TextEmbedder(TesseraModel):
 
     def _tokenize(self, texts: list[str], max_length: int | None = None) -> Tokenized:
         return self._tokenizer.encode(texts, max_length or self.max_length)
+
+    def _check_batch_size(self, batch_size: Any) -> int | None:
+        """A per-call ``batch_size`` checked when the call is made (None: the embedder's)."""
+        return None if batch_size is None else check_positive_int(batch_size, "batch_size")
 
     def _batches(
         self,

@@ -37,7 +37,7 @@ _MAX_COUNT_FACTOR = 16
 def default_batch_size(provider: str) -> int:
     """The ``batch_size`` an embedder uses when none is given: :data:`CPU_BATCH_SIZE` on onnxruntime's
     CPU provider, :data:`DEFAULT_BATCH_SIZE` on any other (accelerators want larger batches)."""
-    return CPU_BATCH_SIZE if provider == "CPUExecutionProvider" else DEFAULT_BATCH_SIZE
+    return CPU_BATCH_SIZE if provider in ("CPUExecutionProvider", "openvino:CPU") else DEFAULT_BATCH_SIZE
 
 
 def plan_batches(

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import ST_ALIASES, accepts
 from ..errors import InvalidInputError
 from ..ops.normalize import l2_normalize, layer_norm
 from ..ops.pooling import pool
@@ -42,6 +43,8 @@ class TesseraDense(TextEmbedder):
     as text, text stripped, encoder, pooling over real tokens (``cls``/``mean``/``max``/...),
     then the model's own modules — its Normalize, or nomic-embed's recipe (layer norm without
     affine, eps 1e-5, truncate, L2) — which always apply, as they are part of the model.
+
+    ``batch_size``: texts per batch at 32 tokens, a token budget (see :class:`TextEmbedder`).
 
     Extra keyword options (also per call):
 
@@ -83,6 +86,7 @@ class TesseraDense(TextEmbedder):
         """Width of the returned vectors: the ``dimension=`` if set, else the full width."""
         return self._truncate or self.manifest.dim
 
+    @accepts(aliases=ST_ALIASES)
     def encode(
         self,
         texts: str | Any,
@@ -101,12 +105,15 @@ class TesseraDense(TextEmbedder):
         ``prompts``); ``dimension``, ``normalize`` and ``raw_pooled`` override the embedder's
         settings. Inputs are processed in windows, so memory beyond the returned array does
         not grow with the number of texts; see :meth:`encode_iter` to stream.
+        sentence-transformers' ``normalize_embeddings``, ``show_progress_bar`` and
+        ``convert_to_numpy=True`` are accepted for ``normalize``, ``show_progress`` and the default.
         """
         plan = self._plan(
             self._resolve_prompt(prompt, prompt_name), batch_size, dimension, normalize, raw_pooled
         )
         return self._encode(texts, plan, show_progress)
 
+    @accepts(*_OPTIONS, aliases=ST_ALIASES)
     def encode_iter(self, texts: Any, **kwargs: Any) -> Iterator[np.ndarray]:
         """Yield one ``(d,)`` float32 vector per text, in input order, from any iterable of str.
 
@@ -122,6 +129,7 @@ class TesseraDense(TextEmbedder):
         # copies, so that a caller keeping a few vectors does not pin each window's whole block
         return (row.copy() for chunk in chunks for row in chunk)
 
+    @accepts(*_OPTIONS, aliases=ST_ALIASES)
     def encode_queries(self, texts: str | Any, **kwargs: Any) -> np.ndarray:
         """:meth:`encode` with the model's query prefix (e.g. bge's instruction, e5 ``"query: "``).
 
@@ -129,6 +137,7 @@ class TesseraDense(TextEmbedder):
         """
         return self._encode_with(texts, self._query_prefix(), kwargs)
 
+    @accepts(*_OPTIONS, aliases=ST_ALIASES)
     def encode_documents(self, texts: str | Any, **kwargs: Any) -> np.ndarray:
         """:meth:`encode` with the model's document prefix (e.g. nomic ``"search_document: "``).
 
@@ -147,9 +156,6 @@ class TesseraDense(TextEmbedder):
     # ------------------------------------------------------------------ internals
 
     def _plan_from(self, kwargs: dict[str, Any], prefix: str) -> _Plan:
-        unknown = set(kwargs) - set(_OPTIONS)
-        if unknown:
-            raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
         return self._plan(
             prefix,
             kwargs.get("batch_size"),
@@ -176,7 +182,7 @@ class TesseraDense(TextEmbedder):
             truncate=truncate,
             normalize=self.normalize if normalize is None else bool(normalize),
             raw_pooled=self.raw_pooled if raw_pooled is None else bool(raw_pooled),
-            batch_size=batch_size,
+            batch_size=self._check_batch_size(batch_size),
             width=truncate or self.manifest.dim,
         )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import accepts, st_aliases
 from ..errors import InvalidInputError
 from ..ops.maxsim import maxsim_scores, pad_multivectors
 from ..ops.normalize import l2_normalize
@@ -25,6 +26,9 @@ from .base import TextEmbedder
 from .config import MultiVectorConfig
 
 __all__ = ["TesseraMultiVector", "MultiVectorBatch"]
+
+_OPTIONS = ("batch_size", "show_progress", "dimension", "padded")
+_ALIASES = st_aliases("show_progress_bar", "convert_to_numpy")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,10 @@ class TesseraMultiVector(TextEmbedder):
     documents unless ``is_query=True``. ``dimension=`` slices the un-normalised projection,
     then renormalises (any ``1..dim``; sizes outside the manifest's ``matryoshka_dims`` warn once).
     ``encode_iter(texts)`` streams one array per text from any iterable, in constant memory.
+    ``batch_size``: texts per batch at 32 tokens, a token budget (see :class:`TextEmbedder`).
+    The encode methods accept PyLate's / sentence-transformers' ``show_progress_bar`` and
+    ``convert_to_numpy=True``; a keyword they do not take (e.g. ``prompt_name``) raises
+    :class:`~tessera_onnx.errors.UnknownOptionError` listing those they do.
     """
 
     paradigm = "multi_vector"
@@ -80,14 +88,17 @@ class TesseraMultiVector(TextEmbedder):
 
     # ------------------------------------------------------------------ public
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode(self, texts: Any, *, is_query: bool = False, **kwargs: Any) -> list[np.ndarray] | Any:
         """Encode documents (or queries with ``is_query=True``); see :meth:`encode_documents`."""
         return self._encode(texts, is_query, **kwargs)
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode_queries(self, texts: Any, **kwargs: Any) -> list[np.ndarray] | Any:
         """Query token matrices: ``query_length`` rows each when query expansion is on."""
         return self._encode(texts, True, **kwargs)
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode_documents(self, texts: Any, **kwargs: Any) -> list[np.ndarray] | Any:
         """Document token matrices (punctuation and padding rows dropped).
 
@@ -132,15 +143,13 @@ class TesseraMultiVector(TextEmbedder):
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"cannot score {type(x).__name__}: {exc}") from exc
 
+    @accepts(*_OPTIONS[:3], aliases=_ALIASES)
     def encode_iter(self, texts: Any, *, is_query: bool = False, **kwargs: Any) -> Iterator[np.ndarray]:
         """Yield one ``(tokens_i, d)`` float32 array per text, in input order, from any iterable.
 
         Takes ``batch_size``, ``show_progress`` and ``dimension``; documents unless
         ``is_query=True``. Texts are read a window at a time (constant memory).
         """
-        unknown = set(kwargs) - {"batch_size", "show_progress", "dimension"}
-        if unknown:
-            raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
         work = self._window(is_query, kwargs.get("batch_size"), kwargs.get("dimension"))
         chunks, _, _ = self._windowed(texts, "", kwargs.get("show_progress", False), work)
         return (row for chunk in chunks for row in chunk)
@@ -170,6 +179,7 @@ class TesseraMultiVector(TextEmbedder):
     def _window(self, is_query: bool, batch_size: int | None, dimension: int | None) -> Any:
         """The per-window encoder: ``work(texts, bar) -> list of (tokens_i, d) arrays``."""
         truncate = self._truncate if dimension is None else self._check_dimension(dimension)
+        batch_size = self._check_batch_size(batch_size)
         cfg = self.config
         length = self.query_length if is_query else self.document_length
         marker = cfg.query_marker_id if is_query else cfg.document_marker_id

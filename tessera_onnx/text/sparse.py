@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..arguments import accepts, st_aliases
 from ..errors import InvalidInputError
 from ..ops.splade import dense_to_sparse, splade_pool, top_k_sparse
 from ..sparse_embedding import SparseEmbedding, inverted_index, sparse_dot, to_scipy
@@ -20,6 +21,9 @@ __all__ = ["TesseraSparse"]
 # Keep one batch's [B, T, vocab] float32 logits (in the graph or in numpy) near 128 MiB.
 _LOGIT_BYTES = 128 << 20
 
+_OPTIONS = ("batch_size", "show_progress", "top_k", "prompt", "prompt_name")
+_ALIASES = st_aliases("show_progress_bar")
+
 
 class TesseraSparse(TextEmbedder):
     """SPLADE embedder: ``encode(texts) -> list[SparseEmbedding]`` over the vocabulary.
@@ -27,7 +31,8 @@ class TesseraSparse(TextEmbedder):
     The graph returns either the pooled ``sparse_embedding`` ``[B, V]`` or the MLM ``logits``
     ``[B, T, V]``, pooled here in numpy (mask, relu, max, log1p). ``top_k=`` keeps the largest
     weights per text (as sentence-transformers ``max_active_dims``). ``dimension`` is the
-    vocabulary size.
+    vocabulary size. ``batch_size``: texts per batch at 32 tokens, a token budget (see
+    :class:`TextEmbedder`), further capped so one batch's logits stay near 128 MiB.
     """
 
     paradigm = "sparse"
@@ -57,6 +62,7 @@ class TesseraSparse(TextEmbedder):
         """``vocabulary[id]`` is the token of a dimension."""
         return self._tokenizer.vocabulary
 
+    @accepts(aliases=_ALIASES)
     def encode(
         self,
         texts: Any,
@@ -71,10 +77,12 @@ class TesseraSparse(TextEmbedder):
         prefix = self._resolve_prompt(prompt, prompt_name)
         return self._encode(texts, prefix, batch_size, show_progress, top_k)
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode_queries(self, texts: Any, **kwargs: Any) -> list[SparseEmbedding] | SparseEmbedding:
         """:meth:`encode` with the model's query prompt, if it has one."""
         return self._encode_with(texts, self._query_prefix(), kwargs)
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode_documents(self, texts: Any, **kwargs: Any) -> list[SparseEmbedding] | SparseEmbedding:
         """:meth:`encode` with the model's document prompt, if it has one."""
         return self._encode_with(texts, self._document_prefix(), kwargs)
@@ -99,6 +107,7 @@ class TesseraSparse(TextEmbedder):
 
     # ------------------------------------------------------------------ internals
 
+    @accepts(*_OPTIONS, aliases=_ALIASES)
     def encode_iter(self, texts: Any, **kwargs: Any) -> Iterator[SparseEmbedding]:
         """Yield one :class:`SparseEmbedding` per text, in input order, from any iterable of str.
 
@@ -110,9 +119,6 @@ class TesseraSparse(TextEmbedder):
         return (item for chunk in chunks for item in chunk)
 
     def _options(self, kwargs: dict[str, Any]) -> tuple[int | None, int | None]:
-        unknown = set(kwargs) - {"batch_size", "show_progress", "top_k", "prompt", "prompt_name"}
-        if unknown:
-            raise TypeError(f"unexpected keyword arguments {sorted(unknown)}")
         return kwargs.get("batch_size"), kwargs.get("top_k")
 
     def _encode_with(self, texts: Any, prefix: str, kwargs: dict[str, Any]) -> Any:
@@ -147,6 +153,7 @@ class TesseraSparse(TextEmbedder):
     def _window(self, batch_size: int | None, top_k: int | None) -> Any:
         """The per-window encoder: ``work(texts, bar) -> list[SparseEmbedding]``."""
         k = self.top_k if top_k is None else _check_top_k(top_k)
+        batch_size = self._check_batch_size(batch_size)
         vocab = self._tokenizer.vocabulary
 
         def work(items: list[str], bar: ProgressBar) -> list[SparseEmbedding]:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._warnings import deprecated as _deprecated
+from ..arguments import public
 from ..batch_parallel import BatchParallelRunner, available_cores
 from ..errors import ArtifactError, InvalidInputError
 from ..model import TesseraModel, check_positive_int
@@ -45,6 +46,7 @@ DEFAULT_BATCH_SIZE = 256
 PARALLEL_MODES = ("batch", "intra")
 
 
+@public
 def suggest_model_for_horizon(horizon: int, *, freq_token: bool | None = None) -> str | None:
     """A registry time-series model id whose prediction length covers ``horizon`` (or None).
 
@@ -70,6 +72,7 @@ def suggest_model_for_horizon(horizon: int, *, freq_token: bool | None = None) -
     return fits[0].id
 
 
+@public
 def future_index(index: Any, horizon: int) -> Any:
     """The ``horizon`` steps after a pandas index: timestamps for a ``DatetimeIndex`` with an
     inferable frequency, consecutive integers otherwise. Returns ``None`` without pandas input."""
@@ -102,8 +105,8 @@ class TesseraTimeSeries(TesseraModel):
 
     ``TesseraTimeSeries(artifact_path, device="auto", threads=None)``; ``artifact_path`` is an
     artifact directory or a registry/cache id (resolved by :mod:`tessera_onnx.locate`).
-    ``verify`` checks the sha256 of the artifact files on load; ``batch_size`` bounds the
-    windows per onnxruntime call.
+    ``verify`` checks the sha256 of the artifact files on load; ``batch_size``: for time
+    series, *series windows per onnxruntime call* (default 256).
 
     ``threads`` (default: the cores this process may use) and ``parallel`` say how a CPU uses
     them. ``parallel="batch"`` (default) splits each batch into ``threads`` slices of at least
@@ -111,9 +114,9 @@ class TesseraTimeSeries(TesseraModel):
     (:class:`~tessera_onnx.batch_parallel.BatchParallelRunner`): TinyTimeMixer is ~200 small
     kernels, and waking intra-op threads for each cost more than it saved (batch of 64 on 2
     cores: 9.3 ms against 12.3 ms). ``parallel="intra"`` is onnxruntime's own parallelism inside
-    each operator, with ``threads`` intra-op threads; ``spin=True`` then lets them busy-wait
-    between operators (onnxruntime's default, off in every tessera session because it slows
-    calls down on shared cores). GPU providers always run the whole batch in one call.
+    each operator, with ``threads`` intra-op threads; ``spin`` then says when they busy-wait
+    between operators: ``"call"`` (default) only while a call runs, ``True`` always
+    (onnxruntime's default; slow on shared cores), ``False`` never. GPU providers always run the whole batch in one call.
     Instances are thread-safe after construction.
     """
 
@@ -134,7 +137,8 @@ class TesseraTimeSeries(TesseraModel):
         self.config: TimeSeriesConfig = TimeSeriesConfig.from_dict(manifest.config["timeseries"])
         self.batch_size = check_positive_int(batch_size, "batch_size")
         threads = self._session_options["threads"]
-        workers = (threads or available_cores()) if parallel == "batch" else 1
+        onnxruntime = self._session_options["backend"] == "onnxruntime"  # OpenVINO parallelises itself
+        workers = (threads or available_cores()) if parallel == "batch" and onnxruntime else 1
         self.session = self._verified(
             (manifest.model_file,),
             lambda: self._create_session(manifest.model_file, threads=1 if workers > 1 else threads),

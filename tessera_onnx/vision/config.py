@@ -18,6 +18,7 @@ from ..errors import ArtifactError
 __all__ = [
     "ImagePreprocessConfig",
     "ImageTextConfig",
+    "TEXT_SEMANTICS",
     "SUPPORTED_PROCESSORS",
     "REFUSED_PROCESSORS",
     "PIL_RESAMPLE",
@@ -148,6 +149,10 @@ class ImagePreprocessConfig(_ConfigBase):
         )
 
 
+# SigLIP text-tower padding semantics: the trained one (max_length, no mask) or transformers' masked form
+TEXT_SEMANTICS = ("trained", "transformers")
+
+
 @dataclass(frozen=True)
 class ImageTextConfig(_ConfigBase):
     """The dual encoder: two graphs, the score function and how text is tokenized.
@@ -160,6 +165,13 @@ class ImageTextConfig(_ConfigBase):
     names the text canonicalisation the reference tokenizer applies before SentencePiece
     (``"siglip"``: lowercase, drop ASCII punctuation, collapse whitespace) or ``""``; it uses
     ``special_tokens`` (content → id, split out before canonicalising) and ``eos_token_id``.
+
+    ``text_semantics`` (SigLIP / SigLIP2) says how the text tower sees padding, as baked into the
+    exported graph: ``"trained"`` (default: ids padded to ``max_length`` with the pad id and no
+    attention mask, so the pooled last position has attended to the padding — how SigLIP was
+    trained and how big_vision and open_clip compute it) or ``"transformers"`` (the tokenizer's
+    attention mask is fed, as transformers does when given one). ``""`` for CLIP (causal mask and
+    EOS pooling: padding does not reach the pooled token).
     """
 
     family: str = "siglip"
@@ -173,6 +185,7 @@ class ImageTextConfig(_ConfigBase):
     text_output: str = "text_embeds"
     text_inputs: tuple[str, ...] = ("input_ids",)
     text_padding: str = "max_length"
+    text_semantics: str = ""
     canonicalize: str = ""
     eos_token_id: int = 1
     special_tokens: Mapping[str, int] = field(default_factory=dict)
@@ -183,5 +196,7 @@ class ImageTextConfig(_ConfigBase):
             raise ValueError(f"score must be 'sigmoid' or 'softmax', got {self.score!r}")
         if self.text_padding not in ("max_length", "longest"):
             raise ValueError(f"text_padding must be 'max_length' or 'longest', got {self.text_padding!r}")
+        if self.text_semantics not in ("", *TEXT_SEMANTICS):
+            raise ValueError(f"text_semantics must be one of {TEXT_SEMANTICS}, got {self.text_semantics!r}")
         if self.canonicalize not in ("", "siglip"):
             raise ValueError(f"unknown text canonicalisation {self.canonicalize!r}")

@@ -64,7 +64,8 @@ class TesseraImageText(TesseraModel):
     """An image–text dual encoder artifact (paradigm ``vision``: SigLIP, SigLIP2, CLIP).
 
     Options: ``device``/``providers``/``fallback``/``threads`` as for the text embedders;
-    ``batch_size`` images or texts per batch (default 32); ``graph_batch`` at most this many
+    ``batch_size``: for image–text models, *images per batch* (preprocessed together; texts per
+    batch for :meth:`encode_texts`), default 32, also per call; ``graph_batch`` at most this many
     images per vision-graph call within a batch (default 4: a SigLIP-base process peaks at
     ~570 MB RSS with 4, ~650 MB with 8, ~750 MB with 32 images per call, while 4 images already
     give the GEMMs 784 rows, so throughput does not drop); ``workers`` preprocessing threads
@@ -110,9 +111,15 @@ class TesseraImageText(TesseraModel):
     def iter_image_embeddings(
         self, images: Any, *, batch_size: int | None = None, normalize: bool = True
     ) -> Iterator[tuple[range, np.ndarray]]:
-        """Yield ``(indices, embeddings [b, D])`` batch by batch; constant memory for any iterable."""
+        """Yield ``(indices, embeddings [b, D])`` batch by batch; constant memory for any iterable.
+
+        Arguments are checked when the call is made; images as they stream.
+        """
         items, _ = as_image_iterable(images)
         size = check_positive_int(batch_size, "batch_size") if batch_size is not None else self.batch_size
+        return self._image_batches(items, size, bool(normalize))
+
+    def _image_batches(self, items: Any, size: int, normalize: bool) -> Iterator[tuple[range, np.ndarray]]:
         name = self.config.image_input
         step = self.graph_batch
         for indices, pixels in self.preprocessor.iter_batches(items, batch_size=size, workers=self.workers):

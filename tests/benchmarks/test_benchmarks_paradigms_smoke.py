@@ -95,3 +95,20 @@ def test_latency_quick(tmp_path):
     assert res["tessera_breakdown"]["query"]["median_ms"]["tokenise"] > 0
     assert set(res["ratio_tessera_vs_tessera_spin"]) == {"query", "passage"}  # spinning variant, same rounds
     assert "tessera artifact, 1 thread" in res["session_settings"]
+    assert set(res["ratio_at_load_to_own_idle"]) >= {"fastembed", "tessera fp32", "tessera fp32 sleep"}
+    assert set(res["default_met"]) == {"query", "passage"}
+    assert "tessera artifact, threads spin during a call (default)" in res["session_settings"]
+
+
+def test_latency_burners_load_and_stop():
+    import os
+    import time
+
+    from benchmarks.latency import Burners
+
+    with Burners(2) as b:
+        assert len(b.procs) == 2 and all(p.poll() is None for p in b.procs)
+        pids = [p.pid for p in b.procs]
+        time.sleep(0.2)
+        assert all(os.path.exists(f"/proc/{pid}") for pid in pids)
+    assert all(p.poll() is not None for p in b.procs)

@@ -53,7 +53,6 @@ def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     argv = [
         "--quick",
         "--from-env",
-        "--slim",
         "--runs",
         "1",
         "--artifact",
@@ -64,8 +63,8 @@ def test_serverless_bundle_quick(tmp_path, minilm_artifact):
     assert serverless_bundle.main(argv) == 0
     res = json.loads(out.read_text())
     assert res["runs"][0]["dim"] > 0 and res["runs"][0]["heavy"] == []  # answered from the slim bundle
-    assert "onnxruntime/tools" in res["slim_removed"]
-    assert res["model_mb"] > 50 and res["dependencies_mb"] > 20
+    assert "onnxruntime/tools/" in res["removed"] and res["fits"] is True
+    assert res["model_bytes"] > 50e6 and res["dependencies_bytes"] > 20e6
     assert res["cold_start_s_median"] > res["import_s_median"] > 0
 
 
@@ -78,3 +77,14 @@ def test_serve_batch_tokens_quick(tmp_path, minilm_artifact):
     res = json.loads(out.read_text())
     assert set(res["budgets"]) == {"1024", "8192"} and res["fastest"] in (1024, 8192)
     assert all(row["cpu_ms_per_text"] > 0 for row in res["budgets"].values())
+
+
+def test_serve_soak_quick(tmp_path, minilm_artifact):
+    from benchmarks import serve_soak
+
+    out = tmp_path / "soak.json"
+    assert serve_soak.main(["--quick", "--artifact", str(minilm_artifact), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["slow_clients"]["normal_failed"] == 0 and res["healthy_after"] is True
+    assert res["unexpected_codes"] == {} and res["soak"]["sent"] > 0
+    assert len(res["rss_series_mb"]) >= 2 and res["rss"]["first_mb"] > 50

@@ -2,7 +2,7 @@
 
 The floors of ``tessera_onnx`` (see docs/architecture.md), lowest first:
 
-0. foundation: errors, warnings, version, the paradigm table, the cache location, the config base
+0. foundation: errors, the argument contract, warnings, version, the paradigm table, the cache location, the config base
 1. core: artifact, locate, registry, session, backends, ops, quantization, index, batch_parallel
 2. model: the model base and the ``Tessera`` factory
 3. paradigms: one package each (text, vision, pages, timeseries, hyperbolic, ...)
@@ -26,6 +26,7 @@ PACKAGE = ROOT / "tessera_onnx"
 
 FLOORS: dict[str, int] = {
     "errors": 0,
+    "arguments": 0,
     "_warnings": 0,
     "_malloc": 0,
     "_version": 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tessera_onnx import session as session_module
-from tessera_onnx.errors import ArtifactError, ProviderUnavailableError, ProviderWarning
+from tessera_onnx.errors import ArtifactError, InvalidInputError, ProviderUnavailableError, ProviderWarning
 from tessera_onnx.session import create_session, resolve_device
 
 ort = pytest.importorskip("onnxruntime")
@@ -43,14 +43,20 @@ def test_cpu_session_and_threads(model_path):
         create_session(model_path, "cpu", threads=-2)
 
 
-def test_intra_op_threads_sleep_unless_spin_is_asked(model_path):
-    """Idle intra-op threads do not busy-wait by default (they slow shared cores down); spin=True restores it."""
-    key = "session.intra_op.allow_spinning"
+def test_intra_op_threads_spin_only_while_a_call_runs_by_default(model_path):
+    """Default: threads spin between operators during a run and stop when it returns
+    (force_spinning_stop); spin=False never spins; spin=True is onnxruntime's own default."""
+    key, stop = "session.intra_op.allow_spinning", "session.force_spinning_stop"
     sess, _ = create_session(model_path, "cpu", threads=2)
+    options = sess.get_session_options()
+    assert options.get_session_config_entry(key) == "1" and options.get_session_config_entry(stop) == "1"
+    sess, _ = create_session(model_path, "cpu", threads=2, spin=False)
     assert sess.get_session_options().get_session_config_entry(key) == "0"
     sess, _ = create_session(model_path, "cpu", threads=2, spin=True)
     with pytest.raises(Exception, match=key):  # entry absent: onnxruntime's default, spinning
         sess.get_session_options().get_session_config_entry(key)
+    with pytest.raises(InvalidInputError, match="spin must be"):
+        create_session(model_path, "cpu", spin="sometimes")
 
 
 def test_missing_cuda_warns_with_install_hint(model_path):

@@ -21,7 +21,13 @@ from tessera_onnx.errors import InvalidInputError  # noqa: E402
 VEC_TOL = 1e-4
 SCORE_TOL = 1e-3
 PIXEL_TOL = 1e-6
-QUERIES = ["What is the capital of France?", "revenue", "a red box on the first page of the report"]
+# the last query holds the literal image token: with no pixels it keeps its token embedding
+QUERIES = [
+    "What is the capital of France?",
+    "revenue",
+    "a red box on the first page of the report",
+    "see <image> here",
+]
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +96,7 @@ def test_manifest_pins_hf_semantics(model):
     assert cfg.colpali_engine == "hf" and cfg.padding_side == "right" and not cfg.add_special_tokens
     assert cfg.query_template == "<bos>Question: {query}" + "<pad>" * 10 + "\n"
     assert cfg.document_prompt == "<image><bos>Describe the image.\n"
+    assert cfg.query_attention == "bidirectional"
     with pytest.raises(InvalidInputError, match="fixed 56 px"):
         TesseraPages(model.path, image_size=112)
 
@@ -130,7 +137,7 @@ def test_queries_alone_never_load_the_vision_graph(colpali_artifact):
 
 
 def test_colpali_engine_query_templates():
-    from tessera_export.pages_paligemma import COLPALI_QUERY_TEMPLATES
+    from tessera_export.pages.paligemma import COLPALI_DOCUMENT_SEMANTICS, COLPALI_QUERY_TEMPLATES
 
     rendered = {
         k: t.format(bos="<bos>", pads="<pad>" * 10).format(query="q")
@@ -140,3 +147,8 @@ def test_colpali_engine_query_templates():
     assert rendered[">=0.3.13"] == "<bos>q" + "<pad>" * 10
     assert rendered["0.3.4-0.3.10"] == "<bos>Query: q" + "<pad>" * 10 + "\n"
     assert COLPALI_QUERY_TEMPLATES["0.3.4-0.3.10"][1] == 50
+    # colpali-engine's document prompt: its visual prefix "<image><bos>…" after PaliGemmaProcessor's <bos>
+    prompts = {k: p.format(bos="<bos>") for k, (p, _) in COLPALI_DOCUMENT_SEMANTICS.items()}
+    assert prompts["hf"] == "<image><bos>Describe the image.\n"
+    assert prompts[">=0.3.13"] == prompts["0.3.4-0.3.10"] == "<image><bos><bos>Describe the image.\n"
+    assert COLPALI_DOCUMENT_SEMANTICS[">=0.3.13"][1] == "causal"

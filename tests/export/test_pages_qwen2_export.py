@@ -49,7 +49,7 @@ def _pages():
 @pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
 def artifact(request, tmp_path_factory):
     from tessera_export.pages import build_pages_artifact
-    from tessera_export.pages_qwen2vl import load_colqwen2
+    from tessera_export.pages.qwen2vl import load_colqwen2
     from transformers import AutoTokenizer
 
     root = tmp_path_factory.mktemp(f"colqwen2_{request.param}")

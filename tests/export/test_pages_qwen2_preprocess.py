@@ -59,7 +59,7 @@ def make_family(tok, runtime_tok, models, family="qwen2_vl", prefix_engine="hf",
     import tempfile
     from pathlib import Path
 
-    from tessera_export.pages_qwen2vl import qwen2_pages_config
+    from tessera_export.pages.qwen2vl import qwen2_pages_config
 
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "preprocessor_config.json").write_text(json.dumps({**PREPROCESSOR, **image}))
@@ -141,6 +141,20 @@ def test_max_visual_tokens_knob_is_colpali_engine_max_pixels():
     assert settings.with_max_visual_tokens(100).max_pixels == 100 * 784
     grid = image_grid(2200, 1700, settings)  # a letter page at 200 dpi
     assert grid.num_tokens <= 768 and grid.resized_height % 28 == 0 and grid.resized_width % 28 == 0
+
+
+def test_size_edges_are_the_pixel_bounds_when_min_max_pixels_are_absent():
+    """transformers 5 saves the bounds only as ``size``; a 512 × 512 page must then be 12 × 12 patches."""
+    saved = {k: v for k, v in PREPROCESSOR.items() if k not in ("min_pixels", "max_pixels")}
+    saved["size"] = {"longest_edge": 150_000, "shortest_edge": 3136}
+    settings = QwenImageSettings.from_preprocessor_config(saved)
+    assert (settings.min_pixels, settings.max_pixels) == (3136, 150_000)
+    grid = image_grid(512, 512, settings)
+    assert list(grid.thw) == [1, 26, 26] and grid.num_tokens == 13 * 13
+    # explicit min_pixels / max_pixels win over size, as in transformers 5
+    both = QwenImageSettings.from_preprocessor_config({**saved, "max_pixels": 48 * 28 * 28})
+    assert both.max_pixels == 48 * 28 * 28
+    assert QwenImageSettings.from_preprocessor_config({**saved, "size": {}}).max_pixels == 28 * 28 * 1280
 
 
 def test_document_and_query_ids_match_colqwen2_processor(tok, runtime_tok, models, images):

@@ -72,10 +72,13 @@ def _reference(name: str, ckpt):
     )
 
 
-def _ref_text_inputs(name: str, tok, texts):
+def _ref_text_inputs(name: str, tok, texts, *, masked: bool = False):
+    """The reference text inputs: SigLIP's trained semantics (max_length ids, no mask) unless ``masked``."""
     kwargs = {"padding": "max_length", "max_length": 64} if name != "clip" else {"padding": True}
     enc = tok(list(texts), truncation=True, return_tensors="pt", **kwargs)
     enc.pop("token_type_ids", None)
+    if name != "clip" and not masked:
+        enc.pop("attention_mask", None)
     return enc
 
 
@@ -85,7 +88,7 @@ def test_token_ids_equal_reference_tokenizer(family):
     texts = [*VARIED_TEXTS, long_text(), "a" * 2000]
     model = TesseraImageText(artifact)
     ids, mask = model.tokenize(texts)
-    ref = _ref_text_inputs(name, tok, texts)
+    ref = _ref_text_inputs(name, tok, texts, masked=True)
     np.testing.assert_array_equal(ids, ref["input_ids"].numpy())
     np.testing.assert_array_equal(mask, ref["attention_mask"].numpy())
     if name != "clip":
@@ -165,12 +168,16 @@ def test_manifest_two_graphs_parity_and_score(family):
     assert "slow, PIL" in manifest["config"]["image"]["reference"]
     import onnx
 
-    image_graph = onnx.load(str(artifact / "vision.onnx"), load_external_data=False)
-    text_graph = onnx.load(str(artifact / "text.onnx"), load_external_data=False)
+    image_graph = onnx.load(str(artifact / "vision.ort.onnx"), load_external_data=False)
+    text_graph = onnx.load(str(artifact / "text.ort.onnx"), load_external_data=False)
     assert [i.name for i in image_graph.graph.input] == ["pixel_values"]
     assert [i.name for i in text_graph.graph.input][0] == "input_ids"
-    # both towers ship onnxruntime's fused graph (residual + LayerNorm fused in every layer); the
-    # vision encoder's attention is fused too (the text towers' masked attention is not matched)
+    assert manifest["variants"]["onnxruntime"]["graphs"] == {
+        "vision.onnx": "vision.ort.onnx",
+        "text.onnx": "text.ort.onnx",
+    }
+    # both towers' onnxruntime variants are the fused graphs (residual + LayerNorm fused in every
+    # layer); the vision encoder's attention is fused too (the text towers' masked attention is not)
     for tower, graph in (("image", image_graph), ("text", text_graph)):
         optimizer = manifest["config"]["export"][tower]["optimizer"]
         assert optimizer["model_type"] == "clip" and "rejected" not in optimizer, optimizer
@@ -184,6 +191,40 @@ def test_manifest_two_graphs_parity_and_score(family):
         == manifest["config"]["export"]["image"]["optimizer"]["fused_operators"]["Attention"]
         == 2
     )  # the tiny models have two encoder layers
+
+
+def test_siglip_text_semantics_trained_by_default_masked_only_when_asked(
+    tiny_siglip2_dir, tiny_siglip2_artifact, export_cache
+):
+    """SigLIP2 (a fast tokenizer that returns a mask): the default graph takes no mask (trained
+    semantics: max_length padding attended to); ``text_semantics="transformers"`` feeds the mask."""
+    import onnx
+    from tessera_export import build_artifact
+
+    texts = list(VARIED_TEXTS[:6])
+    ref_model, _, tok = _reference("siglip2", tiny_siglip2_dir)
+    with torch.no_grad():
+        trained = ref_model.get_text_features(**_ref_text_inputs("siglip2", tok, texts)).numpy()
+        masked = ref_model.get_text_features(**_ref_text_inputs("siglip2", tok, texts, masked=True)).numpy()
+    assert np.abs(trained - masked).max() > 1e-2  # the two semantics really differ on this model
+    manifest = json.loads((tiny_siglip2_artifact / "tessera.json").read_text())
+    assert manifest["config"]["vision"]["text_semantics"] == "trained"
+    text_graph = onnx.load(str(tiny_siglip2_artifact / "text.onnx"), load_external_data=False)
+    assert [i.name for i in text_graph.graph.input] == ["input_ids"]
+    got = TesseraImageText(tiny_siglip2_artifact).encode_texts(texts, normalize=False)
+    assert np.abs(got - trained).max() <= TOL
+    asked = export_cache.get(
+        "tiny-siglip2-masked",
+        lambda out: build_artifact(
+            tiny_siglip2_dir, out, model_id="tiny-siglip2-masked", text_semantics="transformers"
+        ),
+    )
+    assert (
+        json.loads((asked / "tessera.json").read_text())["config"]["vision"]["text_semantics"]
+        == "transformers"
+    )
+    got_masked = TesseraImageText(asked).encode_texts(texts, normalize=False)
+    assert np.abs(got_masked - masked).max() <= TOL
 
 
 def test_vectors_do_not_depend_on_batch_size(tiny_siglip_artifact, images):

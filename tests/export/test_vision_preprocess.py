@@ -212,3 +212,13 @@ def test_pixel_limit_is_configurable(photos):
     assert len(bomb.getvalue()) < 100_000
     with pytest.raises(InvalidImageError, match=r"images\[2\].*over the limit of 89478485"):
         load_image(bomb.getvalue(), index=2)  # the default limit, checked before decoding
+
+
+def test_decompression_guard_names_the_file(tmp_path):
+    bomb = tmp_path / "huge-scan.png"
+    Image.new("1", (10000, 10000)).save(bomb, format="PNG")
+    with pytest.raises(InvalidImageError, match=r"images\[4\] \('.*huge-scan\.png'\) has 10000x10000") as info:
+        load_image(bomb, index=4)
+    assert info.value.index == 4
+    with pytest.raises(InvalidImageError, match=r"pages\[1\] \(scan\.png\) has 10000x10000"):
+        load_image(bomb.read_bytes(), index=1, label="pages", name="scan.png")

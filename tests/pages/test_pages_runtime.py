@@ -199,6 +199,14 @@ def test_bad_input_raises_typed_errors_naming_it(model, colidefics3_artifact, tm
         model.encode_images(None)
     with pytest.raises(InvalidDocumentError, match="no such PDF"):
         model.encode_images(tmp_path / "missing.pdf")
+    # image inputs are named as pages, with their path, by the loader as well (README's promise)
+    corrupt = tmp_path / "corrupt-page.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(InvalidImageError, match=r"pages\[1\] \(.*corrupt-page\.png.*\) is not an image") as bad:
+        model.encode_images([rendered_page(100, 100), corrupt])
+    assert bad.value.index == 1
+    with pytest.raises(InvalidImageError, match=r"pages\[0\] \(.*missing\.png.*\): no such file"):
+        model.encode_images(str(tmp_path / "missing.png"))
 
 
 def _encrypted_pdf(tmp_path):

@@ -19,11 +19,11 @@ from tessera_onnx.quantization import (
     hamming_distances,
     int8_dot,
     int8_maxsim,
-    maxsim_scores,
     pack_bits,
     pack_int4,
     popcount,
     quantize,
+    quantized_maxsim_scores,
     unpack_bits,
     unpack_int4,
 )
@@ -277,7 +277,7 @@ def test_binary_maxsim_equals_brute_force_loop(scheme):
         expected.append(total)
     got_pair = [binary_maxsim(qbits, pack_bits(d), dim) for d in docs]
     assert got_pair == expected
-    np.testing.assert_array_equal(maxsim_scores(query, corpus), expected)
+    np.testing.assert_array_equal(quantized_maxsim_scores(query, corpus), expected)
     # the ±1 similarity is the dot product of the sign vectors
     signs = [np.where(d > 0, 1, -1) for d in docs]
     qs = np.where(query > 0, 1, -1)
@@ -299,7 +299,7 @@ def test_int8_maxsim_equals_brute_force_and_scalar_first_stage_is_exact():
         corpus = quantize(docs, scheme, calibration=calib)
         recon = dequantize(corpus)
         expected = [(query @ r.T).max(axis=1).sum() for r in recon]
-        np.testing.assert_allclose(maxsim_scores(query, corpus), expected, rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(quantized_maxsim_scores(query, corpus), expected, rtol=1e-5, atol=1e-4)
 
 
 def test_multi_vector_layout():
@@ -386,3 +386,13 @@ def test_quantize_errors_are_typed_and_clear():
         quantize(x, "binary", calibration=x)
     with pytest.raises(InvalidInputError, match="no int4"):
         quantize(x, "int4", calibration=x).to_sentence_transformers()
+
+
+def test_old_quantized_maxsim_name_warns_and_is_the_new_function():
+    import tessera_onnx.quantization as quantization
+    from tessera_onnx.ops import maxsim_scores as float_maxsim_scores
+
+    with pytest.warns(DeprecationWarning, match="quantized_maxsim_scores"):
+        old = quantization.maxsim_scores
+    assert old is quantized_maxsim_scores and old is not float_maxsim_scores
+    assert "maxsim_scores" not in quantization.__all__

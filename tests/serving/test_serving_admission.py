@@ -108,7 +108,7 @@ def test_estimated_token_cap_always_admits_into_an_idle_server():
     big = adm.enter(estimate_tokens(4000))  # nothing in flight: admitted however large
     adm.leave(big, served=True)
     small = adm.enter(60)
-    with pytest.raises(OverloadedError, match="about 60 tokens and this one about 50"):
+    with pytest.raises(OverloadedError, match="about 60 tokens and this one would add about 50"):
         adm.enter(50)
     also = adm.enter(40)  # 60 + 40 fits
     adm.leave(small, served=True)
@@ -291,7 +291,7 @@ def test_http_429_when_estimated_tokens_in_flight_are_at_the_limit(capped, tiny_
     try:
         wait_for(lambda: adm.in_flight == 1)
         r = httpx.post(capped.url + "/v1/embeddings", json=big, timeout=30)
-        assert r.status_code == 429 and "estimated from body sizes" in r.json()["error"]["message"]
+        assert r.status_code == 429 and "estimated from body bytes received" in r.json()["error"]["message"]
     finally:
         gate.release()
         thread.join(60)

@@ -126,7 +126,7 @@ def test_openai_dimensions_matryoshka(server, matryoshka_artifact, tiny_bert_den
     assert np.abs(got - model.encode(["a sentence"], dimension=16)[0]).max() <= TOL
     with pytest.raises(openai.UnprocessableEntityError) as err:
         client(server).embeddings.create(model=DENSE, input=["x"], dimensions=1000)
-    assert f"1..{Tessera(tiny_bert_dense_artifact).dimension}" in str(err.value)
+    assert f"choose one of [{Tessera(tiny_bert_dense_artifact).dimension}]" in str(err.value)
 
 
 def test_openai_errors_in_envelope(server):
@@ -283,7 +283,8 @@ def test_health_and_metrics(server):
 
 def test_api_key(strict):
     auth = {"Authorization": "Bearer sekret"}
-    assert httpx.get(strict.url + "/health").status_code == 200  # open for load balancers
+    assert httpx.get(strict.url + "/health").status_code == 401  # behind the key too
+    assert httpx.get(strict.url + "/health", headers=auth).status_code == 200
     r = post(strict, "/v1/embeddings", {"model": "tiny", "input": "x"})
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert httpx.get(strict.url + "/metrics").status_code == 401
@@ -325,7 +326,7 @@ def test_queue_full_gives_429_with_retry_after(strict):
         refused.json()["error"]["type"] == "rate_limit_error"
         and "retry" in refused.json()["error"]["message"]
     )
-    assert httpx.get(strict.url + "/health").status_code == 200  # still serving
+    assert httpx.get(strict.url + "/health", headers=auth).status_code == 200  # still serving
 
 
 def test_disconnected_client_is_dropped_before_running(strict):

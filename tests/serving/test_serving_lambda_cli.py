@@ -106,7 +106,10 @@ def test_tessera_serve_command(tiny_bert_dense_artifact):
         deadline = time.time() + 60
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                health = httpx.get(
+                    f"http://127.0.0.1:{port}/health", headers={"Authorization": "Bearer k"}, timeout=1
+                )
+                if health.status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -1,4 +1,4 @@
-"""A real uvicorn server for the HTTP tests: the app in a background thread on a free loopback port."""
+"""A real server for the HTTP tests: the production uvicorn server in a thread on a free loopback port."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ import socket
 import threading
 import time
 
-import uvicorn
-
 
 class Server:
-    """uvicorn in a background thread on a free loopback port."""
+    """The production uvicorn server (:func:`make_server`) in a background thread on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, **protections):
+        from tessera_onnx.serving.server import make_server
+
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
-        self.server = uvicorn.Server(config)
+        self.server = make_server(app, port=self.port, log_level="warning", **protections)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + 60

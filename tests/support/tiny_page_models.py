@@ -135,6 +135,9 @@ def _colidefics3_config(tok, shapes):
 def colidefics3_reference(model_dir: Path):
     """The ColIdefics3 reference (colpali-engine ``ColIdefics3.forward``) on transformers' Idefics3Model.
 
+    The vision position ids are the NaViT bucketing (``arange`` for a full tile), as transformers
+    5 computes them, not transformers 4.55–4.57's regressed form.
+
     ``proj = linear(last_hidden_state)``; ``proj / ‖proj‖`` (no eps); ``× attention_mask``.
     """
     import torch
@@ -159,6 +162,11 @@ def colidefics3_reference(model_dir: Path):
         load_file(str(Path(model_dir) / "model.safetensors")), strict=False
     )
     assert not unexpected and not [m for m in missing if "position_ids" not in m], (missing, unexpected)
+    # transformers 4.55-4.57 compute a full tile's vision position ids wrongly; colpali-engine on
+    # transformers 5 uses the NaViT bucketing (arange for a full tile)
+    from tessera_export.pages.idefics3 import fix_vision_position_ids
+
+    fix_vision_position_ids(ref.model)
     return ref.eval()
 
 

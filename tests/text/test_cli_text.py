@@ -104,3 +104,36 @@ def test_models_filters_by_every_paradigm_of_the_table(runner, paradigm):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert rows and {r["paradigm"] for r in rows} == {paradigm}
+
+
+def test_encode_uses_the_library_batch_size_unless_given(
+    runner, tiny_bert_dense_artifact, tmp_path, monkeypatch
+):
+    """`tessera encode` passes --batch-size only when given, so the library default (16 on CPU) applies."""
+    from tessera_onnx.text.base import TextEmbedder
+
+    seen: list[object] = []
+    original = TextEmbedder._check_batch_size
+
+    def spy(self, batch_size):
+        seen.append(batch_size)
+        return original(self, batch_size)
+
+    monkeypatch.setattr(TextEmbedder, "_check_batch_size", spy)
+    source = tmp_path / "in.txt"
+    source.write_text("one text\nanother text\n")
+    args = [
+        "encode",
+        str(tiny_bert_dense_artifact),
+        str(source),
+        "-o",
+        str(tmp_path / "o.npy"),
+        "--device",
+        "cpu",
+    ]
+    assert runner.invoke(main, args).exit_code == 0
+    assert seen == [None]
+    assert runner.invoke(main, [*args, "--batch-size", "4"]).exit_code == 0
+    assert seen == [None, 4]
+    bad = runner.invoke(main, [*args, "--batch-size", "0"])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: ") and len(bad.stderr.splitlines()) == 1

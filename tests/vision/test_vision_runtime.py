@@ -119,6 +119,8 @@ def test_bad_calls_raise_invalid_input(model, paths):
         model.encode_texts([b"bytes"])
     with pytest.raises(InvalidInputError, match="width"):
         model.similarity(np.zeros((2, 5)), np.zeros((2, model.dimension)))
+    with pytest.raises(InvalidInputError, match="batch_size"):
+        model.iter_image_embeddings(paths, batch_size=0)  # checked at the call, before the first batch
 
 
 def test_without_pillow_text_works_and_images_say_what_to_install(tiny_siglip_artifact, paths):

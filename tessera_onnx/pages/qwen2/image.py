@@ -79,10 +79,12 @@ class QwenImageSettings:
     def from_preprocessor_config(
         cls, data: Mapping[str, Any], *, max_num_visual_tokens: int | None = None
     ) -> QwenImageSettings:
-        """Read a ``Qwen2VLImageProcessor`` config the way transformers 4.57 does.
+        """Read a ``Qwen2VLImageProcessor`` config as transformers 5 and colpali-engine do.
 
-        transformers' constructor discards a ``size`` dict and keeps its default bounds unless
-        ``min_pixels`` / ``max_pixels`` are given; this reads the same effective bounds.
+        The pixel bounds are ``min_pixels`` / ``max_pixels`` where given, else ``size.shortest_edge`` /
+        ``size.longest_edge`` (the only form transformers 5 saves), else the processor's defaults.
+        (transformers 4.55–4.57 drop a ``size`` dict and fall back to the defaults, which turns a
+        512 × 512 page into 36 × 36 patches where the checkpoint asks for 12 × 12.)
         ``max_num_visual_tokens`` (colpali-engine's knob) overrides ``max_pixels``.
         """
         kind = str(data.get("image_processor_type", "Qwen2VLImageProcessor"))
@@ -95,11 +97,13 @@ class QwenImageSettings:
                 )
         defaults = cls()
         factor = int(data.get("patch_size", 14)) * int(data.get("merge_size", 2))
-        max_pixels = int(data.get("max_pixels") or defaults.max_pixels)
+        size = data.get("size") if isinstance(data.get("size"), Mapping) else {}
+        max_pixels = int(data.get("max_pixels") or size.get("longest_edge") or defaults.max_pixels)
+        min_pixels = int(data.get("min_pixels") or size.get("shortest_edge") or defaults.min_pixels)
         if max_num_visual_tokens is not None:
             max_pixels = int(max_num_visual_tokens) * factor * factor
         settings = cls(
-            min_pixels=int(data.get("min_pixels") or defaults.min_pixels),
+            min_pixels=min_pixels,
             max_pixels=max_pixels,
             patch_size=int(data.get("patch_size", 14)),
             temporal_patch_size=int(data.get("temporal_patch_size", 2)),

@@ -7,7 +7,8 @@ an ``Idefics3Config``, safetensors with ``model.*`` (``Idefics3Model``) and ``li
 - vision graph: ``pixel_values [tiles, 3, S, S]`` → ``image_features [tiles, image_seq_len, hidden]``
   (SigLIP-like tower on full tiles + post-LayerNorm + pixel-shuffle connector). Every tile the
   processor produces is a full ``S × S`` tile, so the patch position ids are those of a full
-  tile; they are taken from the model's own embedding module once, at export.
+  tile: ``arange`` (:func:`full_tile_position_ids`; transformers 4.55–4.57 compute them wrongly,
+  and the torch reference is run with :func:`fix_vision_position_ids`).
 - language graph: ``input_ids``, ``attention_mask``, ``image_features [M, hidden]`` → embeddings:
   the features replace the token embeddings at the ``<image>`` positions in row-major order
   (the reference's ``masked_scatter``), then the Llama text model, ``linear``, ``x/‖x‖`` (no eps),
@@ -31,7 +32,7 @@ from tessera_onnx.pages.config import PagesConfig
 from tessera_onnx.pages.family import PreparedPage
 from tessera_onnx.pages.idefics3 import Idefics3ImageConfig
 
-from .pages_common import (
+from .common import (
     PagesExportPlan,
     additive_mask,
     load_safetensors_dir,
@@ -40,7 +41,13 @@ from .pages_common import (
     write_tokenizer_json,
 )
 
-__all__ = ["plan_idefics3", "COLIDEFICS3_DOCUMENT_PROMPT", "COLIDEFICS3_ENGINE_VERSIONS"]
+__all__ = [
+    "plan_idefics3",
+    "COLIDEFICS3_DOCUMENT_PROMPT",
+    "COLIDEFICS3_ENGINE_VERSIONS",
+    "full_tile_position_ids",
+    "fix_vision_position_ids",
+]
 
 # colpali-engine's ColIdefics3Processor prompts, by revision (the query template changed)
 COLIDEFICS3_DOCUMENT_PROMPT = "<|im_start|>User:<image>Describe the image.<end_of_utterance>\nAssistant:"
@@ -94,21 +101,53 @@ def _load(source_dir: Path) -> tuple[Any, Any]:
     return model.eval(), linear.to(torch.float32).eval()
 
 
+def full_tile_position_ids(patches_per_side: int) -> Any:
+    """Vision position ids of a full ``S × S`` tile: ``arange(patches_per_side²)``, shape ``[1, n²]``.
+
+    Every tile the Idefics3 processor produces is full, so these are the ids of every tile.
+    transformers 4.55–4.57 compute them wrongly (``h / n × (1 − 1e-6)`` falls into the bucket below,
+    e.g. ``[0, 0, 1, 2, …]``); the exported graph always uses these.
+    """
+    import torch
+
+    return torch.arange(patches_per_side * patches_per_side, dtype=torch.int64).unsqueeze(0)
+
+
+def fix_vision_position_ids(model: Any) -> Any:
+    """Give ``model``'s Idefics3 vision embeddings the bucketed position ids of the original NaViT scheme.
+
+    Replaces ``forward`` on this instance only: ``torch.arange(0, 1 − 1e-6, 1/nb)`` bucketed by
+    ``1/n`` boundaries (what transformers ≤ 4.54 and 5.x compute; ``arange`` for a full tile). The
+    torch reference of the export then runs the model as colpali-engine on transformers 5 does.
+    """
+    import torch
+
+    emb = model.vision_model.embeddings if hasattr(model, "vision_model") else model
+
+    def forward(pixel_values: torch.Tensor, patch_attention_mask: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = pixel_values.shape
+        x = emb.patch_embedding(pixel_values).flatten(2).transpose(1, 2)
+        side = emb.num_patches_per_side
+        boundaries = torch.arange(1 / side, 1.0, 1 / side)
+        ids = torch.zeros(batch, (height // emb.patch_size) * (width // emb.patch_size), dtype=torch.int64)
+        for b, allowed in enumerate(patch_attention_mask):
+            rows, cols = int(allowed[:, 0].sum()), int(allowed[0].sum())
+            bucket_h = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / rows), boundaries, right=True)
+            bucket_w = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / cols), boundaries, right=True)
+            ids[b][allowed.reshape(-1)] = (bucket_h[:, None] * side + bucket_w).flatten()
+        return x + emb.position_embedding(ids)
+
+    emb.forward = forward
+    return model
+
+
 def _graphs(model: Any, linear: Any, image_token_id: int) -> tuple[Any, Any, Any]:
     import torch
 
     vision = model.vision_model
-    emb = vision.embeddings
     side = int(model.config.vision_config.image_size)
-    captured: list[torch.Tensor] = []
-    hook = emb.position_embedding.register_forward_pre_hook(lambda _m, args: captured.append(args[0].clone()))
-    with torch.no_grad():
-        emb(
-            torch.zeros(1, 3, side, side),
-            torch.ones(1, side // emb.patch_size, side // emb.patch_size, dtype=torch.bool),
-        )
-    hook.remove()
-    position_ids = captured[0]
+    position_ids = full_tile_position_ids(side // int(model.config.vision_config.patch_size))
+    fix_vision_position_ids(model)
 
     class VisionGraph(torch.nn.Module):
         def __init__(self) -> None:

@@ -26,7 +26,7 @@ from tessera_onnx.pages.config import PagesConfig
 from tessera_onnx.pages.family import PreparedPage
 from tessera_onnx.vision.config import ImagePreprocessConfig
 
-from .pages_common import (
+from .common import (
     PagesExportPlan,
     additive_mask,
     merge_image_features,
@@ -34,7 +34,7 @@ from .pages_common import (
     write_tokenizer_json,
 )
 
-__all__ = ["plan_colpali", "COLPALI_QUERY_TEMPLATES"]
+__all__ = ["plan_colpali", "COLPALI_QUERY_TEMPLATES", "COLPALI_DOCUMENT_SEMANTICS"]
 
 # revision semantics -> (query template with {bos} {pad} placeholders, query max length)
 COLPALI_QUERY_TEMPLATES: dict[str, tuple[str, int]] = {
@@ -44,6 +44,16 @@ COLPALI_QUERY_TEMPLATES: dict[str, tuple[str, int]] = {
     ">=0.3.13": ("{bos}{{query}}{pads}", 0),
     # colpali-engine 0.3.4 - 0.3.10: "Query: " prefix and newline, truncated at 50 tokens
     "0.3.4-0.3.10": ("{bos}Query: {{query}}{pads}\n", 50),
+}
+# revision semantics -> (document prompt, query attention). colpali-engine's visual prompt is
+# "<image><bos>Describe the image." and PaliGemmaProcessor puts its own <bos> after the image
+# tokens: two <bos>. On transformers 5 (colpali-engine >= 0.3.18) PaliGemma attends bidirectionally
+# only where token_type_ids are given (pages), so queries are causal; transformers <= 4.57 let the
+# whole prefix attend both ways at inference.
+COLPALI_DOCUMENT_SEMANTICS: dict[str, tuple[str, str]] = {
+    "hf": ("<image>{bos}Describe the image.\n", "bidirectional"),
+    ">=0.3.13": ("<image>{bos}{bos}Describe the image.\n", "causal"),
+    "0.3.4-0.3.10": ("<image>{bos}{bos}Describe the image.\n", "bidirectional"),
 }
 
 
@@ -60,7 +70,7 @@ def _load(source_dir: Path) -> Any:
     return model.eval()
 
 
-def _graphs(model: Any, image_token_id: int) -> tuple[Any, Any]:
+def _graphs(model: Any, image_token_id: int, query_attention: str) -> tuple[Any, Any]:
     import torch
 
     pali = model.vlm.model
@@ -90,7 +100,13 @@ def _graphs(model: Any, image_token_id: int) -> tuple[Any, Any]:
                 self.language_model.embed_tokens(ids), input_ids, image_features, image_token_id
             )
             length = input_ids.shape[1]
-            allowed = (attention_mask[:, None, None, :] > 0).expand(-1, 1, length, -1)  # bidirectional prefix
+            keys = attention_mask[:, None, None, :] > 0
+            if query_attention == "bidirectional":  # the whole prefix, pages and queries
+                allowed = keys.expand(-1, 1, length, -1)
+            else:  # bidirectional for pages (image features fed), causal for text-only batches
+                causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
+                pages = torch.ones_like(image_features[:, 0]).sum() > 0  # M > 0, traced from the data
+                allowed = keys & (causal[None, None] | pages)
             positions = torch.arange(1, length + 1, device=input_ids.device).unsqueeze(0)  # 1-based
             hidden = self.language_model(
                 inputs_embeds=embeds,
@@ -101,6 +117,23 @@ def _graphs(model: Any, image_token_id: int) -> tuple[Any, Any]:
             return normalized_projection(self.proj, hidden.last_hidden_state, attention_mask)
 
     return VisionGraph().eval(), LanguageGraph().eval()
+
+
+def _causal_query_reference(model: Any, input_ids: Any, attention_mask: Any) -> Any:
+    """ColPaliForRetrieval's text path with a causal + padding mask (PaliGemma on transformers 5, no pixels)."""
+    import torch
+
+    length = input_ids.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    allowed = causal[None, None] & (attention_mask[:, None, None, :] > 0)
+    pali = model.vlm.model
+    hidden = pali.language_model(
+        input_ids=input_ids,
+        attention_mask=additive_mask(allowed, torch.float32),
+        position_ids=torch.arange(1, length + 1).unsqueeze(0),
+        use_cache=False,
+    ).last_hidden_state
+    return normalized_projection(model.embedding_proj_layer, hidden, attention_mask)
 
 
 def plan_colpali(
@@ -137,22 +170,26 @@ def plan_colpali(
     if bos is None or pad is None:
         raise ExportError(f"{source_dir}: the tokenizer needs bos and pad tokens")
     template, max_length = COLPALI_QUERY_TEMPLATES[colpali_engine]
-    vision, language = _graphs(model, image_token_id)
+    document_prompt, query_attention = COLPALI_DOCUMENT_SEMANTICS[colpali_engine]
+    # transformers' ColPaliProcessor pads on the right; colpali-engine pads where its tokenizer says
+    padding = "right" if colpali_engine == "hf" else str(getattr(tokenizer, "padding_side", "right"))
+    vision, language = _graphs(model, image_token_id, query_attention)
     pages = PagesConfig(
         family="paligemma",
         dim=int(model.config.embedding_dim),
         hidden_size=int(model.config.vlm_config.text_config.hidden_size),
         image_token="<image>",
         image_token_id=image_token_id,
-        document_prompt=f"<image>{bos}Describe the image.\n",
+        document_prompt=document_prompt.format(bos=bos),
         query_template=template.format(bos=bos, pads=pad * 10),
         augmentation_token=pad,
         augmentation_count=10,
         add_special_tokens=False,
         query_max_length=max_length,
-        padding_side="right",
+        padding_side=padding,
         pad_token_id=int(tokenizer.pad_token_id),
         colpali_engine=colpali_engine,
+        query_attention=query_attention,
         image={**image.to_dict(), "image_seq_len": seq, "patch_size": int(vcfg.patch_size)},
         image_size=int(vcfg.image_size),
         trained_image_size=int(vcfg.image_size),
@@ -168,7 +205,10 @@ def plan_colpali(
                 np.concatenate([p.vision_feeds["pixel_values"] for p in pages_])
             )
         with torch.inference_mode():
-            return model(**feeds).embeddings.float().numpy()
+            out = model(**feeds).embeddings
+            if not pages_ and query_attention == "causal":  # transformers 5's text-only PaliGemma mask
+                out = _causal_query_reference(model, feeds["input_ids"], feeds["attention_mask"])
+            return out.float().numpy()
 
     return PagesExportPlan(
         pages=pages,

@@ -34,21 +34,23 @@ from tessera_onnx.pages.family import PageFamily, PreparedPage, family_class
 from tessera_onnx.pages.tokens import PromptTokenizer, pad_ids
 from tessera_onnx.registry import ModelSpec
 
-from .artifact_writer import ArtifactStage
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
-from .pages_common import PagesExportPlan
-from .parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
-from .precision import FLOORS, INT8_PROFILES, quantize_int8
-from .progress import Progress, silent
-from .versions import collect_versions
+from ..artifact_writer import ArtifactStage
+from ..onnx_export import DEFAULT_OPSET, export_graph, graph_summary, write_final_graph
+from ..parity import PARITY_TEXTS, ParityCase, run_parity, torch_outputs
+from ..precision import FLOORS, INT8_PROFILES, quantize_int8
+from ..progress import Progress, silent
+from ..variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
+from ..versions import collect_versions
+from .common import PagesExportPlan
+from .layouts import open_page_checkpoint
 
 __all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]
 
 # HF model_type -> (plan module, plan function)
 PAGE_PLANS: dict[str, tuple[str, str]] = {
-    "idefics3": ("tessera_export.pages_idefics3", "plan_idefics3"),
-    "colpali": ("tessera_export.pages_paligemma", "plan_colpali"),
-    "colqwen2": ("tessera_export.pages_qwen2vl", "plan_qwen2vl"),
+    "idefics3": ("tessera_export.pages.idefics3", "plan_idefics3"),
+    "colpali": ("tessera_export.pages.paligemma", "plan_colpali"),
+    "colqwen2": ("tessera_export.pages.qwen2vl", "plan_qwen2vl"),
 }
 PAGE_MODEL_TYPES = tuple(PAGE_PLANS)
 # int8 for both graphs: every MatMul and the token-embedding Gather, weights per output channel
@@ -70,39 +72,42 @@ class PageCase(ParityCase):
         return {"name": self.name, "shapes": {k: list(v.shape) for k, v in self.feeds.items()}, **self.meta}
 
 
-def parity_pages(family: PageFamily) -> list[PreparedPage]:
-    """Three synthetic pages (portrait, landscape, small square) prepared by the runtime family."""
+def parity_images() -> list[Any]:
+    """Three synthetic RGB pages (portrait 612×792, landscape 900×300, small square 120×120), seeded."""
     from PIL import Image
 
     rng = np.random.default_rng(20261129)
-    pages = []
-    for i, (w, h) in enumerate(((612, 792), (900, 300), (120, 120))):
+    images = []
+    for w, h in ((612, 792), (900, 300), (120, 120)):
         yy, xx = np.mgrid[0:h, 0:w]
         base = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) % 256)], -1)
         noise = rng.integers(-40, 40, size=(h, w, 3))
-        arr = np.clip(base + noise, 0, 255).astype(np.uint8)
-        pages.append(family.prepare_page(Image.fromarray(arr), i, f"parity{w}x{h}", None))
-    return pages
+        images.append(Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8)))
+    return images
+
+
+def parity_pages(family: PageFamily) -> list[PreparedPage]:
+    """:func:`parity_images` prepared by the runtime family (so the tile / patch counts differ)."""
+    return [
+        family.prepare_page(image, i, f"parity{image.width}x{image.height}", None)
+        for i, image in enumerate(parity_images())
+    ]
+
+
+def write_parity_images(directory: Path) -> list[Path]:
+    """:func:`parity_images` as PNG files in ``directory`` (lossless: both sides decode the same pixels)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for image in parity_images():
+        path = directory / f"parity{image.width}x{image.height}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
 
 
 def _plan(model_type: str, source_dir: Path, stage: Path, **options: Any) -> PagesExportPlan:
     module_name, func = PAGE_PLANS[model_type]
     return getattr(importlib.import_module(module_name), func)(source_dir, stage, **options)
-
-
-def _model_type(source_dir: Path) -> str:
-    import json
-
-    try:
-        model_type = json.loads((source_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{source_dir}: cannot read config.json: {exc}") from exc
-    if model_type not in PAGE_PLANS:
-        raise ExportError(
-            f"{source_dir}: model_type {model_type!r} is not a page-retrieval family tessera-export supports "
-            f"{PAGE_MODEL_TYPES}"
-        )
-    return str(model_type)
 
 
 def _language_feeds(
@@ -182,7 +187,7 @@ def _fused_vision(
     """The vision graph fused by onnxruntime's optimizer if parity still holds, else the plain one."""
     import types
 
-    from .vision import _optimize_tower  # the SigLIP/CLIP tower fusion of the vision paradigm
+    from ..vision import _optimize_tower  # the SigLIP/CLIP tower fusion of the vision paradigm
 
     heads, hidden = encoder
     fused, optimizer = _optimize_tower(
@@ -200,6 +205,48 @@ def _fused_vision(
     return raw, record, optimizer
 
 
+# queries of the colpali-engine check: plain, and with each family's special tokens in the text
+AGAINST_QUERIES = {
+    "idefics3": (
+        "What is the capital of France?",
+        "revenue <end_of_utterance> table",
+        "<|im_start|>a red box",
+    ),
+    "paligemma": ("What is the capital of France?", "see <image> here", "revenue <bos> table"),
+    "qwen2_vl": ("What is the capital of France?", "revenue <|vision_start|> table", "<|im_start|>a red box"),
+}
+
+
+def _checked_against_colpali_engine(
+    staged: Path,
+    manifest: Manifest,
+    checkpoint: Path,
+    work_dir: Path,
+    python: str | None,
+    progress: Progress,
+) -> Manifest:
+    """Compare the staged artifact with colpali-engine; the report goes into ``parity.colpali_engine``."""
+    import dataclasses
+
+    from ..artifact_writer import finalize_artifact
+    from .against import compare_with_colpali_engine
+
+    finalize_artifact(staged, manifest)
+    images = write_parity_images(work_dir / "against")
+    family = manifest.config["pages"]["family"]
+    progress(
+        f"comparing with colpali-engine on {len(images)} pages and {len(AGAINST_QUERIES[family])} queries"
+    )
+    report = compare_with_colpali_engine(
+        staged, checkpoint, images, AGAINST_QUERIES[family], python=python, raise_on_fail=True
+    )
+    progress(
+        f"colpali-engine: vectors max abs {report['max_abs_diff_vectors']:.2e}, scores {report['max_abs_diff_scores']:.2e}"
+    )
+    parity = {**manifest.parity, "colpali_engine": report}
+    return dataclasses.replace(manifest, parity=parity)
+
+
 def build_pages_artifact(
     source_dir: Path,
     out_dir: Path,
@@ -214,6 +261,8 @@ def build_pages_artifact(
     colpali_engine: str | None = None,
     image_size: int | None = None,
     optimize: bool = True,
+    against: str | None = None,
+    reference_python: str | None = None,
 ) -> Manifest:
     """Export a ColPali-family checkpoint directory into a ``pages`` artifact (two graphs + manifest).
 
@@ -223,20 +272,41 @@ def build_pages_artifact(
     or ``int8`` (both graphs quantised; parity is then a cosine floor against fp32 torch).
     ``optimize``: ship a SigLIP-like vision graph as fused by onnxruntime's transformer optimizer
     (kept only where parity holds; the manifest records what was fused or why it was not).
+    ``against="colpali-engine"``: also compare the staged artifact with colpali-engine itself on
+    ``source_dir`` (:func:`tessera_export.pages.against.compare_with_colpali_engine`, run under
+    ``reference_python`` or the repository's ``benchmarks/.venvs/colpali``); the figures, reference
+    name and versions go into the manifest's ``parity.colpali_engine``; a mismatch writes nothing.
     """
     import shutil
 
     source_dir = Path(source_dir)
     if precision not in ("fp32", "int8"):
         raise ExportError(f"page-retrieval artifacts are exported as fp32 or int8, not {precision!r}")
-    model_type = _model_type(source_dir)
+    if against not in (None, "colpali-engine"):
+        raise ExportError(
+            f"against={against!r}: the page-retrieval reference tessera-export runs is 'colpali-engine'"
+        )
+    if against and precision != "fp32":
+        raise ExportError(
+            "--against colpali-engine checks fp32 artifacts (int8 is checked by cosine to fp32)"
+        )
     model_id = model_id or (spec.id if spec else None) or source_dir.resolve().name.lower()
-    options: dict[str, Any] = {"image_size": image_size}
-    if colpali_engine:
-        options["colpali_engine"] = colpali_engine
     with ArtifactStage(out_dir, overwrite=overwrite) as stage, tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        progress(f"loading {source_dir} ({model_type})")
+        checkpoint = open_page_checkpoint(source_dir, work_dir, progress)
+        model_type = checkpoint.model_type
+        if model_type not in PAGE_PLANS:
+            raise ExportError(
+                f"{source_dir}: model_type {model_type!r} is not a page-retrieval family tessera-export "
+                f"supports {PAGE_MODEL_TYPES}"
+            )
+        options: dict[str, Any] = {"image_size": image_size}
+        if colpali_engine:
+            options["colpali_engine"] = colpali_engine
+        elif checkpoint.layout != "transformers":  # a colpali-engine save: the current release's semantics
+            options["colpali_engine"] = ">=0.3.13"
+        progress(f"loading {source_dir} ({checkpoint.layout}, {model_type})")
+        source_dir = checkpoint.directory
         plan = _plan(model_type, source_dir, stage.path, **options)
         cfg = plan.pages
         for name in ("preprocessor_config.json", "processor_config.json"):
@@ -278,6 +348,7 @@ def build_pages_artifact(
         graphs: dict[str, Any] = {}
         parity: dict[str, Any] = {"reference": plan.reference_name, "graphs": {}}
         paths: dict[str, Path] = {}
+        variant_info: dict[str, dict[str, Any]] = {}
         for label, module, cases, ref, inputs, output, axes, file in (
             (
                 "vision",
@@ -314,8 +385,9 @@ def build_pages_artifact(
                 label=f"{label} graph: ",
             )
             optimizer: dict[str, Any] = {}
+            fused, fused_record = raw, record
             if label == "vision" and plan.vision_encoder and optimize:
-                raw, record, optimizer = _fused_vision(
+                fused, fused_record, optimizer = _fused_vision(
                     raw,
                     work_dir,
                     plan.vision_encoder,
@@ -333,32 +405,43 @@ def build_pages_artifact(
                     ),
                 )
                 progress(f"vision graph: onnxruntime optimizer {optimizer.get('fused_operators', optimizer)}")
-            graph, conversion = raw, {}
-            if precision == "int8":
-                graph = work_dir / f"{label}.int8.onnx"
-                conversion = quantize_int8(raw, graph, PAGES_INT8_SETTINGS)
-                fp32 = record
-                record = run_parity(
-                    ref,
-                    graph,
-                    cases,
-                    input_names=list(inputs),
-                    output_name=output,
+            # the fused vision graph (if any) becomes the onnxruntime variant; the plain one is canonical
+            pair = build_graph_pair(
+                raw,
+                fused if fused != raw else None,
+                precision,
+                work_dir,
+                label,
+                plain_record=record,
+                fused_record=fused_record if fused != raw else None,
+                convert_portable=lambda s, d: quantize_int8(
+                    s, d, portable_int8_settings(PAGES_INT8_SETTINGS)
+                ),
+                convert_variant=lambda s, d: quantize_int8(s, d, PAGES_INT8_SETTINGS),
+                check=lambda path, prec, strict, r=ref, c=cases, i=inputs, o=output, lb=label: run_parity(
+                    r,
+                    path,
+                    c,
+                    input_names=list(i),
+                    output_name=o,
                     config={},
-                    precision="int8",
-                    label=f"{label} graph: ",
-                    raise_on_fail=False,
-                )
-                record["fp32_graph"] = {k: fp32[k] for k in ("max_abs_diff", "mean_abs_diff", "min_cosine")}
+                    precision=prec,
+                    label=f"{lb} graph: ",
+                    raise_on_fail=strict and prec == "fp32",  # int8: the end-to-end check decides
+                ),
+            )
+            graph, record, conversion = pair.canonical, pair.record, pair.conversion
             paths[label] = graph
             final = stage.path / file
             write_final_graph(graph, final)
+            variant_info[final.name] = write_variant(pair, final)
             parity["graphs"][label] = record
             graphs[label] = {
                 "file": final.name,
                 "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
                 **({"optimizer": optimizer} if optimizer else {}),
                 **({"precision_conversion": conversion} if conversion else {}),
+                **({"variant": variant_info[final.name]} if variant_info[final.name] else {}),
                 **graph_summary(final),
             }
             progress(
@@ -396,7 +479,8 @@ def build_pages_artifact(
             },
         )
         config = {"pages": cfg.to_dict(), "export": graphs}
-        src = dict(source or {"type": "local", "path": str(source_dir.resolve())})
+        src = dict(source or {"type": "local", "path": str(checkpoint.source.resolve())})
+        src.update(checkpoint.describe())
         manifest = Manifest(
             model_id=model_id,
             paradigm="pages",
@@ -411,7 +495,12 @@ def build_pages_artifact(
             parity=parity,
             versions=collect_versions(),
             source=src,
+            variants=variants_manifest(variant_info, "onnxruntime's fused vision encoder"),
         )
+        if against:
+            manifest = _checked_against_colpali_engine(
+                stage.path, manifest, checkpoint.source, work_dir, reference_python, progress
+            )
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")
     return result

@@ -1,4 +1,4 @@
-"""What a page-retrieval family's exporter hands to the generic two-graph build (:mod:`.pages`)."""
+"""What a page-retrieval family's exporter hands to the generic two-graph build (:mod:`tessera_export.pages`)."""
 
 from __future__ import annotations
 
@@ -77,15 +77,20 @@ def merge_image_features(embeds: Any, input_ids: Any, features: Any, image_token
     """Put ``features [M, hidden]`` at the image-token positions of ``embeds [B, T, hidden]``, row-major.
 
     The reference's ``masked_scatter`` order, written with a gather so that ``M = 0`` (a text-only
-    batch) is a valid input: the gather then reads one appended zero row that ``where`` discards.
+    batch) is a valid input. An image-token position without a feature row (a query that contains
+    the literal image token, fed with ``M = 0``) keeps its token embedding, as the references do when
+    no pixels are given; it is never overwritten with zeros.
     """
     import torch
 
     is_image = input_ids == image_token_id
     rows = torch.cat([features, features.new_zeros(1, features.shape[-1])], 0)
+    present = torch.cat([torch.ones_like(features[:, :1]), features.new_zeros(1, 1)], 0)
     order = (torch.cumsum(is_image.reshape(-1).to(torch.int64), 0) - 1).clamp(min=0)
+    order = torch.minimum(order, present.sum().to(torch.int64))  # past the last row: the zero row
     placed = rows.index_select(0, order).reshape(embeds.shape)
-    return torch.where(is_image.unsqueeze(-1), placed, embeds)
+    fed = present.index_select(0, order).reshape(*embeds.shape[:-1], 1) > 0
+    return torch.where(is_image.unsqueeze(-1) & fed, placed, embeds)
 
 
 def additive_mask(allowed: Any, dtype: Any) -> Any:

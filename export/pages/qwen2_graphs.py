@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .pages_common import additive_mask, merge_image_features, normalized_projection
+from .common import additive_mask, merge_image_features, normalized_projection
 
 __all__ = ["VisionGraph", "TextGraph", "vision_family"]
 

@@ -1,7 +1,7 @@
 """Export plan of ColQwen2 / ColQwen2.5 checkpoints (transformers ``ColQwen2ForRetrieval``, model_type ``colqwen2``).
 
-The generic two-graph build (:mod:`.pages`) calls :func:`plan_qwen2vl`, which loads the
-checkpoint, writes its ``tokenizer.json`` and returns the graphs of :mod:`.pages_qwen2_graphs`,
+The generic two-graph build (:mod:`tessera_export.pages`) calls :func:`plan_qwen2vl`, which loads the
+checkpoint, writes its ``tokenizer.json`` and returns the graphs of :mod:`.qwen2_graphs`,
 the manifest's ``pages`` block and the torch reference.
 
 Checkpoint layout: the transformers-native one (``vidore/colqwen2-v1.0-hf``: ``config.json``
@@ -44,7 +44,7 @@ from tessera_onnx.pages.qwen2_vl import (
 )
 
 if TYPE_CHECKING:
-    from .pages_common import PagesExportPlan
+    from .common import PagesExportPlan
 
 __all__ = ["plan_qwen2vl", "plan_axes", "qwen2_pages_config", "load_colqwen2", "LANGUAGE_INPUTS"]
 
@@ -209,8 +209,8 @@ def plan_qwen2vl(
     max_num_visual_tokens: int | None = None,
 ) -> PagesExportPlan:
     """Load a ColQwen2 / ColQwen2.5 checkpoint, write ``stage/tokenizer.json``, return the export plan."""
-    from .pages_common import PagesExportPlan, write_tokenizer_json
-    from .pages_qwen2_graphs import TextGraph, VisionGraph
+    from .common import PagesExportPlan, write_tokenizer_json
+    from .qwen2_graphs import TextGraph, VisionGraph
 
     source_dir = Path(source_dir)
     tokenizer = write_tokenizer_json(source_dir, stage)

@@ -1,0 +1,301 @@
+"""Cross-runtime parity: the same artifact's vectors from each runtime, paradigm x precision.
+
+One command builds small artifacts of every paradigm and precision (random-initialised tiny models,
+offline; ``--artifact PATH`` adds exported ones, e.g. all-MiniLM-L6-v2), embeds fixed probe inputs
+with each runtime and prints the largest absolute difference of every runtime's output from the
+reference, onnxruntime (Python, CPU) running the artifact's portable canonical graph::
+
+    python -m benchmarks.cross_runtime_parity --out benchmarks/results/cross_runtime_parity.md
+
+Columns: ``onnxruntime Python`` is the graph onnxruntime loads by default (its fused variant when the
+artifact has one) against the canonical graph; ``OpenVINO`` is ``backend="openvino"`` on the canonical
+graph. ``Node`` and ``browser WASM`` are filled from ``--js FILE`` (JSON ``{"dense/fp32":
+{"Node": 1e-7, "browser WASM": 2e-7}, ...}`` written by the JavaScript package's parity run);
+without it they read "not run". Outputs compared: dense vectors, ColBERT query and document token
+vectors, SPLADE vectors (densified), SigLIP image and text vectors, page and query token vectors,
+TinyTimeMixer forecasts and embeddings. Hyperbolic artifacts hold no graph and are not listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PRECISIONS",
+    "RUNTIMES",
+    "build_tiny",
+    "compare",
+    "graph_variant",
+    "max_diff",
+    "probe",
+    "render",
+    "run",
+]
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+LABELS = {
+    "dense": "dense",
+    "multi_vector": "ColBERT",
+    "sparse": "SPLADE",
+    "vision": "SigLIP",
+    "pages": "pages (ColIdefics3)",
+    "timeseries": "TinyTimeMixer",
+}
+PRECISIONS: dict[str, tuple[str, ...]] = {
+    "dense": ("fp32", "fp16", "int8"),
+    "multi_vector": ("fp32", "fp16", "int8"),
+    "sparse": ("fp32", "fp16", "int8"),
+    "vision": ("fp32", "fp16", "int8"),
+    "pages": ("fp32", "int8"),
+    "timeseries": ("fp32",),
+}
+RUNTIMES = ("onnxruntime Python", "OpenVINO", "Node", "browser WASM")
+TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "ONNX runtimes should agree on every vector.",
+    "short",
+    "A somewhat longer passage about portable graphs, standard operators, and two inference engines "
+    "that load the very same file and return the very same numbers.",
+)
+
+
+@contextlib.contextmanager
+def graph_variant(choice: str) -> Iterator[None]:
+    """Load artifacts with ``TESSERA_GRAPH_VARIANT=choice`` (``auto``/``portable``/a name) inside the block."""
+    old = os.environ.get("TESSERA_GRAPH_VARIANT")
+    os.environ["TESSERA_GRAPH_VARIANT"] = choice
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TESSERA_GRAPH_VARIANT", None)
+        else:
+            os.environ["TESSERA_GRAPH_VARIANT"] = old
+
+
+def _images() -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    return [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8) for h, w in ((48, 64), (90, 40), (32, 32))]
+
+
+def _pages() -> list[Any]:
+    sys.path.insert(0, str(TESTS))
+    from tiny_page_models import rendered_page
+
+    return [rendered_page(612, 792, 0), rendered_page(900, 250, 1)]
+
+
+def _series(context: int) -> np.ndarray:
+    rng = np.random.default_rng(11)
+    return np.cumsum(rng.normal(size=(3, context + 5)), axis=1).astype(np.float32)
+
+
+def probe(model: Any) -> dict[str, np.ndarray]:
+    """The outputs compared across runtimes for one loaded embedder (keyed by what they are)."""
+    paradigm = model.manifest.paradigm
+    if paradigm == "dense":
+        return {"vectors": np.asarray(model.encode(list(TEXTS)))}
+    if paradigm == "multi_vector":
+        docs = model.encode(list(TEXTS))
+        queries = model.encode_queries(list(TEXTS))
+        return {"documents": np.concatenate(docs), "queries": np.concatenate(queries)}
+    if paradigm == "sparse":
+        vectors = model.encode(list(TEXTS))
+        dense = np.zeros((len(vectors), model.manifest.dim), np.float32)
+        for row, vec in enumerate(vectors):
+            dense[row, vec.indices] = vec.values
+        return {"vectors": dense}
+    if paradigm == "vision":
+        return {"images": model.encode_images(_images()), "texts": model.encode_texts(list(TEXTS))}
+    if paradigm == "pages":
+        pages = model.encode_images(_pages())
+        queries = model.encode_queries(list(TEXTS[:2]))
+        return {"pages": np.concatenate(pages), "queries": np.concatenate(queries)}
+    if paradigm == "timeseries":
+        series = _series(model.context_length)
+        return {"forecast": np.asarray(model.forecast(series)), "embedding": model.encode(series)}
+    raise ValueError(f"no probe for paradigm {paradigm!r}")
+
+
+def max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """The largest absolute difference over every output of two probes (shapes must agree)."""
+    worst = 0.0
+    for key, x in a.items():
+        y = b[key]
+        if x.shape != y.shape:
+            return float("inf")
+        worst = max(worst, float(np.abs(x.astype(np.float64) - y.astype(np.float64)).max(initial=0.0)))
+    return worst
+
+
+def _load(path: Path, **options: Any) -> Any:
+    from tessera_onnx import Tessera
+
+    return Tessera(path, threads=1, **options)
+
+
+def compare(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """One row: ``{"paradigm", "precision", "onnxruntime Python": diff, "OpenVINO": diff or reason}``."""
+    from tessera_onnx.artifact import read_manifest
+    from tessera_onnx.errors import MissingDependencyError, UnsupportedBackendError
+
+    path = Path(path)
+    manifest = read_manifest(path)
+    with graph_variant("portable"):
+        reference = probe(_load(path))
+    with graph_variant("auto"):
+        default = _load(path)
+        row: dict[str, Any] = {
+            "model": manifest.model_id,
+            "paradigm": manifest.paradigm,
+            "precision": manifest.precision,
+            "variant": sorted(manifest.variants or {}),
+            "onnxruntime Python": max_diff(reference, probe(default)),
+        }
+        try:
+            row["OpenVINO"] = max_diff(reference, probe(_load(path, backend="openvino")))
+        except (MissingDependencyError, UnsupportedBackendError) as exc:
+            row["OpenVINO"] = f"cannot run: {exc}"
+    return row
+
+
+def build_tiny(paradigm: str, precision: str, work: Path) -> Path:
+    """Export the tiny random-initialised model of ``paradigm`` at ``precision`` under ``work`` (cached)."""
+    sys.path.insert(0, str(TESTS))
+    out = work / f"{paradigm}-{precision}"
+    if (out / "tessera.json").is_file():
+        return out
+    if paradigm == "timeseries":
+        import ts_fixtures
+
+        return ts_fixtures.tiny_artifact("plain")
+    from tessera_export import build_artifact
+
+    checkpoints: dict[str, Callable[[Path], Any]] = {}
+    import tiny_models
+
+    checkpoints["dense"] = lambda p: tiny_models.write_st_dense_dir("bert", p)
+    checkpoints["multi_vector"] = lambda p: tiny_models.write_pylate_colbert_dir("bert", p)
+    checkpoints["sparse"] = lambda p: tiny_models.build_tiny_text_model("bert", p, mlm=True)
+    if paradigm == "vision":
+        import tiny_vision_models
+
+        checkpoints["vision"] = tiny_vision_models.write_tiny_siglip
+    if paradigm == "pages":
+        import tiny_page_models
+
+        checkpoints["pages"] = tiny_page_models.write_tiny_colidefics3
+    source = work / f"ckpt-{paradigm}"
+    if not source.exists():
+        checkpoints[paradigm](source)
+    kwargs = {"paradigm": paradigm} if paradigm in ("dense", "multi_vector", "sparse") else {}
+    build_artifact(source, out, model_id=f"tiny-{paradigm}", precision=precision, **kwargs)
+    return out
+
+
+def _versions() -> str:
+    import onnxruntime
+
+    try:
+        import openvino
+
+        ov = openvino.__version__.split("-")[0]
+    except ImportError:
+        ov = "not installed"
+    return f"onnxruntime {onnxruntime.__version__}, OpenVINO {ov}"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:.1e}" if value else "0"
+    return "—" if value is None else str(value).split(":")[0]  # "cannot run" / "not exported"
+
+
+def render(rows: Sequence[dict[str, Any]], js: dict[str, dict[str, Any]] | None = None) -> str:
+    """The Markdown table: paradigm x precision rows, one column per runtime."""
+    js = js or {}
+    lines = [
+        "| model | paradigm | precision | " + " | ".join(RUNTIMES) + " |",
+        "|---|---|---|" + "---|" * len(RUNTIMES),
+    ]
+    for row in rows:
+        key = f"{row['paradigm']}/{row['precision']}"
+        cells = [row.get("onnxruntime Python"), row.get("OpenVINO")]
+        cells += [js.get(key, {}).get(name, "not run") for name in RUNTIMES[2:]]
+        label = LABELS.get(row["paradigm"], row["paradigm"])
+        lines.append(
+            f"| {row['model']} | {label} | {row['precision']} | " + " | ".join(_cell(c) for c in cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(
+    paradigms: Sequence[str], precisions: Sequence[str] | None, artifacts: Sequence[str], work: Path
+) -> list[dict[str, Any]]:
+    """Build the tiny artifacts, add ``artifacts``, and compare every one (rows in table order)."""
+    from tessera_onnx.errors import ParityError
+
+    rows: list[dict[str, Any]] = []
+    for paradigm in paradigms:
+        for precision in PRECISIONS[paradigm]:
+            if precisions and precision not in precisions:
+                continue
+            print(f"[parity] {paradigm} {precision}", file=sys.stderr, flush=True)
+            try:
+                path = build_tiny(paradigm, precision, work)
+            except ParityError as exc:  # the export refuses an artifact below its precision floor
+                reason = f"not exported: {exc}"
+                rows.append(
+                    {"model": f"tiny-{paradigm}", "paradigm": paradigm, "precision": precision}
+                    | {name: reason for name in RUNTIMES[:2]}
+                )
+                continue
+            rows.append(compare(path))
+    for path in artifacts:
+        print(f"[parity] {path}", file=sys.stderr, flush=True)
+        rows.append(compare(path))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: build, compare and print (or write) the parity table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paradigms", nargs="*", default=list(PRECISIONS), choices=list(PRECISIONS))
+    parser.add_argument("--precisions", nargs="*", default=None, choices=["fp32", "fp16", "int8"])
+    parser.add_argument("--artifact", action="append", default=[], help="an exported artifact to add")
+    parser.add_argument("--work", default=None, help="where the tiny artifacts are built (default: temp)")
+    parser.add_argument("--js", default=None, help="JSON of the Node/browser columns")
+    parser.add_argument("--out", default=None, help="write the Markdown table here")
+    parser.add_argument("--json", default=None, help="write the rows as JSON here")
+    args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        work.mkdir(parents=True, exist_ok=True)
+        rows = run(args.paradigms, args.precisions, args.artifact, work)
+    js = json.loads(Path(args.js).read_text()) if args.js else None
+    table = render(rows, js)
+    from benchmarks.machine import cpu_info
+
+    cpu = cpu_info()
+    versions = _versions()
+    text = f"{table}\nMachine: {cpu['model']}, {cpu['cores']} cores, flags {' '.join(cpu['simd_flags'])}; {versions}\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

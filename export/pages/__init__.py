@@ -1,0 +1,14 @@
+"""Export of page-retrieval models (ColPali family, paradigm ``pages``).
+
+- :mod:`.build` — the family-generic two-graph build (``build_pages_artifact``) and its parity checks;
+- :mod:`.layouts` — which checkpoint layouts are accepted (transformers-native, colpali-engine full
+  saves, PEFT adapters merged at export) and how each is brought to the layout the plans load;
+- :mod:`.common` — the plan a family hands to the build and the torch helpers the families share;
+- :mod:`.idefics3`, :mod:`.paligemma`, :mod:`.qwen2vl` (+ :mod:`.qwen2_graphs`) — one plan per family.
+"""
+
+from __future__ import annotations
+
+from .build import PAGE_MODEL_TYPES, PAGE_PLANS, PAGES_INT8_SETTINGS, build_pages_artifact, parity_pages
+
+__all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]

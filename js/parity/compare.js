@@ -1,0 +1,111 @@
+// Cross-runtime parity: run this package on every fixture artifact and compare with the Python
+// runtime's outputs (written by scripts/js_fixtures.py). Platform-neutral: Node and the browser
+// pass their own loadModel and JSON reader, so both report the same checks.
+import { pixelValues } from "../src/image.js";
+import { pyStrip } from "../src/text.js";
+
+/** Artifacts compared, with their paradigm and precision. */
+export const CASES = [
+  { name: "tiny-bert-dense", paradigm: "dense" },
+  { name: "tiny-bert-dense-fp16", paradigm: "dense" },
+  { name: "tiny-bert-dense-int8", paradigm: "dense" },
+  { name: "tiny-bert-dense-prompts", paradigm: "dense" },
+  { name: "tiny-bert-dense-cls", paradigm: "dense" },
+  { name: "tiny-bert-dense-max", paradigm: "dense" },
+  { name: "tiny-bert-dense-mean_sqrt_len", paradigm: "dense" },
+  { name: "tiny-bert-dense-weightedmean", paradigm: "dense" },
+  { name: "tiny-bert-dense-lasttoken", paradigm: "dense" },
+  { name: "all-minilm-l6-v2", paradigm: "dense", minilm: true },
+  { name: "tiny-colbert", paradigm: "multi_vector" },
+  { name: "tiny-splade", paradigm: "sparse" },
+  { name: "tiny-splade-logits", paradigm: "sparse" },
+  { name: "tiny-siglip", paradigm: "vision" },
+  { name: "tiny-clip", paradigm: "vision" },
+];
+
+/** @param {any} x */
+const flat = (x) => (ArrayBuffer.isView(x) ? Array.from(/** @type {any} */ (x)) : Array.isArray(x) ? x.flatMap(flat) : [x]);
+
+/**
+ * Largest |a - b| of two nested numeric arrays (Infinity when their sizes differ).
+ * @param {any} a
+ * @param {any} b
+ */
+export function maxAbsDiff(a, b) {
+  const x = flat(a);
+  const y = flat(b);
+  if (x.length !== y.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i] - y[i]));
+  return m;
+}
+
+/** @param {{data: Float32Array, rows: number, dim: number}} mv */
+const rows = (mv) => Array.from({ length: mv.rows }, (_, i) => Array.from(mv.data.subarray(i * mv.dim, (i + 1) * mv.dim)));
+
+/**
+ * Compare one artifact: ``{name, paradigm, precision, tokens_equal, max_abs_diff, structure_equal}``.
+ * @param {(artifact: string) => Promise<any>} load  loads an artifact by its fixture-relative path
+ * @param {(name: string) => Promise<any>} readExpected  the parsed expected/<name>.json
+ * @param {(rel: string) => Promise<Uint8Array>} readBytes  a fixture file's bytes (RGBA images)
+ * @param {{name: string, paradigm: string}} c
+ */
+export async function compareCase(load, readExpected, readBytes, c) {
+  const exp = await readExpected(c.paradigm === "vision" ? `${c.name}.images` : c.name);
+  const model = await load(exp.artifact);
+  const diffs = [];
+  let tokens = true;
+  let structure = true;
+  /** @type {number | undefined} */
+  let pixels;
+  if (c.paradigm === "vision") {
+    tokens = true; // no text side here: the image tower only
+    pixels = 0;
+    for (const image of exp.images) {
+      const px = { data: await readBytes(image.file), width: image.width, height: image.height };
+      pixels = Math.max(pixels, maxAbsDiff(pixelValues(px, model.imageConfig).data, image.pixel_values));
+      diffs.push(maxAbsDiff(await model.encodeImages(px), image.embedding));
+    }
+  } else if (c.paradigm === "dense") {
+    tokens = JSON.stringify(model.tokenizer.encode(exp.prepared).ids) === JSON.stringify(exp.token_ids);
+    diffs.push(maxAbsDiff(await model.encode(exp.texts), exp.encode));
+    diffs.push(maxAbsDiff(await model.encodeQueries(exp.queries), exp.encode_queries));
+    diffs.push(maxAbsDiff(await model.encodeDocuments(exp.texts), exp.encode_documents));
+    for (const [dim, v] of Object.entries(exp.dimensions)) diffs.push(maxAbsDiff(await model.encode(exp.texts, { dimension: Number(dim) }), v));
+  } else if (c.paradigm === "multi_vector") {
+    tokens = JSON.stringify(model.tokenizer.encode(exp.queries, model.queryLength - 1).ids) === JSON.stringify(exp.query_token_ids);
+    const q = await model.encodeQueries(exp.queries);
+    const d = await model.encodeDocuments(exp.texts);
+    structure = d.every((/** @type {any} */ x, /** @type {number} */ i) => x.rows === exp.encode_documents[i].length);
+    diffs.push(maxAbsDiff(q.map(rows), exp.encode_queries), maxAbsDiff(d.map(rows), exp.encode_documents));
+    diffs.push(maxAbsDiff(await model.similarity(q, d), exp.similarity));
+  } else {
+    tokens = JSON.stringify(model.tokenizer.encode(exp.texts.map(pyStrip)).ids) === JSON.stringify(exp.token_ids);
+    const docs = await model.encode(exp.texts);
+    structure = docs.every((/** @type {any} */ x, /** @type {number} */ i) => JSON.stringify(Array.from(x.indices)) === JSON.stringify(exp.encode[i].indices));
+    diffs.push(maxAbsDiff(docs.map((/** @type {any} */ x) => x.values), exp.encode.map((/** @type {any} */ x) => x.values)));
+  }
+  await (model.dispose?.() ?? model.session.release?.());
+  return {
+    name: c.name,
+    paradigm: c.paradigm,
+    precision: model.manifest.precision,
+    tokens_equal: tokens,
+    structure_equal: structure,
+    max_abs_diff: Math.max(...diffs),
+    ...(pixels === undefined ? {} : { pixel_values_max_abs_diff: pixels }),
+  };
+}
+
+/**
+ * Compare every case (``minilm`` false: skip the real-model case).
+ * @param {(artifact: string) => Promise<any>} load
+ * @param {(name: string) => Promise<any>} readExpected
+ * @param {(rel: string) => Promise<Uint8Array>} readBytes
+ * @param {{minilm?: boolean}} [options]
+ */
+export async function compareAll(load, readExpected, readBytes, options = {}) {
+  const out = [];
+  for (const c of CASES) if (!c.minilm || options.minilm) out.push(await compareCase(load, readExpected, readBytes, c));
+  return out;
+}

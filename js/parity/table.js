@@ -1,0 +1,73 @@
+// The cross-runtime parity table of the JS package: every fixture artifact in Node (onnxruntime-node)
+// and in Chromium (onnxruntime-web WASM) against the Python runtime (onnxruntime), with the largest
+// absolute difference of any output. Fails (exit 1) when a cell is over its tolerance or token ids
+// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-4 (the graph computes in half precision); int8
+// 1e-5 in Node (the same native kernels as Python) and 5e-3 in the browser (onnxruntime-web's WASM
+// DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
+// optimisation level).
+//
+//   node parity/table.js [--json OUT] [--no-browser]
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { launch } from "../browser-test/chromium.js";
+import { serve } from "../browser-test/server.js";
+import { loadModel } from "../src/node.js";
+import { compareAll } from "./compare.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const jsRoot = path.resolve(here, "..");
+const fixtures = process.env.TESSERA_JS_FIXTURES ?? path.join(jsRoot, "fixtures");
+const info = JSON.parse(readFileSync(path.join(fixtures, "fixtures.json"), "utf8"));
+const argv = process.argv.slice(2);
+const TOLERANCE = /** @type {Record<string, Record<string, number>>} */ ({
+  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-4 },
+  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-4 },
+});
+
+const readExpected = async (/** @type {string} */ name) => JSON.parse(readFileSync(path.join(fixtures, "expected", `${name}.json`), "utf8"));
+const readBytes = async (/** @type {string} */ rel) => new Uint8Array(readFileSync(path.join(fixtures, rel)));
+const node = await compareAll((artifact) => loadModel(path.join(fixtures, artifact)), readExpected, readBytes, { minilm: info.minilm });
+
+/** @type {any[] | null} */
+let web = null;
+if (!argv.includes("--no-browser")) {
+  const outDir = path.join(jsRoot, "test-results", "parity-page");
+  mkdirSync(outDir, { recursive: true });
+  await build({ entryPoints: [path.join(here, "page.js")], bundle: true, format: "esm", platform: "browser", outfile: path.join(outDir, "app.js"), logLevel: "warning" });
+  writeFileSync(path.join(outDir, "index.html"), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>parity</title><body><script type="module" src="./app.js"></script>');
+  const server = await serve(jsRoot);
+  const browser = await launch();
+  try {
+    const page = await browser.newPage();
+    page.on("console", (m) => m.type() === "error" && console.error(`page: ${m.text()}`));
+    await page.goto(`${server.url}test-results/parity-page/index.html?minilm=${info.minilm ? 1 : 0}`);
+    await page.waitForSelector("body[data-result]", { timeout: 600_000, state: "attached" });
+    const result = JSON.parse((await page.getAttribute("body", "data-result")) ?? "null");
+    if (!Array.isArray(result)) throw new Error(`browser parity failed: ${result?.error}`);
+    web = result;
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+const fmt = (/** @type {any} */ r) =>
+  r
+    ? `${r.max_abs_diff.toExponential(1)}${r.pixel_values_max_abs_diff === undefined ? "" : ` (pixel_values ${r.pixel_values_max_abs_diff.toExponential(1)})`}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
+    : "—";
+const lines = [
+  "| artifact | paradigm | precision | token ids | Node (onnxruntime-node) | browser (onnxruntime-web WASM) |",
+  "|---|---|---|---|---|---|",
+  ...node.map((r, i) => `| ${r.name} | ${r.paradigm} | ${r.precision} | ${r.tokens_equal && (!web || web[i].tokens_equal) ? "identical" : "DIFFER"} | ${fmt(r)} | ${fmt(web?.[i])} |`),
+];
+console.log(lines.join("\n"));
+const jsonOut = argv.includes("--json") ? argv[argv.indexOf("--json") + 1] : null;
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, node, browser: web }, null, 2) + "\n");
+const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[runtime][r.precision];
+const bad = [...node.filter((r) => !ok(r, "node")).map((r) => `${r.name} (Node)`), ...(web ?? []).filter((r) => !ok(r, "browser")).map((r) => `${r.name} (browser)`)];
+if (bad.length) {
+  console.error(`parity over tolerance or ids differ: ${bad.join(", ")}`);
+  process.exit(1);
+}
