@@ -35,6 +35,7 @@ from runtime_only import (  # noqa: E402, F401
     RUNTIME_ONLY,
     pytest_collection_modifyitems,
     pytest_collectreport,
+    pytest_ignore_collect,
     pytest_runtest_logreport,
     pytest_sessionfinish,
     pytest_terminal_summary,

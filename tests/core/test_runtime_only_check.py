@@ -18,7 +18,7 @@ def _run(tmp_path: Path, body: str, runtime_only: bool = True) -> subprocess.Com
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")])}
     env["TESSERA_RUNTIME_ONLY"] = "1" if runtime_only else "0"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "runtime_only", "-p", "no:cacheprovider"]
-    cmd += ["--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path / "test_case.py")]
+    cmd += ["--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
 
 
@@ -70,3 +70,19 @@ def test_reference():
     done = _run(tmp_path, body)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 skipped, 1 deselected" in done.stdout
+
+
+def test_a_module_marked_export_is_not_imported(tmp_path):
+    body = """
+import pytest
+
+pytestmark = pytest.mark.export
+import torch_is_not_here  # would be a collection error if the module were imported
+
+
+def test_reference():
+    pass
+"""
+    done = _run(tmp_path, body)
+    assert done.returncode == 5, done.stdout + done.stderr  # no tests collected
+    assert "error" not in done.stdout.lower()

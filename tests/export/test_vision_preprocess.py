@@ -217,7 +217,9 @@ def test_pixel_limit_is_configurable(photos):
 def test_decompression_guard_names_the_file(tmp_path):
     bomb = tmp_path / "huge-scan.png"
     Image.new("1", (10000, 10000)).save(bomb, format="PNG")
-    with pytest.raises(InvalidImageError, match=r"images\[4\] \('.*huge-scan\.png'\) has 10000x10000") as info:
+    with pytest.raises(
+        InvalidImageError, match=r"images\[4\] \('.*huge-scan\.png'\) has 10000x10000"
+    ) as info:
         load_image(bomb, index=4)
     assert info.value.index == 4
     with pytest.raises(InvalidImageError, match=r"pages\[1\] \(scan\.png\) has 10000x10000"):

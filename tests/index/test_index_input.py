@@ -110,7 +110,9 @@ def test_bad_search_arguments():
             dense.search(X[0], k)
     with pytest.raises(InvalidInputError, match="filter"):
         dense.search(X[0], 2, filter="k=1")
-    with pytest.raises(InvalidInputError, match=r"DenseIndex.search\(\) got unknown option\(s\) \[.nprobe.\]"):
+    with pytest.raises(
+        InvalidInputError, match=r"DenseIndex.search\(\) got unknown option\(s\) \[.nprobe.\]"
+    ):
         dense.search(X[0], 2, nprobe=4)
     with pytest.raises(InvalidInputError, match="rescore_multiplier"):
         dense.search(X[0], 2, rescore_multiplier=0)

@@ -202,7 +202,9 @@ def test_bad_input_raises_typed_errors_naming_it(model, colidefics3_artifact, tm
     # image inputs are named as pages, with their path, by the loader as well (README's promise)
     corrupt = tmp_path / "corrupt-page.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(InvalidImageError, match=r"pages\[1\] \(.*corrupt-page\.png.*\) is not an image") as bad:
+    with pytest.raises(
+        InvalidImageError, match=r"pages\[1\] \(.*corrupt-page\.png.*\) is not an image"
+    ) as bad:
         model.encode_images([rendered_page(100, 100), corrupt])
     assert bad.value.index == 1
     with pytest.raises(InvalidImageError, match=r"pages\[0\] \(.*missing\.png.*\): no such file"):

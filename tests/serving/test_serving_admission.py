@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from http_server import Gate, wait_for
 
 from tessera_onnx import Tessera
 from tessera_onnx.errors import OverloadedError, QueueTimeoutError
@@ -34,40 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class Gate:
-    """Holds a loaded embedder's ``encode`` (in the engine's worker thread) until :meth:`release`."""
-
-    def __init__(self, embedder) -> None:
-        self.open = threading.Event()
-        self.open.set()
-        self.entered = threading.Event()
-        self.calls: list[list[str]] = []
-        real = embedder.encode
-
-        def encode(texts, **kwargs):
-            self.calls.append(list(texts))
-            self.entered.set()
-            assert self.open.wait(60), "the test never released the gate"
-            return real(texts, **kwargs)
-
-        embedder.encode = encode
-
-    def hold(self) -> None:
-        self.entered.clear()
-        self.open.clear()
-
-    def release(self) -> None:
-        self.open.set()
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 # ----------------------------------------------------------------------------- Admission alone

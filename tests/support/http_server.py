@@ -1,4 +1,5 @@
-"""A real server for the HTTP tests: the production uvicorn server in a thread on a free loopback port."""
+"""Helpers of the serving tests: the production uvicorn server in a thread on a free loopback port, a
+gate that holds an embedder's ``encode``, and ``wait_for``."""
 
 from __future__ import annotations
 
@@ -29,3 +30,37 @@ class Server:
     def stop(self):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class Gate:
+    """Holds a loaded embedder's ``encode`` (in the engine's worker thread) until :meth:`release`."""
+
+    def __init__(self, embedder) -> None:
+        self.open = threading.Event()
+        self.open.set()
+        self.entered = threading.Event()
+        self.calls: list[list[str]] = []
+        real = embedder.encode
+
+        def encode(texts, **kwargs):
+            self.calls.append(list(texts))
+            self.entered.set()
+            assert self.open.wait(60), "the test never released the gate"
+            return real(texts, **kwargs)
+
+        embedder.encode = encode
+
+    def hold(self) -> None:
+        self.entered.clear()
+        self.open.clear()
+
+    def release(self) -> None:
+        self.open.set()
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)

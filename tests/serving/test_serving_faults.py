@@ -15,8 +15,11 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 
-from test_serving_admission import Gate, wait_for  # noqa: E402
-from test_serving_http import _Server  # noqa: E402
+from http_server import (  # noqa: E402
+    Gate,
+    Server,  # noqa: E402
+    wait_for,
+)
 
 from tessera_onnx import Tessera  # noqa: E402
 from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  # noqa: E402
@@ -33,7 +36,7 @@ def test_corrupted_model_is_reported_and_unloaded_others_unaffected(tiny_bert_de
     engine = Engine(
         [ModelConfig(a, name="a", preload=True), ModelConfig(b, name="b", preload=True)], reap_interval_s=0.1
     )
-    srv = _Server(create_app(engine))
+    srv = Server(create_app(engine))
     body = {"input": ["still here"], "encoding_format": "float"}
     try:
         for name in ("a", "b"):
@@ -71,7 +74,7 @@ def test_corrupted_model_is_reported_and_unloaded_others_unaffected(tiny_bert_de
 def test_disconnect_mid_batch_drops_only_that_clients_work(tiny_bert_dense_artifact):
     limits = EngineLimits(batch_tokens=16, batch_window_ms=300)
     engine = Engine([ModelConfig(tiny_bert_dense_artifact, name="tiny", preload=True)], limits=limits)
-    srv = _Server(create_app(engine))
+    srv = Server(create_app(engine))
     gate = Gate(engine.pool.slot("tiny").embedder)
     mine = [f"alpha {i}" for i in range(8)]
     theirs = ["beta"]

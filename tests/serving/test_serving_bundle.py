@@ -38,6 +38,7 @@ def bundle(minilm_artifact, tmp_path_factory):
     return build_bundle(minilm_artifact, out, from_environment=True)
 
 
+@pytest.mark.export
 def test_bundle_fits_lambda_with_minilm(bundle, record_property):
     assert bundle.total_bytes == bundle_bytes(bundle.path)
     assert bundle.model_bytes > 80_000_000  # the fp32 MiniLM artifact is inside
@@ -56,6 +57,7 @@ def test_bundle_fits_lambda_with_minilm(bundle, record_property):
     )
 
 
+@pytest.mark.export
 def test_bundle_answers_from_a_fresh_process(bundle, minilm_artifact):
     env = {
         "PATH": os.environ.get("PATH", ""),

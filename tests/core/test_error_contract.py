@@ -411,6 +411,7 @@ def test_tessera_cli_debug_prints_the_traceback(tmp_path):
     assert loud.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
 
 
+@pytest.mark.export
 def test_tessera_export_cli_errors_are_one_line_and_status_2(tiny_bert_dense_artifact, tmp_path):
     pytest.importorskip("onnx")
     from tessera_export.cli import main

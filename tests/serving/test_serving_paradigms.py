@@ -16,7 +16,7 @@ pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 Image = pytest.importorskip("PIL.Image")
 
-from test_serving_http import _Server  # noqa: E402
+from http_server import Server  # noqa: E402
 
 from tessera_onnx import Tessera  # noqa: E402
 from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  # noqa: E402
@@ -41,7 +41,7 @@ def vision_server(tiny_siglip_artifact):
         [ModelConfig(tiny_siglip_artifact, name="siglip", preload=True, options={"threads": 1})],
         limits=EngineLimits(batch_window_ms=5, max_image_pixels=100_000),
     )
-    srv = _Server(create_app(engine))
+    srv = Server(create_app(engine))
     yield srv
     srv.stop()
 
@@ -121,7 +121,7 @@ def test_modality_is_validated(vision_server):
 
 def test_images_to_a_text_model_name_the_paradigm_needed(vision_server, tiny_bert_dense_artifact):
     engine = Engine([ModelConfig(tiny_bert_dense_artifact, name="tiny")])
-    srv = _Server(create_app(engine))
+    srv = Server(create_app(engine))
     try:
         r = httpx.post(
             srv.url + "/v1/embeddings",
@@ -143,7 +143,7 @@ def pages_server(colidefics3_artifact):
         [ModelConfig(colidefics3_artifact, name="pages", preload=True, options={"threads": 1})],
         limits=EngineLimits(batch_window_ms=5),
     )
-    srv = _Server(create_app(engine))
+    srv = Server(create_app(engine))
     yield srv
     srv.stop()
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README_MAX_LINES = 400
 RUNNABLE = {"python", "bash"}
 
@@ -173,10 +173,8 @@ def taxonomy_artifact(tmp_path_factory) -> Path:
 def _artifact(request, name: str) -> Path:
     fixture = ARTIFACTS[name]
     if fixture == "ttm":
-        sys.path.insert(0, str(ROOT / "tests"))
         import ts_fixtures
 
-        ts_fixtures.require_export()
         return ts_fixtures.tiny_artifact("plain")
     return request.getfixturevalue(fixture)
 

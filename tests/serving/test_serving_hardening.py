@@ -23,13 +23,16 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 pytest.importorskip("fastapi")
 
-from test_serving_admission import Gate, wait_for  # noqa: E402
-from test_serving_http import _Server  # noqa: E402
+from http_server import (  # noqa: E402
+    Gate,
+    Server,  # noqa: E402
+    wait_for,
+)
 
 from tessera_onnx import Tessera  # noqa: E402
 from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _serve(artifact, *, api_key=None, body_timeout_s=30.0, header_timeout_s=30.0, **limits):
@@ -37,7 +40,7 @@ def _serve(artifact, *, api_key=None, body_timeout_s=30.0, header_timeout_s=30.0
         [ModelConfig(artifact, name="tiny", preload=True)], limits=EngineLimits(batch_window_ms=0, **limits)
     )
     app = create_app(engine, api_key=api_key, body_timeout_s=body_timeout_s)
-    srv = _Server(app, header_timeout_s=header_timeout_s)
+    srv = Server(app, header_timeout_s=header_timeout_s)
     srv.engine = engine
     return srv
 
@@ -254,19 +257,21 @@ def test_unknown_routes_and_methods_use_the_openai_envelope(keyed):
     assert r.status_code == 405 and r.json()["error_type"] == "method_not_allowed"
 
 
-# ----------------------------------------------------------------------------- semantics (MiniLM)
+# ----------------------------------------------------------------------------- semantics (the tiny dense artifact)
 
 
 @pytest.fixture(scope="module")
-def minilm_server(minilm_artifact):
-    engine = Engine([ModelConfig(minilm_artifact, name="minilm", preload=True, options={"threads": 1})])
-    srv = _Server(create_app(engine))
+def minilm_server(tiny_bert_dense_artifact):
+    engine = Engine(
+        [ModelConfig(tiny_bert_dense_artifact, name="minilm", preload=True, options={"threads": 1})]
+    )
+    srv = Server(create_app(engine))
     yield srv
     srv.stop()
 
 
-def test_tei_normalize_false_is_the_raw_pooled_vector(minilm_server, minilm_artifact):
-    model = Tessera(minilm_artifact, threads=1)
+def test_tei_normalize_false_is_the_raw_pooled_vector(minilm_server, tiny_bert_dense_artifact):
+    model = Tessera(tiny_bert_dense_artifact, threads=1)
     texts = ["How do plants make food?", "Stocks fell."]
     r = httpx.post(minilm_server.url + "/embed", json={"inputs": texts, "normalize": False}, timeout=60)
     got = np.array(r.json())
@@ -277,8 +282,8 @@ def test_tei_normalize_false_is_the_raw_pooled_vector(minilm_server, minilm_arti
     assert np.abs(unit - model.encode(texts)).max() <= 1e-6
 
 
-def test_tei_similarity(minilm_server, minilm_artifact):
-    model = Tessera(minilm_artifact, threads=1)
+def test_tei_similarity(minilm_server, tiny_bert_dense_artifact):
+    model = Tessera(tiny_bert_dense_artifact, threads=1)
     body = {
         "inputs": {
             "source_sentence": "How do plants make food?",
@@ -291,16 +296,17 @@ def test_tei_similarity(minilm_server, minilm_artifact):
     assert np.abs(np.array(r.json()) - ref).max() <= 1e-5
 
 
-def test_undeclared_dimensions_are_422(minilm_server):
+def test_undeclared_dimensions_are_422(minilm_server, tiny_bert_dense_artifact):
+    dim = Tessera(tiny_bert_dense_artifact).dimension
     r = httpx.post(
         minilm_server.url + "/v1/embeddings",
         json={"model": "minilm", "input": "x", "dimensions": 100},
         timeout=60,
     )
-    assert r.status_code == 422 and "choose one of [384]" in r.json()["error"]["message"]
+    assert r.status_code == 422 and f"choose one of [{dim}]" in r.json()["error"]["message"]
     r = httpx.post(
         minilm_server.url + "/v1/embeddings",
-        json={"model": "minilm", "input": "x", "dimensions": 384},
+        json={"model": "minilm", "input": "x", "dimensions": dim},
         timeout=60,
     )
     assert r.status_code == 200
@@ -415,13 +421,17 @@ def _doc_serve_curls() -> list[tuple[str, dict]]:
     return out
 
 
-def test_readme_serve_examples_work_after_the_quickstart(minilm_artifact):
+def test_readme_serve_examples_work_after_the_quickstart(tiny_bert_dense_artifact):
     """README serves the quickstart's artifact (``minilm=artifacts/all-minilm-l6-v2``): its curl
-    examples must answer 200 with that name (or the manifest's, when served unnamed)."""
+    examples must answer 200 with that name (or the manifest's, when served unnamed). The tiny dense
+    artifact stands in for MiniLM under both names."""
     examples = _doc_serve_curls()
     assert examples
-    models = [ModelConfig(minilm_artifact, name=n, options={"threads": 1}) for n in ("minilm", "all-minilm-l6-v2")]
-    srv = _Server(create_app(Engine(models)))
+    models = [
+        ModelConfig(tiny_bert_dense_artifact, name=n, options={"threads": 1})
+        for n in ("minilm", "all-minilm-l6-v2")
+    ]
+    srv = Server(create_app(Engine(models)))
     try:
         for route, body in examples:
             r = httpx.post(srv.url + route, json=body, timeout=60)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.export  # needs onnx (the export stack)
 pytest.importorskip("onnx")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.export  # needs onnx (the export stack)
 pytest.importorskip("openvino")
 pytest.importorskip("onnx")
 from portable_helpers import artifact_for, legacy_copy  # noqa: E402
