@@ -14,6 +14,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "scikit-learn<1.8" einops deprecated
 # PyLate (the ColBERT/MaxSim peer of benchmarks/paradigms.py): --no-deps, it pins sentence-transformers 5.3.
 .venv/bin/python -m pip install -q --no-deps pylate==1.6.0
-# colpali-engine parity (tests/test_pages_colpali_engine.py, marked slow) runs against its own venv:
+# colpali-engine parity (tests/export/test_pages_colpali_engine.py, marked slow) runs against its own venv:
 #   scripts/reference_venv.sh colpali   (benchmarks/.venvs/colpali; the tests skip without it)
 exec .venv/bin/python -m pytest -q "$@"
