@@ -79,6 +79,7 @@ def test_serve_batch_tokens_quick(tmp_path, minilm_artifact):
     assert all(row["cpu_ms_per_text"] > 0 for row in res["budgets"].values())
 
 
+@pytest.mark.export
 def test_serve_soak_quick(tmp_path, minilm_artifact):
     from benchmarks import serve_soak
 
