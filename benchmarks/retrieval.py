@@ -137,10 +137,30 @@ def _artifact(kind: str, given: str | None) -> Path:
     return out
 
 
+def _reranker(args: argparse.Namespace) -> tuple[Any, str]:
+    """The ``--reranker`` cross-encoder and a note on its weights (``random``: a real-size random one)."""
+    from tessera_onnx import Tessera
+
+    if args.reranker != "random":
+        return Tessera(args.reranker, threads=args.threads), f"{args.reranker} (trained weights)"
+    out = CACHE / "reranker-random"
+    if not (out / "tessera.json").is_file():
+        code = (
+            "import sys, tempfile; from pathlib import Path; sys.path.insert(0, 'benchmarks')\n"
+            "from rerank import build_checkpoint; from tessera_export import build_artifact\n"
+            "tmp = Path(tempfile.mkdtemp()); ckpt, _ = build_checkpoint(tmp / 'ce', 'real', 0.2)\n"
+            f"build_artifact(ckpt, {str(out)!r}, model_id='reranker-random')\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT)
+    note = "random weights (MiniLM-L6 shape): measures the plumbing only, not reranking quality"
+    return Tessera(out, threads=args.threads), note
+
+
 def quality(args: argparse.Namespace) -> dict[str, Any]:
     """Recall@10 / MRR@10 of dense, sparse, fused; bytes per document of the real vectors."""
     from tessera_onnx import Tessera
     from tessera_onnx.index import DenseIndex, SparseIndex, reciprocal_rank_fusion, weighted_score_fusion
+    from tessera_onnx.index.rerank import rerank_hits
 
     data = labelled_set(args.docs, args.queries, args.seed)
     dense_model = Tessera(_artifact("dense", args.dense_artifact), threads=args.threads)
@@ -189,6 +209,18 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         for i in range(len(data["queries"]))
     ]
     methods["weighted sum (min-max, 1:1)"] = {s: scored("", weighted, s) for s in ("dev", "test")}
+    rerank_note = None
+    if args.reranker:
+        reranker, rerank_note = _reranker(args)
+        staged = [
+            rerank_hits(
+                reranker, data["queries"][i], lists["dense"][i][: args.rerank_depth], data["docs"].__getitem__
+            )
+            for i in range(len(data["queries"]))
+        ]
+        methods[f"dense top-{args.rerank_depth} -> cross-encoder"] = {
+            s: scored("", staged, s) for s in ("dev", "test")
+        }
     best_single = max(methods["dense"]["test"]["mrr@10"], methods["sparse"]["test"]["mrr@10"])
     best_single_recall = max(methods["dense"]["test"]["recall@10"], methods["sparse"]["test"]["recall@10"])
     default = methods["rrf (k=60, weights 1:1)"]["test"]
@@ -211,6 +243,7 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
             default["mrr@10"] >= best_single and default["recall@10"] >= best_single_recall
         ),
         "tuned": tuned,
+        "reranker": rerank_note,
         "bytes_per_document": {
             name: index.bytes_per_document() for name, index in indexes.items() if name in ("dense", "sparse")
         }
@@ -413,6 +446,7 @@ def markdown(res: dict[str, Any]) -> str:
             )
         lines += [
             "",
+            *([f"Rerank stage: {q['reranker']}.", ""] if q.get("reranker") else []),
             "Bytes per document (real vectors): "
             + ", ".join(f"{k} {v:.0f}" for k, v in q["bytes_per_document"].items()),
             "",
@@ -454,6 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dense-artifact", default=None)
     ap.add_argument("--sparse-artifact", default=None)
     ap.add_argument("--skip", choices=["quality", "latency"], action="append", default=[])
+    ap.add_argument(
+        "--reranker",
+        default=None,
+        help="a cross_encoder artifact for a rerank stage over the dense top-N ('random': a random real-size one)",
+    )
+    ap.add_argument("--rerank-depth", type=int, default=50, help="first-stage hits the reranker rescores")
     ap.add_argument("--out", default=str(RESULTS / "retrieval.json"))
     args = ap.parse_args(argv)
     if args.quick:

@@ -20,13 +20,13 @@ from tessera_onnx.text.config import DenseConfig, MultiVectorConfig, SparseConfi
 
 from .artifact_writer import ArtifactStage
 from .checkpoint import CheckpointInfo, infer_paradigm, inspect_checkpoint
+from .graph_finish import finish_encoder_graph
 from .layouts import load_tokenizer
-from .onnx_export import DEFAULT_OPSET, export_graph, graph_summary, optimize_transformer, write_final_graph
+from .onnx_export import DEFAULT_OPSET, export_graph
 from .parity import run_parity as _run_parity
 from .parity import text_cases, torch_outputs
-from .precision import FLOORS, convert_precision, quantize_int8
+from .precision import FLOORS
 from .progress import Progress, silent
-from .variants import build_graph_pair, portable_int8_settings, variants_manifest, write_variant
 from .versions import collect_versions
 
 if TYPE_CHECKING:
@@ -460,67 +460,19 @@ def build_text_artifact(
                 label=label,
             )
 
-        progress("checking fp32 parity of the exported graph")
-        fp32_record = parity(raw, "fp32")
-        fused: Path | None = None
-        fused_record: dict[str, Any] | None = None
-        graph_info: dict[str, Any] = {
-            "exporter": "torch.onnx.export (TorchScript, dynamo=False)",
-            "optimized": False,
-        }
-        if optimize:
-            progress("running onnxruntime transformer optimizer (fused attention / LayerNorm / GELU)")
-            opt_path = work_dir / "model.opt.onnx"
-            try:
-                opt_info = optimize_transformer(
-                    raw,
-                    opt_path,
-                    num_heads=int(getattr(model.config, "num_attention_heads", 0)),
-                    hidden_size=int(getattr(model.config, "hidden_size", 0)),
-                )
-                opt_record = parity(opt_path, "fp32", raise_on_fail=False)
-            except Exception as exc:  # the optimizer is an accelerator, never a reason to fail
-                opt_info, opt_record = {"error": f"{type(exc).__name__}: {exc}"}, None
-            if opt_record is not None and opt_record["passed"]:
-                fused, fused_record = opt_path, opt_record  # the onnxruntime variant's source
-                graph_info.update(optimized=True, optimizer=opt_info)
-            else:
-                reason = opt_info.get("error") or f"parity {opt_record and opt_record['max_abs_diff']:.3g}"
-                progress(f"optimized graph rejected ({reason}); keeping the plain export")
-                graph_info.update(optimizer={**opt_info, "rejected": reason})
-
-        final = stage.path / "model.onnx"
-        if precision != "fp32":
-            progress(f"converting weights to {precision} (portable graph and onnxruntime variant)")
-        pair = build_graph_pair(
+        record, graph_info, variants = finish_encoder_graph(
             raw,
-            fused,
-            precision,
+            stage.path / "model.onnx",
             work_dir,
-            "model",
-            plain_record=fp32_record,
-            fused_record=fused_record,
-            convert_portable=lambda src, dst: _portable_precision(src, dst, precision),
-            convert_variant=None
-            if fused is None
-            else lambda src, dst: convert_precision(
-                src, dst, precision, int8_profile=int8_profile, calibration=[c.feeds for c in cases]
-            ),
-            check=lambda path, prec, strict: parity(path, prec, raise_on_fail=strict),
+            parity=parity,
+            precision=precision,
+            optimize=optimize,
+            num_heads=int(getattr(model.config, "num_attention_heads", 0)),
+            hidden_size=int(getattr(model.config, "hidden_size", 0)),
+            int8_profile=int8_profile,
+            calibration=[c.feeds for c in cases],
+            progress=progress,
         )
-        write_final_graph(pair.canonical, final)
-        record = pair.record
-        if pair.conversion:
-            graph_info["precision_conversion"] = pair.conversion
-        written = write_variant(pair, final)
-        if written:
-            graph_info["variant"] = written
-        variants = variants_manifest(
-            {final.name: written},
-            "onnxruntime's fused transformer graph"
-            + (f", int8 profile {int8_profile or 'default'}" if precision == "int8" else ""),
-        )
-        graph_info.update(graph_summary(final))
         config["export"] = graph_info
         progress(
             f"parity ok: max_abs_diff={record['max_abs_diff']:.3g}, min_cosine={record['min_cosine']:.6f}"
@@ -549,13 +501,6 @@ def build_text_artifact(
         result = stage.commit(manifest)
     progress(f"artifact written to {Path(out_dir).resolve()}")
     return result
-
-
-def _portable_precision(src: Path, dst: Path, precision: str) -> dict[str, Any]:
-    """``src`` at ``precision`` in standard operators only (fp16 conversion, or portable dynamic int8)."""
-    if precision == "int8":
-        return {"profile": "portable", **quantize_int8(src, dst, portable_int8_settings())}
-    return convert_precision(src, dst, precision)
 
 
 def _matryoshka_dims(

@@ -29,6 +29,7 @@ _LAZY = {
     "HyperbolicEmbedder": "tessera_onnx.hyperbolic.embedder",
     "TesseraPages": "tessera_onnx.pages.embedder",
     "PageIndex": "tessera_onnx.pages.search",
+    "TesseraCrossEncoder": "tessera_onnx.cross_encoder.model",
 }
 
 __all__ = [
@@ -53,10 +54,12 @@ __all__ = [
     "HyperbolicEmbedder",
     "TesseraPages",
     "PageIndex",
+    "TesseraCrossEncoder",
     *_errors_all,
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .cross_encoder.model import TesseraCrossEncoder
     from .factory import Tessera, load
     from .hyperbolic.embedder import HyperbolicEmbedder
     from .index import DenseIndex, MultiVectorIndex, Retriever, SparseIndex, load_index

@@ -48,6 +48,13 @@ def _architecture_prefix(prefix: str) -> Callable[[Mapping[str, Any]], bool]:
     return match
 
 
+def _architecture_suffix(suffix: str) -> Callable[[Mapping[str, Any]], bool]:
+    def match(config: Mapping[str, Any]) -> bool:
+        return any(str(a).endswith(suffix) for a in config.get("architectures") or ())
+
+    return match
+
+
 @dataclass(frozen=True)
 class Paradigm:
     """One row of the paradigm table.
@@ -118,6 +125,17 @@ PARADIGM_TABLE: tuple[Paradigm, ...] = (
         registry_fields=("max_length", "activation"),
         cli=("encode", "similarity", "info"),
         server=("embed_sparse", "sparse", "rerank"),
+    ),
+    Paradigm(
+        name="cross_encoder",
+        summary="a relevance score per (query, passage) pair (cross-encoder rerankers)",
+        runtime="tessera_onnx.cross_encoder.model:TesseraCrossEncoder",
+        config_key="cross_encoder",
+        exporter="tessera_export.cross_encoder:build_cross_encoder_artifact",
+        registry_fields=("max_length",),
+        cli=("info",),
+        server=("rerank",),
+        matches_checkpoint=_architecture_suffix("ForSequenceClassification"),
     ),
     Paradigm(
         name="vision",

@@ -376,3 +376,27 @@ def colidefics3_dir(export_cache) -> Path:
 def colidefics3_artifact(committed_copy) -> Path:
     """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32), committed."""
     return committed_copy("tiny-colidefics3")
+
+
+# ----------------------------------------------------------------------------- cross-encoders
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(export_cache) -> Path:
+    """A tiny one-label BERT cross-encoder saved by sentence-transformers' CrossEncoder."""
+    pytest.importorskip("sentence_transformers")
+    from tiny_cross_encoders import write_tiny_cross_encoder
+
+    return _checkpoint(export_cache, "ce-bert-1-ckpt", lambda out: write_tiny_cross_encoder("bert", out))
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_artifact(committed_copy) -> Path:
+    """The fp32 ``cross_encoder`` artifact of :func:`tiny_cross_encoder_dir` (one label), committed."""
+    return committed_copy("ce-bert-1")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_3_artifact(committed_copy) -> Path:
+    """A tiny three-label BERT cross-encoder artifact, committed."""
+    return committed_copy("ce-bert-3")

@@ -9,6 +9,24 @@
 
 from __future__ import annotations
 
-from .build import PAGE_MODEL_TYPES, PAGE_PLANS, PAGES_INT8_SETTINGS, build_pages_artifact, parity_pages
+from .build import (
+    DEFAULT_PAGES_INT8_PROFILE,
+    PAGE_MODEL_TYPES,
+    PAGE_PLANS,
+    PAGES_INT8_FLOOR,
+    PAGES_INT8_PROFILES,
+    PAGES_INT8_SETTINGS,
+    build_pages_artifact,
+    parity_pages,
+)
 
-__all__ = ["build_pages_artifact", "PAGE_PLANS", "PAGES_INT8_SETTINGS", "parity_pages", "PAGE_MODEL_TYPES"]
+__all__ = [
+    "build_pages_artifact",
+    "PAGE_PLANS",
+    "PAGES_INT8_SETTINGS",
+    "PAGES_INT8_PROFILES",
+    "DEFAULT_PAGES_INT8_PROFILE",
+    "PAGES_INT8_FLOOR",
+    "parity_pages",
+    "PAGE_MODEL_TYPES",
+]

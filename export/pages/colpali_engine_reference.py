@@ -17,7 +17,7 @@ Commands::
         Load CHECKPOINT with colpali-engine (an adapter through peft over the base its
         adapter_config.json names), process the request's images in one batch and its queries in
         one batch with colpali-engine's processor, run the model (fp32, eager attention) and score
-        with ``score_multi_vector``. OUT.npz holds, per side, the processor's tensors, the kept
+        with ``score_multi_vector`` (on the whole batch, and pair by pair). OUT.npz holds, per side, the processor's tensors, the kept
         vectors and the scores; REQUEST.json: {"images": [paths], "queries": [texts], "backend": "pil"}.
         backend: "pil" (default) swaps in transformers' PIL image processor (the pixels the torch-free
         runtime reproduces); "torchvision" keeps colpali-engine's default, torchvision-resized pixels.
@@ -204,6 +204,13 @@ def run(checkpoint: Path, request: Path, out: Path) -> None:
     if "pages" in vectors and "queries" in vectors:
         scores = processor.score_multi_vector(vectors["queries"], vectors["pages"], device="cpu")
         result["scores"] = scores.float().numpy()
+        # one pair per call: no zero-padded page rows (in a batch, a page shorter than the longest
+        # gets zero vectors whose dot product 0 can win the max of a query token)
+        pairwise = [
+            [float(processor.score_multi_vector([q], [p], device="cpu")[0, 0]) for p in vectors["pages"]]
+            for q in vectors["queries"]
+        ]
+        result["scores_pairwise"] = np.array(pairwise, np.float32)
     meta = {
         "family": family,
         "colpali_engine": colpali_engine.__version__ if hasattr(colpali_engine, "__version__") else "",

@@ -139,8 +139,10 @@ def serve_command(
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
 
-    OpenAI-compatible POST /v1/embeddings and GET /v1/models; text-embeddings-inference
-    routes /embed, /embed_sparse, /embed_all, /rerank; /forecast; /health; /metrics.
+    OpenAI-compatible POST /v1/embeddings (texts, and images for image-text models) and GET
+    /v1/models; text-embeddings-inference routes /embed, /embed_sparse, /embed_all,
+    /similarity, /rerank; /pages/embed, /pages/queries, /pages/search (ColPali family);
+    /forecast; /health; /metrics. SIGTERM drains: admitted requests finish, new ones get 503.
     """
     from ..errors import TesseraError
     from ..serving.config import ServerSettings, load_settings, with_overrides

@@ -5,7 +5,10 @@ Each *source* pairs an embedder with the index of its paradigm (``TesseraDense``
 :class:`SparseIndex`). ``add`` embeds documents with every source's document encoder;
 ``search`` embeds the query with every source's query encoder (prefixes, ColBERT query markers),
 searches each index for ``candidates`` hits and, with more than one source, fuses the lists
-(:mod:`tessera_onnx.index.fusion`).
+(:mod:`tessera_onnx.index.fusion`). Two optional second stages follow: a cross-encoder
+``reranker`` rescores the fused top ``candidates`` (first stage top-N → cross-encoder → top-k),
+and ``mmr=λ`` picks the final ``k`` by maximal marginal relevance over a dense source's vectors
+(:mod:`tessera_onnx.index.rerank`).
 
     from tessera_onnx import Tessera
     from tessera_onnx.index import DenseIndex, SparseIndex, Retriever
@@ -17,12 +20,18 @@ searches each index for ``candidates`` hits and, with more than one source, fuse
     }, fusion="rrf", rrf_k=60)
     retriever.add(["a", "b"], ["first text", "second text"], [{"lang": "en"}, {"lang": "en"}])
     retriever.search("a question", k=5, filter={"lang": "en"})
+
+    reranking = Retriever({"dense": (dense, DenseIndex(dense.dimension))},
+                          reranker=Tessera("ms-marco-minilm-l-6-v2"), candidates=50)
+    reranking.add(ids, texts)
+    reranking.search("a question", k=10, mmr=0.7)   # top-50 → cross-encoder → MMR top-10
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +39,9 @@ from ..arguments import CheckedArguments
 from ..errors import DuplicateIdError, InvalidInputError, UnknownIdError
 from .base import DocId, Filter, Hit, VectorIndex, load_index
 from .fusion import DEFAULT_RRF_K, FUSION_METHODS, reciprocal_rank_fusion, weighted_score_fusion
+from .rerank import check_reranker, diversify_hits, rerank_hits
+
+_TEXTS_FILE = "texts.json"
 
 __all__ = ["Retriever"]
 
@@ -55,7 +67,13 @@ class Retriever(CheckedArguments):
 
     ``fusion``: ``"rrf"`` (reciprocal rank fusion, ``rrf_k``) or ``"weighted"`` (min-max
     normalised score sum); ``weights``: per-source weights (default 1 each); ``candidates``:
-    hits taken from each source before fusing (at least ``k``).
+    hits taken from each source before fusing (at least ``k``), and the number of fused hits the
+    second stages see.
+
+    ``reranker``: a one-label cross-encoder (``Tessera`` of a ``cross_encoder`` artifact) that
+    rescores the top ``candidates``; it needs the documents' texts: ``keep_texts`` (default: on
+    when there is a reranker) keeps the texts given to :meth:`add`/:meth:`upsert` (saved with the
+    indexes), or ``text_of(id) -> str`` looks them up elsewhere.
     """
 
     def __init__(
@@ -66,6 +84,9 @@ class Retriever(CheckedArguments):
         rrf_k: float = DEFAULT_RRF_K,
         weights: Mapping[str, float] | None = None,
         candidates: int = 100,
+        reranker: Any = None,
+        keep_texts: bool | None = None,
+        text_of: Callable[[DocId], str] | None = None,
     ) -> None:
         if not sources:
             raise InvalidInputError("a Retriever needs at least one (embedder, index) source")
@@ -82,6 +103,16 @@ class Retriever(CheckedArguments):
         self.rrf_k = rrf_k
         self.weights = dict(weights) if weights else None
         self.candidates = candidates
+        if reranker is not None:
+            check_reranker(reranker)
+        if text_of is not None and not callable(text_of):
+            raise InvalidInputError(f"text_of must be a callable id -> str, got {type(text_of).__name__}")
+        self.reranker = reranker
+        self.keep_texts = (
+            (reranker is not None and text_of is None) if keep_texts is None else bool(keep_texts)
+        )
+        self._texts: dict[DocId, str] = {}
+        self._text_of = text_of
         reciprocal_rank_fusion({n: [] for n in self.sources}, k=rrf_k, weights=self.weights)  # validates
 
     @property
@@ -111,6 +142,8 @@ class Retriever(CheckedArguments):
             raise UnknownIdError(f"cannot delete ids that are not in the index: {unknown[:5]!r}")
         for index in self.indexes.values():
             index.delete(ids)
+        for i in ids:
+            self._texts.pop(i, None)
 
     def _write(
         self, ids: Sequence[DocId], texts: Sequence[str], metadata: Any, how: str, encode: Any
@@ -128,6 +161,14 @@ class Retriever(CheckedArguments):
         }
         for name, index in self.indexes.items():
             getattr(index, how)(ids, vectors[name], metadata)
+        if self.keep_texts:
+            self._texts.update(zip(ids, texts, strict=True))
+
+    def text(self, doc_id: DocId) -> str:
+        """The text of ``doc_id`` (kept by :meth:`add`, or looked up with ``text_of``)."""
+        if self._text_of is not None:
+            return self._text_of(doc_id)
+        return self._texts[doc_id]
 
     def search(
         self,
@@ -136,10 +177,46 @@ class Retriever(CheckedArguments):
         *,
         filter: Filter | None = None,
         sources: Sequence[str] | None = None,
+        rerank: bool | None = None,
+        mmr: float | None = None,
+        mmr_source: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` best documents for the text ``query``: fused over ``sources`` (default: all)."""
+        """The ``k`` best documents for the text ``query``: fused over ``sources`` (default: all).
+
+        With a ``reranker`` (and ``rerank`` not False) the fused top ``candidates`` are rescored
+        by it and the scores are the cross-encoder's. ``mmr=λ`` (in ``[0, 1]``) then picks the
+        ``k`` hits by maximal marginal relevance over the vectors of the dense source
+        ``mmr_source`` (default: the first dense source).
+        """
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a str, got {type(query).__name__}")
+        use_reranker = self.reranker is not None if rerank is None else bool(rerank)
+        if use_reranker and self.reranker is None:
+            raise InvalidInputError("rerank=True needs a Retriever built with reranker=")
+        vector_of = self._mmr_vectors(mmr_source) if mmr is not None else None
+        if not (use_reranker or mmr is not None):
+            return self._first_stage(query, k, filter, sources)
+        hits = self._first_stage(query, max(k, self.candidates), filter, sources)
+        if use_reranker:
+            hits = rerank_hits(self.reranker, query, hits, self.text)
+        if vector_of is not None:
+            return diversify_hits(hits, vector_of, k, mmr)  # type: ignore[arg-type]
+        return hits[:k]
+
+    def _mmr_vectors(self, name: str | None) -> Callable[[DocId], Any]:
+        dense = [n for n, index in self.indexes.items() if index.kind == "dense"]
+        if name is None and dense:
+            name = dense[0]
+        if name not in dense:
+            raise InvalidInputError(
+                f"mmr needs the vectors of a dense source; dense sources here: {dense or 'none'}"
+                + (f", not {name!r}" if name is not None else "")
+            )
+        return self.indexes[name].vector  # type: ignore[attr-defined]
+
+    def _first_stage(
+        self, query: str, k: int, filter: Filter | None, sources: Sequence[str] | None
+    ) -> list[Hit]:
         names = list(self.sources) if sources is None else list(sources)
         unknown = set(names) - set(self.sources)
         if unknown or not names:
@@ -165,10 +242,16 @@ class Retriever(CheckedArguments):
         return out
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Save every index as ``<directory>/<source name>.tidx`` (each written atomically)."""
+        """Save every index as ``<directory>/<source name>.tidx`` (each written atomically), and
+        the kept texts as ``texts.json``."""
         root = Path(directory)
         for name, index in self.indexes.items():
             index.save(root / f"{name}.tidx")
+        if self.keep_texts:
+            tmp = root / f".{_TEXTS_FILE}.tmp"
+            pairs = [[doc_id, text] for doc_id, text in self._texts.items()]
+            tmp.write_text(json.dumps(pairs, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, root / _TEXTS_FILE)
         return root
 
     def load_indexes(self, directory: str | os.PathLike[str]) -> None:
@@ -177,3 +260,6 @@ class Retriever(CheckedArguments):
         for name, index in loaded.items():
             _check_source(name, self.sources[name][0], index)
         self.sources = {name: (emb, loaded[name]) for name, (emb, _) in self.sources.items()}
+        texts = Path(directory) / _TEXTS_FILE
+        if self.keep_texts and texts.is_file():
+            self._texts = {doc_id: text for doc_id, text in json.loads(texts.read_text(encoding="utf-8"))}

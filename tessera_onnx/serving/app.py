@@ -57,6 +57,7 @@ from .engine import Engine
 from .media import decode_image_ref
 from .metrics import ServerMetrics
 from .offers import offers
+from .rerank import add_v1_rerank_route, tei_rerank_rows
 
 __all__ = ["create_app"]
 
@@ -466,18 +467,17 @@ def create_app(
             texts = protocol.field(body, "texts", list, required=True)
             return_text = protocol.field(body, "return_text", bool, False)
             result = await engine.rerank(
-                model, query, texts, truncate=protocol.field(body, "truncate", bool, False)
+                model,
+                query,
+                texts,
+                truncate=protocol.field(body, "truncate", bool, False),
+                raw=protocol.field(body, "raw_scores", bool, False),
             )
-            order = sorted(range(len(texts)), key=lambda i: -float(result.data[i]))
-            ranked = []
-            for i in order:
-                row: dict[str, Any] = {"index": i, "score": float(result.data[i])}
-                if return_text:
-                    row["text"] = texts[i]
-                ranked.append(row)
-            return model, ranked
+            return model, tei_rerank_rows(result.data, texts, return_text)
 
         return await handle(request, "/rerank", work)
+
+    add_v1_rerank_route(app, engine, handle, tei_model)
 
     # ------------------------------------------------------------------ time series
 

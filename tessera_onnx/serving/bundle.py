@@ -11,6 +11,10 @@ the handler never needs:
   huggingface_hub and hf_xet via tokenizers, PyYAML, console scripts) and onnxruntime's offline
   tools (transformer optimizer, quantization, converters) and C-API library (the Python module
   is linked on its own and does not load it);
+- the main graph onnxruntime does not load: when the artifact has an onnxruntime variant of its
+  ``model_file`` (the fused transformer graph) that onnxruntime on CPU selects, the bundle ships
+  only that variant, named as ``model_file`` in the bundle's manifest (the portable graph, and
+  ``TESSERA_GRAPH_VARIANT=portable``, are then not available there);
 - symbol tables of the shared libraries that carry one (``strip --strip-unneeded``, only where a
   ``.symtab`` or ``.debug_*`` section exists; skipped when ``strip`` is not installed). Libraries
   vendored by auditwheel (``numpy.libs/`` and the like) are left alone: ``strip`` rewrites their
@@ -22,6 +26,7 @@ The unzipped size is what Lambda limits (262,144,000 bytes); :func:`bundle_bytes
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import os
 import shutil
 import subprocess
@@ -188,6 +193,57 @@ def _strip(out: Path) -> list[str]:
     return stripped
 
 
+def _runtime_version(out: Path) -> str | None:
+    """The version of the onnxruntime installed in the bundle (None: none found)."""
+    for dist in md.distributions(path=[str(out)]):
+        if (dist.metadata["Name"] or "").lower() == "onnxruntime":
+            return dist.version
+    return None
+
+
+def _copy_artifact(artifact: Path, dest: Path, runtime_version: str | None) -> list[str]:
+    """Copy ``artifact`` to ``dest``; when onnxruntime on CPU loads a variant of the main graph
+    (``model_file``), ship only that variant, as the bundle manifest's ``model_file``. Returns the
+    files left out."""
+    from ..artifact import read_manifest
+    from ..backends.variants import select_variant
+
+    raw = json.loads((artifact / "tessera.json").read_text(encoding="utf-8"))
+    variants = dict(raw.get("variants") or {})
+    graph = raw.get("model_file", "model.onnx")
+    chosen = None
+    if variants and runtime_version:
+        chosen = select_variant(
+            read_manifest(artifact),
+            graph,
+            runtime="onnxruntime",
+            version=runtime_version,
+            provider="CPUExecutionProvider",
+            choice="auto",
+        )
+    if chosen is None:
+        shutil.copytree(artifact, dest)
+        return []
+    variant_graph = variants[chosen]["graphs"][graph]
+    drop = {graph, graph + ".data"} & set(raw.get("files", {}))
+    shutil.copytree(
+        artifact, dest, ignore=lambda d, names: [n for n in names if Path(d) == artifact and n in drop]
+    )
+    raw["files"] = {k: v for k, v in raw["files"].items() if k not in drop}
+    raw["model_file"] = variant_graph  # an onnxruntime-only main graph: a manifest as before variants
+    rest = {k: v for k, v in variants[chosen]["graphs"].items() if k != graph}
+    if rest:
+        variants[chosen] = {**variants[chosen], "graphs": rest}
+    else:
+        variants.pop(chosen)
+    if variants:
+        raw["variants"] = variants
+    else:
+        raw.pop("variants", None)
+    (dest / "tessera.json").write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    return sorted(drop)
+
+
 def _zip(out: Path, zip_path: Path) -> None:
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
         for p in sorted(out.rglob("*")):
@@ -225,7 +281,9 @@ def build_bundle(
         _install_with_pip(out, list(pip_args or []))
     removed, saved = _trim(out)
     stripped = _strip(out) if strip else []
-    shutil.copytree(artifact, out / "model")
+    dropped = _copy_artifact(artifact, out / "model", _runtime_version(out))
+    if dropped:
+        removed.append("model/: " + ", ".join(dropped) + " (graphs onnxruntime does not load)")
     report = BundleReport(
         path=out,
         total_bytes=bundle_bytes(out),

@@ -34,6 +34,7 @@ from .media import DEFAULT_MAX_IMAGE_PIXELS
 from .offers import offers
 from .pool import ModelConfig, ModelPool, ModelSlot
 from .protocol import clip
+from .rerank import CROSS_ENCODER, cross_encoder_rerank
 
 __all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
 
@@ -453,11 +454,14 @@ class Engine:
         return EmbedResult(rows[0] if single else rows, lengths)
 
     async def rerank(
-        self, model: str, query: str, texts: Sequence[str], *, truncate: bool = True
+        self, model: str, query: str, texts: Sequence[str], *, truncate: bool = True, raw: bool = False
     ) -> EmbedResult:
-        """Scores ``(len(texts),)`` of ``query`` against each text: MaxSim for a multi-vector
-        model, cosine for a dense one, dot product for a sparse one."""
+        """Scores ``(len(texts),)`` of ``query`` against each text: the cross-encoder's score for a
+        cross-encoder (its logits with ``raw``), MaxSim for a multi-vector model, cosine for a
+        dense one, dot product for a sparse one (``raw`` does not apply to those)."""
         async with self._admitted():
+            if self.pool.slot(model).paradigm == CROSS_ENCODER:
+                return EmbedResult(*await cross_encoder_rerank(self, model, query, texts, truncate, raw))
             return await self._rerank(model, query, texts, truncate)
 
     async def _rerank(self, model: str, query: str, texts: Sequence[str], truncate: bool) -> EmbedResult:

@@ -126,7 +126,10 @@ class TextEmbedder(TesseraModel):
             return declared[0]
         raise ArtifactError(f"the graph outputs {names}; expected one of {preferred}")
 
-    def _run(self, output: str, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _run(
+        self, output: str, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Run the graph on one padded batch; ``types`` feeds ``token_type_ids`` (zeros when None)."""
         feed: dict[str, np.ndarray] = {}
         for name, dtype in self._input_dtypes.items():
             if name == "input_ids":
@@ -134,7 +137,9 @@ class TextEmbedder(TesseraModel):
             elif name == "attention_mask":
                 feed[name] = mask.astype(dtype, copy=False)
             elif name == "token_type_ids":
-                feed[name] = np.zeros(ids.shape, dtype=dtype)
+                feed[name] = (
+                    np.zeros(ids.shape, dtype=dtype) if types is None else types.astype(dtype, copy=False)
+                )
             else:  # position_ids
                 feed[name] = np.broadcast_to(np.arange(ids.shape[1], dtype=dtype), ids.shape).copy()
         return self._session.run([output], feed)[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,23 @@ def _bad_item(index: int, item: Any) -> InvalidInputError:
     return InvalidInputError(f"texts[{index}] is {type(item).__name__} ({item!r:.40}), expected str{hint}")
 
 
-def iter_windows(texts: Any, size: int = WINDOW) -> tuple[Iterator[list[str]], bool, int | None]:
+def _check_str(index: int, item: Any) -> None:
+    if not isinstance(item, str):
+        raise _bad_item(index, item)
+
+
+def iter_windows(
+    texts: Any, size: int = WINDOW, check: Callable[[int, Any], None] | None = None
+) -> tuple[Iterator[list[Any]], bool, int | None]:
     """Split ``texts`` (a str, a sequence or any iterable of str) into lists of ``size`` texts.
 
     Returns ``(windows, was_single_str, total)`` where ``total`` is ``None`` for an iterable
     without a length. A sequence is checked whole before the first window (an error costs no
     work); a generator is checked as it is consumed, so it is never held in memory. Errors are
-    :class:`InvalidInputError` naming the offending index.
+    :class:`InvalidInputError` naming the offending index. ``check(index, item)`` replaces the
+    str check for other items (the cross-encoder's text pairs); it raises on a bad item.
     """
+    check = check or _check_str
     if isinstance(texts, str):
         return iter(([texts],)), True, 1
     if texts is None or isinstance(texts, (bytes, bytearray, memoryview)) or isinstance(texts, dict):
@@ -94,24 +103,24 @@ def iter_windows(texts: Any, size: int = WINDOW) -> tuple[Iterator[list[str]], b
         texts = texts.tolist() if texts.ndim == 1 else texts
     if isinstance(texts, Sequence):
         for index, item in enumerate(texts):
-            if not isinstance(item, str):
-                raise _bad_item(index, item)
+            check(index, item)
         n = len(texts)
         return (list(texts[i : i + size]) for i in range(0, n, size)), False, n
     if not isinstance(texts, Iterable):
         raise InvalidInputError(f"texts must be a str or a sequence of str, got {type(texts).__name__}")
-    return _checked_windows(iter(texts), size), False, None
+    return _checked_windows(iter(texts), size, check), False, None
 
 
-def _checked_windows(items: Iterator[Any], size: int) -> Iterator[list[str]]:
+def _checked_windows(
+    items: Iterator[Any], size: int, check: Callable[[int, Any], None]
+) -> Iterator[list[Any]]:
     offset = 0
     while True:
         window = list(itertools.islice(items, size))
         if not window:
             return
         for index, item in enumerate(window):
-            if not isinstance(item, str):
-                raise _bad_item(offset + index, item)
+            check(offset + index, item)
         offset += len(window)
         yield window
 
@@ -283,46 +292,96 @@ class TextTokenizer:
         ``warn``, a :class:`TruncationWarning` says how many.
         """
         length = max_length or self.max_length
+        encodings = self._encode_cut(list(texts), length)
+        tokens = _flatten(encodings, length, "ids")
+        del encodings
+        if tokens.truncated and warn:
+            _warn_truncated(tokens.truncated, len(texts), length, "texts")
+        return tokens
+
+    def encode_pairs(
+        self, pairs: list[tuple[str, str]], max_length: int | None = None, warn: bool = True
+    ) -> tuple[Tokenized, Tokenized]:
+        """Tokenize ``(first, second)`` pairs as one sequence each: ``(ids, token_type_ids)``.
+
+        The tokenizer's pair template places the special tokens (``[CLS] a [SEP] b [SEP]`` for
+        BERT, ``<s> a </s></s> b </s>`` for XLM-R); pairs longer than ``max_length`` are cut
+        with the ``longest_first`` strategy (a token at a time from the end of the longer
+        member), as transformers' tokenizers with ``truncation=True`` do. Long members are cut
+        by characters first, as in :meth:`encode`. Both results share lengths.
+        """
+        length = max_length or self.max_length
+        encodings = self._encode_cut([tuple(p) for p in pairs], length)
+        ids = _flatten(encodings, length, "ids")
+        types = _flatten(encodings, length, "type_ids")
+        del encodings
+        if ids.truncated and warn:
+            _warn_truncated(ids.truncated, len(pairs), length, "pairs")
+        return ids, types
+
+    def _encode_cut(self, items: list[Any], length: int) -> list[Any]:
+        """Encodings of ``items`` (str or pairs of str), long members cut by characters first."""
         tok = self._truncating(length)
         limit = length * CHARS_PER_TOKEN
-        long = [i for i, t in enumerate(texts) if len(t) > limit]
+        long = [i for i, t in enumerate(items) if _longest(t) > limit]
+        originals = {i: items[i] for i in long}
         if long:
-            texts = list(texts)
-            originals = {i: texts[i] for i in long}
+            items = list(items)
             for i in long:
-                texts[i] = _cut(originals[i], limit)
-        encodings = _encode_batch(tok, texts)
-        while long:  # cut texts that no longer overflow: give them more characters
+                items[i] = _cut_item(originals[i], limit)
+        encodings = _encode_batch(tok, items)
+        while long:  # cut items that no longer overflow: give them more characters
             limit *= 8
-            long = [i for i in long if not encodings[i].overflowing and len(texts[i]) < len(originals[i])]
+            long = [
+                i
+                for i in long
+                if not encodings[i].overflowing and _longest(items[i]) < _longest(originals[i])
+            ]
             if long:
-                retry = [_cut(originals[i], limit) for i in long]
-                for i, text, enc in zip(long, retry, _encode_batch(tok, retry), strict=True):
-                    texts[i] = text
+                retry = [_cut_item(originals[i], limit) for i in long]
+                for i, item, enc in zip(long, retry, _encode_batch(tok, retry), strict=True):
+                    items[i] = item
                     encodings[i] = enc
-        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
-        truncated = sum(
-            1 for e, n in zip(encodings, lengths.tolist(), strict=True) if n >= length and e.overflowing
-        )
-        flat = np.fromiter(
-            itertools.chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=int(lengths.sum())
-        )
-        del encodings
-        if truncated and warn:
-            _warn(
-                f"{truncated} of {len(texts)} texts were longer than {length} tokens and were "
-                "truncated (the model's maximum length)",
-                TruncationWarning,
-            )
-        return Tokenized.from_flat(flat, lengths, truncated)
+        return encodings
 
 
-def _encode_batch(tok: Any, texts: list[str]) -> list[Any]:
+def _longest(item: Any) -> int:
+    return len(item) if isinstance(item, str) else max(len(t) for t in item)
+
+
+def _cut_item(item: Any, limit: int) -> Any:
+    return _cut(item, limit) if isinstance(item, str) else tuple(_cut(t, limit) for t in item)
+
+
+def _flatten(encodings: list[Any], length: int, field: str) -> Tokenized:
+    """One :class:`Tokenized` of the ``field`` (``ids`` / ``type_ids``) of every encoding."""
+    lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+    truncated = sum(
+        1 for e, n in zip(encodings, lengths.tolist(), strict=True) if n >= length and e.overflowing
+    )
+    flat = np.fromiter(
+        itertools.chain.from_iterable(getattr(e, field) for e in encodings),
+        dtype=np.int64,
+        count=int(lengths.sum()),
+    )
+    return Tokenized.from_flat(flat, lengths, truncated)
+
+
+def _warn_truncated(truncated: int, total: int, length: int, what: str) -> None:
+    _warn(
+        f"{truncated} of {total} {what} were longer than {length} tokens and were "
+        "truncated (the model's maximum length)",
+        TruncationWarning,
+    )
+
+
+def _encode_batch(tok: Any, texts: list[Any]) -> list[Any]:
     try:
         return tok.encode_batch(texts, add_special_tokens=True)
     except Exception:  # lone surrogates cannot cross into Rust: replace them and retry
         try:
-            return tok.encode_batch([sanitize_text(t) for t in texts], add_special_tokens=True)
+            clean = [sanitize_text(t) if isinstance(t, str) else tuple(map(sanitize_text, t)) for t in texts]
+            return tok.encode_batch(clean, add_special_tokens=True)
         except Exception as exc:
             raise InvalidInputError(f"the tokenizer rejected the input: {exc}") from exc
 

@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` is a top-level folder, not an inst
 
 
 @pytest.mark.export
-def test_retrieval_benchmark_quick(tmp_path, minilm_artifact, splade_artifact):
+def test_retrieval_benchmark_quick(tmp_path, minilm_artifact, splade_artifact, tiny_cross_encoder_artifact):
     from benchmarks import retrieval
 
     out = tmp_path / "retrieval.json"
@@ -27,6 +27,10 @@ def test_retrieval_benchmark_quick(tmp_path, minilm_artifact, splade_artifact):
         str(minilm_artifact),
         "--sparse-artifact",
         str(splade_artifact),
+        "--reranker",
+        str(tiny_cross_encoder_artifact),
+        "--rerank-depth",
+        "20",
         "--out",
         str(out),
     ]
@@ -39,6 +43,8 @@ def test_retrieval_benchmark_quick(tmp_path, minilm_artifact, splade_artifact):
         assert 0 <= m["mrr@10"] <= m["recall@10"] <= 1
     assert q["methods"]["dense"]["test"]["recall@10"] > 0  # MiniLM finds some of the 13-17 answers
     assert q["bytes_per_document"]["dense"] == 384 * 4
+    staged = q["methods"]["dense top-20 -> cross-encoder"]["test"]  # the rerank stage's plumbing
+    assert 0 <= staged["mrr@10"] <= staged["recall@10"] <= 1
     lat = res["latency"]["600"]
     assert all(v > 0 for v in lat["median_ms"].values())
     assert "sparse scipy CSR baseline" in lat["median_ms"]

@@ -77,3 +77,22 @@ def test_pages_quality_on_own_labels(tmp_path, colidefics3_artifact):
         "recall@2": 1.0,
         "mrr@2": 0.5,
     }
+
+
+@pytest.mark.slow
+def test_pages_int8_profiles_tiny(tmp_path):
+    """benchmarks/pages_int8.py --tiny: every profile is reported and the default follows the floor."""
+    pytest.importorskip("PIL")
+    pytest.importorskip("transformers")
+    from tessera_export.pages import DEFAULT_PAGES_INT8_PROFILE, PAGES_INT8_PROFILES
+
+    from benchmarks import pages_int8
+
+    res = pages_int8.main(["--tiny", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "int8.json")])
+    assert set(res["profiles"]) == set(PAGES_INT8_PROFILES)
+    for figures in res["profiles"].values():
+        if "export_refused" not in figures:
+            assert 0.0 <= figures["top1_agreement"] <= 1.0 and figures["min_cosine_tokens"] <= 1.0 + 1e-6
+    first = next(n for n in PAGES_INT8_PROFILES if res["profiles"][n]["meets_floor"])
+    assert res["recommended_default"] == first == DEFAULT_PAGES_INT8_PROFILE
+    assert json.loads((tmp_path / "int8.json").read_text())["floor"]["min_cosine_tokens"] == 0.98

@@ -107,3 +107,19 @@ def test_session_surface_and_threads(tiny_bert_dense_artifact):
     with ThreadPoolExecutor(4) as pool:
         parts = list(pool.map(lambda i: model.encode(texts[i : i + 6]), range(0, 24, 6)))
     assert np.abs(np.concatenate(parts) - alone).max() <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_minilm_rows_of_the_parity_table(export_cache, minilm_dir, minilm_artifact, precision):
+    """all-MiniLM-L6-v2 with its real weights: the docs' MiniLM rows, held to the same bounds."""
+    from conftest import _build
+
+    artifact = (
+        minilm_artifact
+        if precision == "fp32"
+        else _build(export_cache, f"all-minilm-l6-v2-{precision}", minilm_dir, precision=precision)
+    )
+    row = compare(artifact)
+    for column, bound in BOUNDS[precision].items():
+        assert row[column] <= bound, (column, row[column])

@@ -46,6 +46,7 @@ ARTIFACTS = {
     "siglip": "tiny_siglip_artifact",
     "colsmol": "colidefics3_artifact",
     "ttm": "ttm",
+    "ms-marco-minilm-l-6-v2": "tiny_cross_encoder_artifact",
 }
 
 _FENCE = re.compile(r"^(\s*)```(\S*)\s*$")

@@ -91,6 +91,7 @@ def _probe(path: Path) -> list[np.ndarray]:
             _flatten(model.encode_queries(TEXTS)) + _flatten(model.encode_documents(TEXTS))
         ),
         "sparse": lambda: _flatten(model.encode(TEXTS)),
+        "cross_encoder": lambda: [np.asarray(model.predict([(TEXTS[0], t) for t in TEXTS]))],
         "vision": lambda: [model.encode_texts(TEXTS), model.encode_images([_image(0), _image(1)])],
         "pages": lambda: _flatten(model.encode_queries(TEXTS)) + _flatten(model.encode_images([_image(2)])),
         "timeseries": lambda: [model.forecast(series, freq=freq), model.encode(series, freq=freq)],
@@ -122,6 +123,8 @@ def test_regenerated_artifact_matches_the_committed_one(name, workdir):
         pytest.importorskip("PIL")
     if name == "tiny-siglip":
         pytest.importorskip("sentencepiece")
+    if name.startswith("ce-"):
+        pytest.importorskip("sentence_transformers")
     if name.startswith("tiny-ttm"):
         from ts_fixtures import require_export
 

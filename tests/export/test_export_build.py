@@ -100,7 +100,7 @@ def test_parity_failure_writes_nothing(tmp_path, monkeypatch, tiny_bert_dir):
 
 def test_broken_optimizer_output_is_rejected(tmp_path, monkeypatch, tiny_bert_dir):
     import onnx
-    import tessera_export.text as text
+    import tessera_export.graph_finish as graph_finish
 
     def bad_optimizer(src, dst, **kw):
         model = onnx.load(str(src))
@@ -112,7 +112,7 @@ def test_broken_optimizer_output_is_rejected(tmp_path, monkeypatch, tiny_bert_di
         onnx.save(model, str(dst))
         return {"tool": "fake"}
 
-    monkeypatch.setattr(text, "optimize_transformer", bad_optimizer)
+    monkeypatch.setattr(graph_finish, "optimize_transformer", bad_optimizer)
     m = build_artifact(tiny_bert_dir, tmp_path / "a", paradigm="dense")
     assert m.config["export"]["optimized"] is False
     assert "rejected" in m.config["export"]["optimizer"]

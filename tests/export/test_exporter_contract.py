@@ -38,6 +38,7 @@ CHECKPOINT_OF = {
     "dense": "bert-dense",
     "multi_vector": "bert-pylate",
     "sparse": "bert-mlm",
+    "cross_encoder": "ce-bert-1",
     "vision": "clip",
     "pages": "colidefics3",
     "timeseries": "ttm-plain",
@@ -70,6 +71,8 @@ def test_exporter_contract(row, checkpoints, tmp_path, monkeypatch):
         require_export()
     if row.name in ("vision", "pages"):
         pytest.importorskip("PIL")
+    if row.name == "cross_encoder":
+        pytest.importorskip("sentence_transformers")
     import tessera_export.artifact_writer as writer
     from tessera_export.onnx_export import DEFAULT_OPSET
     from tessera_export.progress import silent

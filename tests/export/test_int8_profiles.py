@@ -18,6 +18,9 @@ from tessera_export.precision import (  # noqa: E402
 
 from tessera_onnx.errors import ExportError  # noqa: E402
 
+# the int8 profiles quantise onnxruntime's fused graph: the artifact's onnxruntime variant
+FUSED = "model.ort.onnx"
+
 
 def test_profiles_and_default():
     assert INT8_SETTINGS == INT8_PROFILES[DEFAULT_INT8_PROFILE]
@@ -45,7 +48,7 @@ def _feeds(sess, rng, batches=4, batch=3, length=12):
 @pytest.mark.parametrize("profile", ["static", "dynamic", "mixed", "blockwise", "split"])
 def test_quantized_graph_stays_close_to_fp32(tiny_bert_dense_artifact, tmp_path, profile):
     """Each method writes a graph whose token vectors keep cosine >= 0.98 to fp32 (tiny random BERT)."""
-    src = tiny_bert_dense_artifact / "model.onnx"
+    src = tiny_bert_dense_artifact / FUSED
     base = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     calib, test = _feeds(base, rng), _feeds(base, rng, batches=1)[0]
@@ -69,13 +72,13 @@ def test_quantized_graph_stays_close_to_fp32(tiny_bert_dense_artifact, tmp_path,
 
 def test_static_needs_calibration(tiny_bert_dense_artifact, tmp_path):
     with pytest.raises(ExportError, match="calibration"):
-        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", {"method": "static"})
+        quantize_int8(tiny_bert_dense_artifact / FUSED, tmp_path / "q.onnx", {"method": "static"})
 
 
 def test_convert_precision_records_the_profile(tiny_bert_dense_artifact, tmp_path):
     from tessera_export.precision import convert_precision
 
-    src = tiny_bert_dense_artifact / "model.onnx"
+    src = tiny_bert_dense_artifact / FUSED
     info = convert_precision(src, tmp_path / "q.onnx", "int8", int8_profile="mixed")
     assert info["profile"] == "mixed" and "excluded_as" in info
     calib = _feeds(
@@ -98,7 +101,7 @@ def test_cli_int8_profile_needs_int8(tmp_path):
 
 def test_split_needs_calibration(tiny_bert_dense_artifact, tmp_path):
     with pytest.raises(ExportError, match="calibration.*'dynamic'"):
-        quantize_int8(tiny_bert_dense_artifact / "model.onnx", tmp_path / "q.onnx", int8_settings("split"))
+        quantize_int8(tiny_bert_dense_artifact / FUSED, tmp_path / "q.onnx", int8_settings("split"))
 
 
 def test_outlier_split_is_exact_before_quantisation(tiny_bert_dense_artifact, tmp_path):
@@ -106,7 +109,7 @@ def test_outlier_split_is_exact_before_quantisation(tiny_bert_dense_artifact, tm
     import onnx
     from tessera_export.outlier_split import find_ffn_sites, split_outlier_channels
 
-    src = tiny_bert_dense_artifact / "model.onnx"
+    src = tiny_bert_dense_artifact / FUSED
     base = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(2)
     calib, test = _feeds(base, rng), _feeds(base, rng, batches=1, batch=2, length=20)[0]
@@ -123,7 +126,7 @@ def test_outlier_split_is_exact_before_quantisation(tiny_bert_dense_artifact, tm
 def test_split_profile_uses_fast_gelu(tiny_bert_dense_artifact, tmp_path):
     import onnx
 
-    src = tiny_bert_dense_artifact / "model.onnx"
+    src = tiny_bert_dense_artifact / FUSED
     calib = _feeds(
         ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]), np.random.default_rng(3)
     )

@@ -1,6 +1,6 @@
 """Page checkpoints as published: layout recognition, transformers 5 files, LoRA merging, refusals.
 
-These run without colpali-engine (tests/test_pages_colpali_engine.py compares with it, in its own
+These run without colpali-engine (tests/export/test_pages_colpali_engine.py compares with it, in its own
 venv). The LoRA merge is checked against peft's own ``merge_and_unload`` on a torch module (max abs
 1e-6); the files transformers 5 writes (``TokenizersBackend`` tokenizer class, processor settings
 only in ``processor_config.json``) are checked by loading the converted checkpoint's plan.

@@ -26,6 +26,8 @@ t0 = time.perf_counter()
 from tessera_onnx.serving.lambda_handler import handler
 out = handler({"input": ["How do plants make food?", "Stocks fell."], "encoding_format": "float"}, None)
 t1 = time.perf_counter()
+if "data" not in out:
+    raise SystemExit("handler error: " + json.dumps(out))
 heavy = sorted(m for m in ("torch", "transformers", "fastapi", "uvicorn", "huggingface_hub") if m in sys.modules)
 print(json.dumps({"vectors": [d["embedding"] for d in out["data"]], "seconds": t1 - t0, "heavy": heavy,
                   "path": sys.path}))

@@ -3,8 +3,8 @@
 The runtime tests open these committed artifacts, so they run with the runtime alone (no torch).
 Each recipe builds a tiny seeded checkpoint with the helpers of this folder and exports it with
 ``tessera_export`` (the hyperbolic table is trained by the runtime itself). Regenerate them all with
-``python tests/data/make_artifacts.py`` (needs the ``[export]`` extra, granite-tsfm, sentencepiece
-and Pillow); ``tests/export/test_committed_artifacts.py`` rebuilds each one and compares it with
+``python tests/data/make_artifacts.py`` (needs the ``[export]`` extra, granite-tsfm, sentencepiece,
+Pillow and sentence-transformers); ``tests/export/test_committed_artifacts.py`` rebuilds each one and compares it with
 the committed copy.
 
 The tokenizers are trained on Python's own docstrings, so a different Python minor version gives
@@ -77,6 +77,15 @@ def _colidefics3(path: Path) -> Path:
     return write_tiny_colidefics3(path)
 
 
+def _cross_encoder(labels: int) -> Callable[[Path], Path]:
+    def write(path: Path) -> Path:
+        from tiny_cross_encoders import write_tiny_cross_encoder
+
+        return write_tiny_cross_encoder("bert", path, num_labels=labels)
+
+    return write
+
+
 def _ttm(variant: str) -> Callable[[Path], Path]:
     def write(path: Path) -> Path:
         from ts_fixtures import tiny_model
@@ -95,6 +104,8 @@ CHECKPOINTS: dict[str, Callable[[Path], Path]] = {
     "siglip": _siglip,
     "clip": _clip,
     "colidefics3": _colidefics3,
+    "ce-bert-1": _cross_encoder(1),
+    "ce-bert-3": _cross_encoder(3),
     "ttm-plain": _ttm("plain"),
     "ttm-freq": _ttm("freq"),
 }
@@ -115,6 +126,8 @@ RECIPES: dict[str, Recipe] = {
         Recipe("tiny-siglip", "siglip", {}, "SigLIP, SentencePiece tokenizer"),
         Recipe("tiny-clip", "clip", {}, "CLIP, WordPiece tokenizer"),
         Recipe("tiny-colidefics3", "colidefics3", {}, "ColIdefics3 pages"),
+        Recipe("ce-bert-1", "ce-bert-1", {}, "BERT cross-encoder, one label"),
+        Recipe("ce-bert-3", "ce-bert-3", {}, "BERT cross-encoder, three labels"),
         Recipe("tiny-ttm-plain", "ttm-plain", {}, "TinyTimeMixer, common channel"),
         Recipe("tiny-ttm-freq", "ttm-freq", {}, "TinyTimeMixer with a frequency token"),
     )
