@@ -144,7 +144,6 @@ def _data_files(ws: Path) -> None:
     ]
     ws.joinpath("data.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     if importlib.util.find_spec("PIL") is not None:
-        sys.path.insert(0, str(ROOT / "tests"))
         from tiny_page_models import rendered_page, write_pdf
 
         rendered_page(320, 240, seed=1).save(ws / "cat.jpg")
