@@ -9,9 +9,9 @@ threads). Every round asks each worker, in a rotating order, for the per-call ti
 queries and passages; the result is the median over rounds of the per-round p50 ratio
 tessera / fastembed (target <= 0.8).
 
-tessera runs in its three intra-op thread modes: the default ``spin="call"`` (threads spin
-between operators while a call runs and stop when it returns), ``spin=True`` (always, onnxruntime's
-default) and ``spin=False`` (never). The rounds run twice: idle, then at load 2 (``--load``
+tessera runs in its intra-op thread modes: the default ``spin=False`` (threads sleep between
+operators), ``spin="call"`` (they spin while a call runs and stop when it returns) and ``spin=True``
+(always, onnxruntime's default). The rounds run twice: idle, then at load 2 (``--load``
 busy-looping processes started by this script); the default passes when its idle p50 is
 <= 0.8x fastembed's idle p50 and its p50 at load 2 is <= 1.2x its own idle p50.
 
@@ -119,8 +119,8 @@ def session_settings(
         FASTEMBED_SETTINGS: plain_session(spin=True),
         "fastembed's file, threads sleep": plain_session(spin=False),
         "tessera artifact, threads spin (before #17)": create_session(model, "cpu", threads, spin=True)[0],
-        "tessera artifact, threads spin during a call (default)": create_session(model, "cpu", threads)[0],
-        "tessera artifact, threads sleep": create_session(model, "cpu", threads, spin=False)[0],
+        "tessera artifact, threads spin during a call": create_session(model, "cpu", threads, spin="call")[0],
+        "tessera artifact, threads sleep (default)": create_session(model, "cpu", threads, spin=False)[0],
         "tessera artifact, threads sleep, CPU arena": create_session(
             model, "cpu", threads, arena=True, spin=False
         )[0],
@@ -323,9 +323,8 @@ def markdown(res: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        'tessera\'s intra-op threads spin between operators only while a call runs (`spin="call"`, '
-        "the default); fastembed and the spinning variant busy-wait always (onnxruntime's default), the "
-        "sleeping variant never. All run the same onnxruntime at the same intra-op thread count, in their "
+        "tessera's intra-op threads sleep between operators (`spin=False`, the default); fastembed "
+        "and the spinning variant busy-wait always (onnxruntime's default). All run the same onnxruntime at the same intra-op thread count, in their "
         "own worker processes.",
     ]
     if "p50_ms_at_load" in res:

@@ -40,9 +40,9 @@ class TesseraModel(CheckedArguments):
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin``: ``"call"``
-      (default) intra-op threads busy-wait between operators only while a call runs, ``True``
-      always, ``False`` never (see :func:`tessera_onnx.session.create_session`).
+    - ``threads``: onnxruntime intra-op threads (default: all cores); ``spin``: ``False``
+      (default) intra-op threads sleep between operators, ``"call"`` they busy-wait only while a
+      call runs, ``True`` always (see :func:`tessera_onnx.session.create_session`).
     - ``verify``: check the artifact files against the sha256 in the manifest on load. ``True``
       (default) hashes a file once and then trusts it while its size/mtime/ctime/inode are
       unchanged (:func:`tessera_onnx.artifact.verify_files`); ``"always"`` re-hashes on every
@@ -66,7 +66,7 @@ class TesseraModel(CheckedArguments):
         device: str | None = "auto",
         providers: list[Any] | None = None,
         threads: int | None = None,
-        spin: bool | str = "call",
+        spin: bool | str = False,
         fallback: bool = True,
         verify: bool | str = True,
         cache: str | os.PathLike[str] | None = None,

@@ -102,7 +102,7 @@ SPIN_MODES = (True, False, "call")
 
 
 def _session_options(
-    threads: int | None, arena: bool, prepack: bool = True, spin: bool | str = "call"
+    threads: int | None, arena: bool, prepack: bool = True, spin: bool | str = False
 ) -> Any:
     ort = _ort()
     options = ort.SessionOptions()
@@ -157,7 +157,7 @@ def create_session(
     fallback: bool = True,
     arena: bool = False,
     prepack: bool = True,
-    spin: bool | str = "call",
+    spin: bool | str = False,
     session_options: Any = None,
 ) -> tuple[onnxruntime.InferenceSession, str]:
     """Create an ``InferenceSession`` for ``model_path``; return it and the provider it runs on.
@@ -169,8 +169,9 @@ def create_session(
     (faster allocation, much higher peak RSS). ``prepack``: let onnxruntime pre-pack weights
     when the session starts (False: no packed copy of the weights, which stay memory-mapped from
     the external data file; a faster start and lower RSS for large GEMMs, where packing per
-    call costs little). ``spin``: ``"call"`` (default) lets intra-op threads busy-wait for the
-    next operator while a run is in progress and stops them spinning when it returns; ``True``:
+    call costs little). ``spin``: ``False`` (default) intra-op threads sleep between operators; ``"call"``
+    lets them busy-wait for the next operator while a run is in progress and stops them spinning
+    when it returns; ``True``:
     let idle intra-op threads busy-wait for the next operator
     (onnxruntime's default; a little faster on cores nobody else uses, much slower on shared or
     loaded ones; default False). ``session_options``: a ready ``SessionOptions`` (then

@@ -44,10 +44,10 @@ class TextEmbedder(TesseraModel):
     - ``device``: ``"auto"`` (CUDA > CoreML > CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
       ``"coreml"``; ``providers`` overrides it with an onnxruntime providers list;
       ``fallback=False`` raises instead of warning when the device is unavailable.
-    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin``: ``"call"``
-      (default) intra-op threads busy-wait between operators only while a call runs (no wake-up
-      latency inside a call, no spinning between calls), ``True`` always (onnxruntime's own
-      default; slow on cores shared with other work), ``False`` never (see
+    - ``threads``: onnxruntime intra-op threads (default: all cores). ``spin``: ``False``
+      (default) intra-op threads sleep between operators; ``"call"`` they busy-wait only while a
+      call runs (no wake-up latency inside a call, no spinning between calls); ``True`` always
+      (onnxruntime's own default; slow on cores shared with other work) (see
       :func:`tessera_onnx.session.create_session`).
     - ``max_length``: token limit, at most the model's (longer texts are truncated, with a
       :class:`~tessera_onnx.errors.TruncationWarning`).

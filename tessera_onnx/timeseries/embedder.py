@@ -115,8 +115,8 @@ class TesseraTimeSeries(TesseraModel):
     kernels, and waking intra-op threads for each cost more than it saved (batch of 64 on 2
     cores: 9.3 ms against 12.3 ms). ``parallel="intra"`` is onnxruntime's own parallelism inside
     each operator, with ``threads`` intra-op threads; ``spin`` then says when they busy-wait
-    between operators: ``"call"`` (default) only while a call runs, ``True`` always
-    (onnxruntime's default; slow on shared cores), ``False`` never. GPU providers always run the whole batch in one call.
+    between operators: ``False`` (default) never, ``"call"`` only while a call runs, ``True``
+    always (onnxruntime's default; slow on shared cores). GPU providers always run the whole batch in one call.
     Instances are thread-safe after construction.
     """
 

@@ -43,15 +43,15 @@ def test_cpu_session_and_threads(model_path):
         create_session(model_path, "cpu", threads=-2)
 
 
-def test_intra_op_threads_spin_only_while_a_call_runs_by_default(model_path):
-    """Default: threads spin between operators during a run and stop when it returns
-    (force_spinning_stop); spin=False never spins; spin=True is onnxruntime's own default."""
+def test_intra_op_threads_sleep_by_default_and_spin_during_calls_when_asked(model_path):
+    """Default: threads never spin; spin="call" spins during a run and stops when it returns
+    (force_spinning_stop); spin=True is onnxruntime's own default."""
     key, stop = "session.intra_op.allow_spinning", "session.force_spinning_stop"
     sess, _ = create_session(model_path, "cpu", threads=2)
+    assert sess.get_session_options().get_session_config_entry(key) == "0"
+    sess, _ = create_session(model_path, "cpu", threads=2, spin="call")
     options = sess.get_session_options()
     assert options.get_session_config_entry(key) == "1" and options.get_session_config_entry(stop) == "1"
-    sess, _ = create_session(model_path, "cpu", threads=2, spin=False)
-    assert sess.get_session_options().get_session_config_entry(key) == "0"
     sess, _ = create_session(model_path, "cpu", threads=2, spin=True)
     with pytest.raises(Exception, match=key):  # entry absent: onnxruntime's default, spinning
         sess.get_session_options().get_session_config_entry(key)
