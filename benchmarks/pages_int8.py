@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_page_models for --tiny and the rendered pages
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # tiny_page_models for --tiny and the rendered pages
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

@@ -41,7 +41,9 @@ RESULTS = {
     "qwen2_5_vl": ROOT / "benchmarks" / "results" / "pages_qwen2_5_speed.json",
 }
 CACHE = ROOT / "benchmarks" / ".cache" / "pages_qwen2"
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_qwen2_models: tokenizer + checkpoint writer of the tests
+sys.path.insert(
+    0, str(ROOT / "tests" / "support")
+)  # tiny_qwen2_models: tokenizer + checkpoint writer of the tests
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

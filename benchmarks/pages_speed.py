@@ -36,7 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "pages_speed.json"
 CACHE = ROOT / "benchmarks" / ".cache" / "pages"
-sys.path.insert(0, str(ROOT / "tests"))  # tiny_page_models: tokenizer, checkpoint writer, reference head
+sys.path.insert(
+    0, str(ROOT / "tests" / "support")
+)  # tiny_page_models: tokenizer, checkpoint writer, reference head
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

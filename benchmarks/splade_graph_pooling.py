@@ -83,7 +83,7 @@ def main() -> None:
         for mode in ("graph", "runtime"):
             npy = str(work / f"{mode}-{workload}.npy")
             code = CHILD.format(
-                tests=str(ROOT / "tests"),
+                tests=str(ROOT / "tests" / "support"),
                 artifact=str(work / mode),
                 workload=workload,
                 batch=args.batch,

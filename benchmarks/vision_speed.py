@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "vision_speed.json"
 CACHE = ROOT / "benchmarks" / ".cache" / "vision"
 sys.path.insert(
-    0, str(ROOT / "tests")
+    0, str(ROOT / "tests" / "support")
 )  # tiny_vision_models: tokenizer + preprocessor of the test checkpoints
 if str(ROOT) not in sys.path:  # benchmarks.gemm when run as a script
     sys.path.insert(0, str(ROOT))

@@ -3,7 +3,7 @@
     python scripts/gen_cli_docs.py          # rewrites docs/cli.md
     python scripts/gen_cli_docs.py --check  # exit 1 if docs/cli.md is out of date
 
-tests/test_docs_examples.py runs the check, so the reference cannot drift from the code.
+tests/docs/test_docs_examples.py runs the check, so the reference cannot drift from the code.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # the tiny checkpoint writers of the tests
 
 # Texts covering whitespace stripping, unicode normalisation, CJK, emoji, empty input, truncation
 # at the token limit, and the character cut that precedes tokenizing very long texts.

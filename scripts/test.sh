@@ -23,6 +23,6 @@ if [ $# -gt 0 ]; then exec .venv/bin/python -m pytest -q "$@"; fi
 bash scripts/test_runtime.sh
 # Parity against colpali-engine's current release, in its own venv (it needs transformers 5).
 bash scripts/reference_venv.sh colpali
-.venv/bin/python -m pytest -q -m slow tests/pages/test_pages_colpali_engine.py
+.venv/bin/python -m pytest -q -m slow tests/export/test_pages_colpali_engine.py
 # The JavaScript package in Node and in a real browser.
 bash scripts/test_js.sh

