@@ -154,7 +154,12 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--passages", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--init-range", type=float, default=0.05, help="std of the random init (0.02 is BERT's; at 0.2 logits reach ~50 and fp32 parity misses its 1e-4 absolute floor)")
+    ap.add_argument(
+        "--init-range",
+        type=float,
+        default=0.05,
+        help="std of the random init (0.02 is BERT's; at 0.2 logits reach ~50 and fp32 parity misses its 1e-4 absolute floor)",
+    )
     ap.add_argument("--int8-profiles", default="split,blockwise")
     ap.add_argument("--smoke", action="store_true", help="3 queries x 20 passages, no timings")
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
