@@ -18,6 +18,16 @@ from .progress import make_progress
 __all__ = ["main"]
 
 
+# shared by `build --against` and `verify --against`
+_reference_python_option = click.option(
+    "--reference-python",
+    "reference_python",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="python of the colpali-engine venv (default: $TESSERA_COLPALI_PYTHON, else benchmarks/.venvs/colpali).",
+)
+
+
 @click.group(cls=ContractGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tessera-export")
 @click.option("--debug", is_flag=True, help=DEBUG_HELP)
@@ -122,13 +132,7 @@ def main(debug: bool) -> None:
     help="Page retrieval: also compare the artifact with colpali-engine itself (run in its own venv, "
     "see --reference-python) and record the figures in the manifest.",
 )
-@click.option(
-    "--reference-python",
-    "reference_python",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="python of the colpali-engine venv (default: $TESSERA_COLPALI_PYTHON, else benchmarks/.venvs/colpali).",
-)
+@_reference_python_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def build(
     model_id: str | None,
@@ -212,13 +216,7 @@ def build(
     help="Page retrieval: compare with colpali-engine itself on the checkpoint given by --from-dir "
     "(ids, pixels, vectors, scores), run in its own venv (--reference-python).",
 )
-@click.option(
-    "--reference-python",
-    "reference_python",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="python of the colpali-engine venv (default: $TESSERA_COLPALI_PYTHON, else benchmarks/.venvs/colpali).",
-)
+@_reference_python_option
 @click.option(
     "--page",
     "pages",
