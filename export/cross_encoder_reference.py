@@ -24,7 +24,13 @@ import json
 import sys
 from pathlib import Path
 
-ACTIVATIONS = {"identity": "Identity", "sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "ReLU", "softmax": "Softmax"}
+ACTIVATIONS = {
+    "identity": "Identity",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "relu": "ReLU",
+    "softmax": "Softmax",
+}
 
 
 def _activation(name: str | None):

@@ -29,7 +29,10 @@ SCRIPT = ROOT / "export" / "cross_encoder_reference.py"
 
 
 def _st6_python() -> Path | None:
-    for candidate in (os.environ.get("TESSERA_ST6_PYTHON"), ROOT / "benchmarks" / ".venvs" / "st6" / "bin" / "python"):
+    for candidate in (
+        os.environ.get("TESSERA_ST6_PYTHON"),
+        ROOT / "benchmarks" / ".venvs" / "st6" / "bin" / "python",
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
@@ -124,7 +127,11 @@ def reference(export_cache, tmp_path_factory):
 
 
 def _tessera_call(model, call: dict):
-    kwargs = {k: call[k] for k in ("activation_fn", "apply_softmax", "prompt", "prompt_name", "batch_size") if k in call}
+    kwargs = {
+        k: call[k]
+        for k in ("activation_fn", "apply_softmax", "prompt", "prompt_name", "batch_size")
+        if k in call
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TruncationWarning on the long pair
         if call["method"] == "predict":
@@ -161,7 +168,7 @@ def test_predict_and_rank_equal_sentence_transformers_6(reference, name):
     model, calls = models[name]
     for call, ref in zip(calls, out["models"][name]["results"], strict=True):
         got = _tessera_call(model, call)
-        where = f"{name}: {({k: v for k, v in call.items() if k not in ('pairs', 'documents')})}"
+        where = f"{name}: { ({k: v for k, v in call.items() if k not in ('pairs', 'documents')}) }"
         if call["method"] == "predict":
             assert list(np.shape(got)) == ref["shape"], where
             assert got.dtype == np.float32, where
