@@ -146,6 +146,13 @@ def run_fastembed(artifact: Path, checkpoint: Path, cfg: dict) -> dict:
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
             if (checkpoint / name).is_file():
                 shutil.copy(checkpoint / name, model_dir / name)
+        # fastembed truncates at the smaller of tokenizer_config's model_max_length and max_length (a
+        # stale 128 in the BERT tokenizer files used here); sentence-transformers and tessera at the
+        # model's max length: the same limit for everyone
+        tc_path = model_dir / "tokenizer_config.json"
+        tc = json.loads(tc_path.read_text())
+        tc["model_max_length"] = tc["max_length"] = cfg["max_length"]
+        tc_path.write_text(json.dumps(tc, indent=1))
         request = Path(tmp) / "request.json"
         request.write_text(json.dumps({**cfg, "model_dir": str(model_dir)}))
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -321,6 +328,7 @@ def main() -> None:
             ckpt,
             {
                 "threads": args.threads,
+                "max_length": models["fp32"].max_length,
                 "queries": queries,
                 "long_queries": long_queries,
                 "passages": passages,
