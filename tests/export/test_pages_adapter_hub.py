@@ -65,7 +65,12 @@ def _write_adapter(base_dir: Path, out: Path, base_name: str) -> Path:
     adapter_config = json.loads((out / "adapter_config.json").read_text())
     adapter_config["base_model_name_or_path"] = base_name
     (out / "adapter_config.json").write_text(json.dumps(adapter_config))
-    for name in ("tokenizer.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json"):
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "preprocessor_config.json",
+        "processor_config.json",
+    ):
         if (base_dir / name).is_file():  # the published adapters carry the processor files
             shutil.copyfile(base_dir / name, out / name)
     return out
@@ -113,8 +118,8 @@ def test_adapter_base_named_by_repo_id_is_fetched_through_the_hub(
     merged = Tessera(tmp_path / "out").encode_queries(queries)
     base = Tessera(colidefics3_artifact).encode_queries(queries)
     # same tokenizer, so the same token count; the LoRA moved every query's vectors
-    assert all(m.shape == b.shape for m, b in zip(merged, base))
-    assert min(float(np.abs(m - b).max()) for m, b in zip(merged, base)) > 1e-3
+    assert all(m.shape == b.shape for m, b in zip(merged, base, strict=True))
+    assert min(float(np.abs(m - b).max()) for m, b in zip(merged, base, strict=True)) > 1e-3
 
 
 def test_unreachable_adapter_base_says_how_to_fix_it(offline_hub, tmp_path, colidefics3_dir):

@@ -160,5 +160,7 @@ def test_transformers_semantics_differ_from_open_clip_and_equal_masked_transform
     assert (per_text[padded] > 1e-2).all(), per_text
     masked = _hf_text_features(siglip_dir, ids, mask)
     diff = float(np.abs(got - masked).max())
-    print(f"transformers artifact: vs open_clip min {per_text[padded].min():.3g}, vs masked transformers {diff:.3g}")
+    print(
+        f"transformers artifact: vs open_clip min {per_text[padded].min():.3g}, vs masked transformers {diff:.3g}"
+    )
     assert diff <= TOL
