@@ -2,12 +2,8 @@
 # Build a reference venv under benchmarks/.venvs/<name> for parity tests that need a stack which
 # cannot share the export venv (colpali-engine's current release needs transformers 5).
 #   scripts/reference_venv.sh colpali    -> benchmarks/.venvs/colpali   (colpali-engine 0.3.18, transformers 5)
-<<<<<<< HEAD
-#   scripts/reference_venv.sh openclip   -> benchmarks/.venvs/openclip  (open_clip + torchvision)
-#   scripts/reference_venv.sh st6        -> benchmarks/.venvs/st6       (sentence-transformers 6.2, transformers 5)
-=======
 #   scripts/reference_venv.sh openclip   -> benchmarks/.venvs/openclip  (open_clip 3.3.0 + torchvision)
->>>>>>> main
+#   scripts/reference_venv.sh st6        -> benchmarks/.venvs/st6       (sentence-transformers 6.2, transformers 5)
 # torch is installed first and pinned so pip never swaps it for another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
