@@ -14,8 +14,8 @@ REQUEST.json: ``{"models": {NAME: {"checkpoint": DIR, "calls": [CALL, ...]}}}``.
 "documents": [...], ...}`` with any of ``activation_fn`` (a name: identity, sigmoid, tanh, relu,
 softmax), ``apply_softmax``, ``prompt``, ``prompt_name``, ``top_k``, ``return_documents``,
 ``batch_size``. OUT.json: ``{"versions": {...}, "models": {NAME: {"info": {...}, "results": [...]}}}``
-with predict results as nested float lists (float32 values) and rank results as sentence-transformers
-returns them (scores as float).
+with predict results as nested float lists (float32 values) and rank results as ``{"hits": [...]
+(scores as float), "score_type": the Python type name of sentence-transformers' scores}``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,10 @@ def _call(model, call: dict):
             if key in call:
                 kwargs[key] = call[key]
         hits = model.rank(call["query"], call["documents"], show_progress_bar=False, **kwargs)
-        return [{k: (float(v) if k == "score" else v) for k, v in hit.items()} for hit in hits]
+        return {
+            "hits": [{k: (float(v) if k == "score" else v) for k, v in hit.items()} for hit in hits],
+            "score_type": type(hits[0]["score"]).__name__ if hits else None,
+        }
     raise ValueError(f"unknown method {call['method']!r}")
 
 
