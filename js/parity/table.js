@@ -6,7 +6,13 @@
 // DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
 // optimisation level).
 //
+// Vision cases compare the image tower (from RGBA pixels) and the text tower (token ids and masks
+// identical, text vectors) of SigLIP (trained and masked text semantics), SigLIP2 and CLIP.
+//
 //   node parity/table.js [--json OUT] [--no-browser]
+//
+// --json OUT also holds "cells": the Node and browser WASM columns of the Python cross-runtime
+// table (python -m benchmarks.cross_runtime_parity --js OUT).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +20,7 @@ import { build } from "esbuild";
 import { launch } from "../browser-test/chromium.js";
 import { serve } from "../browser-test/server.js";
 import { loadModel } from "../src/node.js";
-import { compareAll } from "./compare.js";
+import { compareAll, tableCells } from "./compare.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const jsRoot = path.resolve(here, "..");
@@ -64,7 +70,8 @@ const lines = [
 ];
 console.log(lines.join("\n"));
 const jsonOut = argv.includes("--json") ? argv[argv.indexOf("--json") + 1] : null;
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, node, browser: web }, null, 2) + "\n");
+// "cells": the Node / browser WASM columns of benchmarks/cross_runtime_parity.py (its --js FILE)
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, cells: tableCells(node, web), node, browser: web }, null, 2) + "\n");
 const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[runtime][r.precision];
 const bad = [...node.filter((r) => !ok(r, "node")).map((r) => `${r.name} (Node)`), ...(web ?? []).filter((r) => !ok(r, "browser")).map((r) => `${r.name} (browser)`)];
 if (bad.length) {
