@@ -11,7 +11,7 @@ Writes, under ``--out`` (default ``js/fixtures``, git-ignored):
 - ``indexes/*.tessera-index``: saved ``DenseIndex`` files and the Python top-k of fixed queries;
 - ``expected/tiny-<vision>.images.json`` / ``.texts.json``: image embeddings from RGBA pixels, and the
   text tower's padded ids, mask, text vectors, logits and probabilities of tiny SigLIP (trained and
-  masked text semantics), SigLIP2 and CLIP artifacts;
+  masked text semantics; fp32, fp16 and int8), SigLIP2 and CLIP artifacts;
 - ``demo/``: the all-MiniLM-L6-v2 artifact with an index of a few thousand passages of the
   benchmark corpus, and the Python top-k of the demo's fixed queries (the browser test's reference).
 
@@ -453,10 +453,13 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
     import tiny_vision_models as tvm
 
     # SigLIP (slow SentencePiece tokenizer, canonicalised text) with the trained text semantics (no
-    # mask fed) and with transformers' masked form, SigLIP2 (Gemma-style tokenizer.json), CLIP
+    # mask fed) and with transformers' masked form, at fp16 and int8, SigLIP2 (Gemma-style
+    # tokenizer.json), CLIP
     vision = (
         ("siglip", "siglip", tvm.write_tiny_siglip, {}),
         ("siglip-masked", "siglip", tvm.write_tiny_siglip, {"text_semantics": "transformers"}),
+        ("siglip-fp16", "siglip", tvm.write_tiny_siglip, {"precision": "fp16"}),
+        ("siglip-int8", "siglip", tvm.write_tiny_siglip, {"precision": "int8"}),
         ("siglip2", "siglip2", tvm.write_tiny_siglip2, {}),
         ("clip", "clip", tvm.write_tiny_clip, {}),
     )

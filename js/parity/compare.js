@@ -26,6 +26,8 @@ export const CASES = [
   { name: "tiny-splade-logits", paradigm: "sparse", cell: true },
   { name: "tiny-siglip", paradigm: "vision", cell: true },
   { name: "tiny-siglip-masked", paradigm: "vision" },
+  { name: "tiny-siglip-fp16", paradigm: "vision", cell: true },
+  { name: "tiny-siglip-int8", paradigm: "vision", cell: true },
   { name: "tiny-siglip2", paradigm: "vision" },
   { name: "tiny-clip", paradigm: "vision" },
 ];

@@ -1,7 +1,9 @@
 // The cross-runtime parity table of the JS package: every fixture artifact in Node (onnxruntime-node)
 // and in Chromium (onnxruntime-web WASM) against the Python runtime (onnxruntime), with the largest
 // absolute difference of any output. Fails (exit 1) when a cell is over its tolerance or token ids
-// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-4 (the graph computes in half precision); int8
+// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-3, fp16's resolution (the graph computes in half
+// precision, and onnxruntime 1.30 here and 1.32 in Python run it with different CPU kernels: 1.7e-5
+// on the tiny BERT, 2.8e-4 on the tiny SigLIP); int8
 // 1e-5 in Node (the same native kernels as Python) and 5e-3 in the browser (onnxruntime-web's WASM
 // DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
 // optimisation level).
@@ -28,8 +30,8 @@ const fixtures = process.env.TESSERA_JS_FIXTURES ?? path.join(jsRoot, "fixtures"
 const info = JSON.parse(readFileSync(path.join(fixtures, "fixtures.json"), "utf8"));
 const argv = process.argv.slice(2);
 const TOLERANCE = /** @type {Record<string, Record<string, number>>} */ ({
-  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-4 },
-  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-4 },
+  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-3 },
+  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-3 },
 });
 
 const readExpected = async (/** @type {string} */ name) => JSON.parse(readFileSync(path.join(fixtures, "expected", `${name}.json`), "utf8"));
