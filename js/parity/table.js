@@ -61,9 +61,10 @@ if (!argv.includes("--no-browser")) {
   }
 }
 
+const e = (/** @type {number} */ x) => x.toExponential(1);
 const fmt = (/** @type {any} */ r) =>
   r
-    ? `${r.max_abs_diff.toExponential(1)}${r.pixel_values_max_abs_diff === undefined ? "" : ` (pixel_values ${r.pixel_values_max_abs_diff.toExponential(1)})`}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
+    ? `${e(r.max_abs_diff)}${r.outputs ? ` (image ${e(r.outputs.images)}, text ${e(r.outputs.texts)}; pixel_values ${e(r.pixel_values_max_abs_diff)})` : ""}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
     : "—";
 const lines = [
   "| artifact | paradigm | precision | token ids | Node (onnxruntime-node) | browser (onnxruntime-web WASM) |",
