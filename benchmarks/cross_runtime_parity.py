@@ -5,7 +5,8 @@ offline; ``--artifact PATH`` adds exported ones, e.g. all-MiniLM-L6-v2), embeds 
 with each runtime and prints the largest absolute difference of every runtime's output from the
 reference, onnxruntime (Python, CPU) running the artifact's portable canonical graph::
 
-    python -m benchmarks.cross_runtime_parity --out benchmarks/results/cross_runtime_parity.md
+    python -m benchmarks.cross_runtime_parity --js js/test-results/parity.json \
+        --out benchmarks/results/cross_runtime_parity.md --json benchmarks/results/cross_runtime_parity.json
 
 Columns: ``onnxruntime Python`` is the graph onnxruntime loads by default (its fused variant when the
 artifact has one) against the canonical graph; ``OpenVINO`` is ``backend="openvino"`` on the canonical
@@ -65,7 +66,8 @@ __all__ = [
     "run",
 ]
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+# the tiny checkpoint writers of the tests (tiny_models, tiny_vision_models, ts_fixtures, ...)
+TESTS = Path(__file__).resolve().parent.parent / "tests" / "support"
 LABELS = {
     "dense": "dense",
     "multi_vector": "ColBERT",

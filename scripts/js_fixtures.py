@@ -469,7 +469,9 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
         print(f"reference outputs: tiny-{name} images and texts", flush=True)
         images = image_reference(out, artifact, f"tiny-{name}")
         _write_json(expected / f"tiny-{name}.images.json", images)
-        _write_json(expected / f"tiny-{name}.texts.json", image_text_reference(artifact, f"tiny-{name}", images))
+        _write_json(
+            expected / f"tiny-{name}.texts.json", image_text_reference(artifact, f"tiny-{name}", images)
+        )
     for name, path in (("tiny-splade", splade), ("tiny-splade-logits", splade_logits)):
         print(f"reference outputs: {name}", flush=True)
         _write_json(expected / f"{name}.json", {"artifact": name, **sparse_reference(path)})
