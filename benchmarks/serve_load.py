@@ -15,7 +15,8 @@ directory, its default torch engine) with the same intra-op threads. Phases:
 Peak RSS is sampled (every 0.25 s) over the server process and its children. The client runs in
 this process, on the same machine: it takes the same share of CPU from both servers.
 
-    python benchmarks/serve_load.py                   # full run (~8 min): results/serve_load.json + .md
+    python benchmarks/serve_load.py                   # full run (~8 min; the first time also builds
+                                                      # infinity's venv, setup_peers.infinity_venv, minutes)
     python benchmarks/serve_load.py --quick --peers none   # seconds; what the smoke test runs
 """
 

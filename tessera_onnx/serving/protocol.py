@@ -129,9 +129,7 @@ def parse_embeddings_request(body: Any, default_model: str | None = None) -> Emb
 
     modality = field(body, "modality", str, "text")
     if modality not in (*MODALITIES, "series"):
-        raise InvalidInputError(
-            f"'modality' must be one of {[*MODALITIES, 'series']}, got {clip(modality)}"
-        )
+        raise InvalidInputError(f"'modality' must be one of {[*MODALITIES, 'series']}, got {clip(modality)}")
     items = series = None
     if modality == "series":
         series, inputs, tokens = body["input"], [], False

@@ -166,7 +166,9 @@ class TextEmbedder(TesseraModel):
                 )
             else:  # position_ids
                 feed[name] = np.broadcast_to(np.arange(ids.shape[1], dtype=dtype), ids.shape).copy()
-        small = self._small_session is not None and ids.shape[0] == 1 and ids.shape[1] <= self.small_batch_tokens
+        small = (
+            self._small_session is not None and ids.shape[0] == 1 and ids.shape[1] <= self.small_batch_tokens
+        )
         return (self._small_session if small else self._session).run([output], feed)[0]
 
     # ------------------------------------------------------------------ text handling

@@ -139,7 +139,7 @@ def test_frequency_token_model_takes_freq(server, models):
     ],
 )
 def test_bad_series_get_422_with_reason(server, raw_input, says):
-    body = '{"model": "ttm", "modality": "series", "input": %s}' % raw_input
+    body = '{"model": "ttm", "modality": "series", "input": ' + raw_input + "}"
     r = httpx.post(
         server.url + "/v1/embeddings", content=body, headers={"content-type": "application/json"}, timeout=30
     )
