@@ -617,29 +617,31 @@ class Engine:
         slot = self._slot(model, "forecast", "forecast")
         async with self._admitted():
             arrays, _ = parse_series_list(series, "series")
-            preds = await self._submit_series(slot, ("forecast", horizon, freq), arrays)
+            preds, _ = await self._submit_series(slot, ("forecast", horizon, freq), arrays)
         out = [p[:, 0] if a.ndim == 1 and p.ndim == 2 else p for a, p in zip(arrays, preds, strict=True)]
         return EmbedResult(out, [])
 
     async def embed_series(self, model: str, series: Any, *, freq: Any = None) -> EmbedResult:
         """Series embeddings ``(n, d)`` float32 (``(d,)`` for one flat series) of a time-series
-        model: exactly :meth:`TesseraTimeSeries.encode` of each series (mean-pooled backbone
+        model: :meth:`TesseraTimeSeries.encode` of each series (mean-pooled backbone
         states, not normalised). ``series`` as in :meth:`forecast`, or one flat list of numbers.
         ``tokens``: the time steps the model read of each series (at most its context length)."""
         slot = self._slot(model, "series", "series input")
         async with self._admitted():
             arrays, single = parse_series_list(series, "input")
-            rows = await self._submit_series(slot, ("series", freq), arrays)
-        ctx = int(slot.embedder.context_length) if slot.embedder is not None else 0
-        steps = [min(ctx, a.shape[0]) if ctx else a.shape[0] for a in arrays]
+            rows, steps = await self._submit_series(slot, ("series", freq), arrays)
         data = np.stack(rows).astype(np.float32, copy=False)
         return EmbedResult(data[0] if single else data, steps)
 
-    async def _submit_series(self, slot: ModelSlot, key: tuple, arrays: list[np.ndarray]) -> list[Any]:
+    async def _submit_series(
+        self, slot: ModelSlot, key: tuple, arrays: list[np.ndarray]
+    ) -> tuple[list[Any], list[int]]:
         """Queue parsed series under ``key + (channels,)`` (a batch holds one channel count) and
-        return one result per series, in order. Checked here, before batching, so that one bad
-        series fails only its own request: the count, the model's fixed channel count, and that
-        every channel has a value inside the context window."""
+        return one result per series, in order, and the time steps the model reads of each.
+
+        Checked here, before batching, so that one bad series fails only its own request: the
+        count, the model's fixed channel count, and that every channel has a value inside the
+        context window."""
         self._check_count(len(arrays))
         embedder = await self.pool.ensure_loaded(slot.name)
         ctx = int(embedder.context_length)
@@ -653,22 +655,23 @@ class Engine:
                     f"exactly {fixed} per step: send [L, {fixed}] rows"
                 )
             window = a[-ctx:].reshape(min(ctx, a.shape[0]), channels)
-            empty = np.flatnonzero(np.isnan(window).all(axis=0))
+            empty = np.flatnonzero(~np.isfinite(window).any(axis=0))
             if empty.size:
                 raise InvalidInputError(
                     f"series {i}, channel {int(empty[0])} has no values in its last {ctx} steps (all "
                     "null): drop it or fill the gap"
                 )
             groups.setdefault((*key, channels), []).append(i)
+        steps = [min(ctx, a.shape[0]) for a in arrays]
         futures = {
-            k: self._submit(slot, k, [arrays[i] for i in idx], [min(ctx, arrays[i].shape[0]) for i in idx])
+            k: self._submit(slot, k, [arrays[i] for i in idx], [steps[i] for i in idx])
             for k, idx in groups.items()
         }
         out: list[Any] = [None] * len(arrays)
         for k, fut in futures.items():
             for i, result in zip(groups[k], await fut, strict=True):
                 out[i] = result
-        return out
+        return out, steps
 
     async def decode_tokens(self, model: str, ids: Sequence[Sequence[int]]) -> list[str]:
         """Token-id lists (the model's own vocabulary) back to text, for token-array inputs."""
