@@ -23,6 +23,7 @@ pytest.importorskip("fastapi")
 from http_server import Server  # noqa: E402
 
 from tessera_onnx import Tessera  # noqa: E402
+from tessera_onnx.errors import InvalidInputError  # noqa: E402
 from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  # noqa: E402
 
 TOL = 1e-6
@@ -188,3 +189,20 @@ def test_forecast_route_uses_the_same_series_checks(server, models):
     r = httpx.post(server.url + "/forecast", content=body, headers={"content-type": "application/json"})
     assert r.status_code == 422 and "null" in r.json()["error"]
     assert json.loads(_post(server, {"model": "ttm", "series": [[[1, 2], [3]]]}, "/forecast").text)["error"]
+
+
+def test_engine_embed_series_in_process_takes_numpy(ttm_paths, models):
+    """The library call behind the route: numpy series (NaN = missing, as in the library)."""
+    from tessera_onnx.serving import SyncEngine
+
+    a, b = _series(11, 64), _series(12, 30, channels=2)
+    a[5] = np.nan
+    with SyncEngine(Engine([ModelConfig(ttm_paths[0], name="ttm")])) as engine:
+        out = engine.embed_series("ttm", [a, b])
+        assert out.data.shape == (2, models[0].dimension) and out.tokens == [64, 30]
+        assert np.abs(out.data[0] - models[0].encode(a)).max() <= TOL
+        assert np.abs(out.data[1] - models[0].encode(b)).max() <= TOL
+        one = engine.embed_series("ttm", a)  # one 1-D array: one vector
+        assert one.data.shape == (models[0].dimension,)
+        with pytest.raises(InvalidInputError, match="no values"):
+            engine.embed_series("ttm", [np.full(10, np.nan)])
