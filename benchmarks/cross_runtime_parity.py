@@ -22,7 +22,7 @@ Which test backs which cell (a cell no test holds to a bound is not claimed: it 
 
 - ``onnxruntime Python`` and ``OpenVINO``, every row: ``tests/core/test_backend_openvino.py`` —
   ``test_fp32_matches_onnxruntime_for_every_paradigm`` (fp32, 1e-5) and
-  ``test_reduced_precision_cells_of_the_parity_table`` (fp16 3e-3; int8 0.25 / 1e-4, pages 1e-2).
+  ``test_reduced_precision_cells_of_the_parity_table`` (fp16 3e-3; int8 0.25 / 5e-3, pages 1e-2).
 - ``Node`` and ``browser WASM``: ``js/parity/table.js`` (``npm run parity`` in
   ``scripts/test_js.sh``), which runs the same comparisons in onnxruntime-node and in Chromium
   (onnxruntime-web WASM, ``js/parity/page.js``) and exits 1 when token ids differ or a difference
