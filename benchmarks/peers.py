@@ -319,6 +319,35 @@ def discover(args, notes: dict) -> list[Contender]:
                 editable_dirs={"tessera-onnx": [str(ROOT / "tessera_onnx")]},
             )
         )
+    if args.baseline:
+        base_src, base_note = setup_peers.baseline_source(args.baseline)
+        notes["baseline"] = base_note
+        base_py = None
+        if base_src is not None:
+            base_py, venv_note = setup_peers.tessera_runtime_venv(
+                source=base_src, name=f"tessera-runtime-{base_src.name}"
+            )
+            notes["baseline_runtime_venv"] = venv_note
+        for precision in ("fp32", "int8"):
+            name = f"tessera {precision}"
+            if base_py is None or not (wanted(name) or wanted("tessera")):
+                continue
+            art, art_note = setup_peers.baseline_artifact(args.baseline, precision)
+            notes[f"baseline_artifact_{precision}"] = art_note
+            if art is None:
+                continue
+            out.append(
+                Contender(
+                    f"{name} @{base_src.name}",
+                    "tessera",
+                    str(base_py),
+                    str(art),
+                    precision=precision,
+                    note=f"baseline: runtime and exporter of {base_src.name}",
+                    size_roots=["tessera-onnx"],
+                    editable_dirs={"tessera-onnx": [str(base_src / "tessera_onnx")]},
+                )
+            )
     return [
         c
         for c in out
@@ -326,6 +355,7 @@ def discover(args, notes: dict) -> list[Contender]:
         or c.name in want
         or c.kind in want
         or (c.kind == "tessera" and "tessera" in want)
+        or (c.kind == "tessera" and c.name.split(" @")[0] in want)
         or c.reference
     ]
 
@@ -551,6 +581,12 @@ def summarize(contenders, args, corpus_info, hardware, imports, notes) -> dict:
         ]
         return median(pairs)
 
+    def baseline_of(c):
+        """The ``@REV`` contender of the same precision, for a checkout tessera contender."""
+        if c.kind != "tessera" or " @" in c.name:
+            return None
+        return next((o for o in contenders if o.name.startswith(c.name + " @")), None)
+
     rows = {}
     for c in contenders:
         r = c.result
@@ -573,6 +609,7 @@ def summarize(contenders, args, corpus_info, hardware, imports, notes) -> dict:
                 corpus_rounds=r["corpus_rounds"],
                 vs_st=same_round_ratio(c, st) if c is not st else 1.0,
                 vs_fastembed=same_round_ratio(c, fe) if fe and c is not fe else (1.0 if c is fe else None),
+                vs_baseline=same_round_ratio(c, baseline_of(c)) if baseline_of(c) else None,
                 fixed_batch=args.fixed_batch,
                 fixed_batch_texts_per_s=median(r["fixed_batch"]),
                 query_p50_ms=1e3 * pct(r["latency_query"], 0.5),
@@ -674,6 +711,12 @@ def targets(rows) -> list[dict]:
         ("import tessera_onnx", fp.get("import_tessera_s"), "<=", 0.15, "0.15 s", "{:.3f} s"),
         ("peak RSS over the whole corpus (fp32)", fp.get("peak_rss_mb"), "<=", 400, "400 MB", "{:.0f} MB"),
     ]
+    # --baseline REV: the checkout's default path against REV's, same rounds (no regression, with
+    # 3 % allowed for round-to-round noise).
+    for precision, row in (("fp32", fp), ("int8", i8)):
+        if row.get("vs_baseline") is not None:
+            what = f"{precision} whole-corpus throughput vs the baseline revision"
+            checks.append((what, row["vs_baseline"], ">=", 0.97, "0.97x", "{:.3f}x"))
     return [
         {
             "target": what,
@@ -840,6 +883,13 @@ def parse_args(argv=None):
         "--contenders",
         default=None,
         help="comma list of: sentence-transformers,fastembed,ort-loop,tessera fp32,tessera int8 (or 'tessera')",
+    )
+    ap.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also run tessera as of git revision REV (its runtime and its exporter's artifacts), "
+        "interleaved with the checkout: the regression check of the default path",
     )
     ap.add_argument("--no-setup", dest="setup", action="store_false", help="use only what is already set up")
     ap.add_argument("--no-gemm", action="store_true")

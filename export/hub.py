@@ -1,7 +1,8 @@
 """Fetching a checkpoint from the Hugging Face Hub (``huggingface_hub.snapshot_download``).
 
 Tests replace :func:`snapshot_download` on this module (or ``huggingface_hub.snapshot_download``)
-with a local fake: the suite never touches the network.
+with a local fake, or run the real one in offline mode against a pre-populated Hugging Face cache:
+the suite never touches the network.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # Build a reference venv under benchmarks/.venvs/<name> for parity tests that need a stack which
 # cannot share the export venv (colpali-engine's current release needs transformers 5).
 #   scripts/reference_venv.sh colpali    -> benchmarks/.venvs/colpali   (colpali-engine 0.3.18, transformers 5)
-#   scripts/reference_venv.sh openclip   -> benchmarks/.venvs/openclip  (open_clip + torchvision)
+#   scripts/reference_venv.sh openclip   -> benchmarks/.venvs/openclip  (open_clip 3.3.0 + torchvision)
 # torch is installed first and pinned so pip never swaps it for another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ case "$NAME" in
     ;;
   openclip)
     "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
-    "${PIP[@]}" "open_clip_torch" "numpy" "pillow"
+    "${PIP[@]}" "open_clip_torch==3.3.0" "numpy" "pillow"
     ;;
   *) echo "unknown reference venv '$NAME' (known: colpali, openclip)" >&2; exit 2 ;;
 esac

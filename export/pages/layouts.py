@@ -357,7 +357,17 @@ def _resolve_base(adapter_dir: Path, name: str, progress: Callable[[str], None])
     from ..hub import download_checkpoint
 
     progress(f"the adapter's base {name!r} is not on disk; fetching it")
-    return download_checkpoint(name, progress=progress)
+    try:
+        return download_checkpoint(name, progress=progress)
+    except ExportError as exc:
+        raise ExportError(
+            f"{adapter_dir}: the adapter's base {name!r} (base_model_name_or_path in adapter_config.json) "
+            f"is neither a local directory nor fetchable from the Hugging Face Hub ({exc}). Either put "
+            f"the base on disk (e.g. `huggingface-cli download {name} --local-dir BASE_DIR`) and set "
+            "base_model_name_or_path to BASE_DIR (absolute, or relative to the adapter directory), or "
+            "make the hub reachable: log in (`huggingface-cli login` or HF_TOKEN) for a gated or private "
+            "repo, set HF_ENDPOINT to a mirror, and unset HF_HUB_OFFLINE."
+        ) from exc
 
 
 def open_page_checkpoint(

@@ -112,7 +112,7 @@ def _vision_config(patch_size: int) -> dict:
     )
 
 
-def _siglip(path: Path, tokenizer, vocab_size: int) -> Path:
+def _siglip(path: Path, tokenizer, vocab_size: int, hidden_act: str | None = None) -> Path:
     import torch
     from transformers import SiglipConfig, SiglipModel
 
@@ -127,6 +127,7 @@ def _siglip(path: Path, tokenizer, vocab_size: int) -> Path:
             max_position_embeddings=64,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
+            **({"hidden_act": hidden_act} if hidden_act else {}),
         ),
         vision_config=_vision_config(16),
     )
@@ -141,14 +142,17 @@ def _siglip(path: Path, tokenizer, vocab_size: int) -> Path:
     return path
 
 
-def write_tiny_siglip(path: Path) -> Path:
-    """A SigLIP checkpoint directory (spiece.model, slow tokenizer) at ``path``."""
+def write_tiny_siglip(path: Path, hidden_act: str | None = None) -> Path:
+    """A SigLIP checkpoint directory (spiece.model, slow tokenizer) at ``path``.
+
+    ``hidden_act``: the text tower's activation (transformers' default ``gelu_pytorch_tanh`` when None;
+    ``"gelu"`` is the exact GELU of open_clip's published SigLIP text config)."""
     from transformers import SiglipTokenizer
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tok = SiglipTokenizer(str(_spiece_model(path / "spiece.model")))
-    return _siglip(path, tok, len(tok))
+    return _siglip(path, tok, len(tok), hidden_act)
 
 
 def gemma_style_tokenizer():
