@@ -53,15 +53,18 @@ def test_ranking_agreement_figures():
 
     ref = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
     same = ranking_agreement(ref, ref + 5.0, k=2)
-    assert same == {
-        "top1_agreement": 1.0,
-        "min_top2_overlap": 1.0,
-        "mean_top2_overlap": 1.0,
-        "min_spearman": 1.0,
-        "mean_spearman": 1.0,
-        "min_kendall_tau": 1.0,
-        "mean_kendall_tau": 1.0,
-    }
+    assert same == pytest.approx(
+        {
+            "top1_agreement": 1.0,
+            "min_top2_overlap": 1.0,
+            "mean_top2_overlap": 1.0,
+            "min_spearman": 1.0,
+            "mean_spearman": 1.0,
+            "min_kendall_tau": 1.0,
+            "mean_kendall_tau": 1.0,
+        },
+        abs=1e-12,
+    )
     swapped = ranking_agreement(ref, np.array([[2.0, 3.0, 1.0, 0.0], [3.0, 2.0, 1.0, 0.0]]), k=2)
     assert swapped["top1_agreement"] == 0.0
     assert swapped["min_top2_overlap"] == 0.0 and swapped["mean_top2_overlap"] == 0.5
