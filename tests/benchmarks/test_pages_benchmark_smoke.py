@@ -79,6 +79,7 @@ def test_pages_quality_on_own_labels(tmp_path, colidefics3_artifact):
     }
 
 
+@pytest.mark.export
 def test_pages_int8_tiny_one_page(tmp_path, colidefics3_artifact):
     """benchmarks/pages_int8.py --tiny end to end on one page and two queries, the fp32 artifact given."""
     pytest.importorskip("PIL")
