@@ -70,8 +70,8 @@ PAGES_INT8_SETTINGS: dict[str, Any] = {
     "exclude_patterns": [],
 }
 # Named int8 profiles of page artifacts (``--int8-profile``). The default is chosen by the floor
-# PAGES_INT8_FLOOR on real checkpoints with benchmarks/pages_int8.py: the first profile in this
-# order whose page- and query-vector cosine and ranking agreement with the fp32 artifact meet it.
+# PAGES_INT8_FLOOR with benchmarks/pages_int8.py on trained weights: the first profile in this
+# order whose token-vector cosine and ranking agreement with the fp32 artifact meet it.
 PAGES_INT8_PROFILES: dict[str, dict[str, Any]] = {
     # int8 weights and dynamically quantised activations everywhere (MatMulInteger, int8 Gather)
     "dynamic": PAGES_INT8_SETTINGS,
