@@ -5,15 +5,37 @@ offline; ``--artifact PATH`` adds exported ones, e.g. all-MiniLM-L6-v2), embeds 
 with each runtime and prints the largest absolute difference of every runtime's output from the
 reference, onnxruntime (Python, CPU) running the artifact's portable canonical graph::
 
-    python -m benchmarks.cross_runtime_parity --out benchmarks/results/cross_runtime_parity.md
+    python -m benchmarks.cross_runtime_parity --js js/test-results/parity.json \
+        --out benchmarks/results/cross_runtime_parity.md --json benchmarks/results/cross_runtime_parity.json
 
 Columns: ``onnxruntime Python`` is the graph onnxruntime loads by default (its fused variant when the
 artifact has one) against the canonical graph; ``OpenVINO`` is ``backend="openvino"`` on the canonical
-graph. ``Node`` and ``browser WASM`` are filled from ``--js FILE`` (JSON ``{"dense/fp32":
-{"Node": 1e-7, "browser WASM": 2e-7}, ...}`` written by the JavaScript package's parity run);
-without it they read "not run". Outputs compared: dense vectors, ColBERT query and document token
-vectors, SPLADE vectors (densified), SigLIP image and text vectors, page and query token vectors,
-TinyTimeMixer forecasts and embeddings. Hyperbolic artifacts hold no graph and are not listed.
+graph. ``Node`` and ``browser WASM`` are filled from ``--js FILE``: the JavaScript package's parity
+run (``cd js && npm run parity``, which writes ``js/test-results/parity.json``; its ``"cells"`` are
+``{"dense/fp32": {"Node": 1e-7, "browser WASM": 2e-7}, ...}``, and a file holding only that mapping
+works too); without it they read "not run". Outputs compared: dense vectors, ColBERT query and
+document token vectors, SPLADE vectors (densified), SigLIP image and text vectors (one row per
+tower), page and query token vectors, TinyTimeMixer forecasts and embeddings. Hyperbolic artifacts
+hold no graph and are not listed.
+
+Which test backs which cell (a cell no test holds to a bound is not claimed: it reads "not run"):
+
+- ``onnxruntime Python`` and ``OpenVINO``, every row: ``tests/core/test_backend_openvino.py`` —
+  ``test_fp32_matches_onnxruntime_for_every_paradigm`` (fp32, 1e-5) and
+  ``test_reduced_precision_cells_of_the_parity_table`` (fp16 3e-3; int8 0.25 / 5e-3, pages 1e-2).
+- ``Node`` and ``browser WASM``: ``js/parity/table.js`` (``npm run parity`` in
+  ``scripts/test_js.sh``), which runs the same comparisons in onnxruntime-node and in Chromium
+  (onnxruntime-web WASM, ``js/parity/page.js``) and exits 1 when token ids differ or a difference
+  is over its bound (fp32 1e-5; fp16 1e-3; int8 1e-5 in Node, 5e-3 in the browser). The JS
+  fixtures (``scripts/js_fixtures.py``) are tiny random models of the same architectures, plain
+  graphs, compared with the Python runtime on the same files: ``dense/fp32|fp16|int8`` ←
+  ``tiny-bert-dense``, ``-fp16``, ``-int8``; ``multi_vector/fp32`` ← ``tiny-colbert``;
+  ``sparse/fp32`` ← ``tiny-splade`` and ``tiny-splade-logits``; ``vision/fp32|fp16|int8`` image
+  and text towers ← ``tiny-siglip``, ``-fp16``, ``-int8`` (trained text semantics, as the tiny
+  rows here). The Node cells are also asserted by the Node tests (``js/test/dense.test.js``,
+  ``colbert-sparse.test.js``, ``image.test.js``, ``image-text.test.js``). ColBERT and SPLADE at
+  fp16/int8, the page model and TinyTimeMixer have no JS fixture (the JS package does not run the
+  last two): their JS cells read "not run".
 """
 
 from __future__ import annotations
@@ -36,13 +58,16 @@ __all__ = [
     "build_tiny",
     "compare",
     "graph_variant",
+    "js_key",
     "max_diff",
+    "max_diffs",
     "probe",
     "render",
     "run",
 ]
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
+# the tiny checkpoint writers of the tests (tiny_models, tiny_vision_models, ts_fixtures, ...)
+TESTS = Path(__file__).resolve().parent.parent / "tests" / "support"
 LABELS = {
     "dense": "dense",
     "multi_vector": "ColBERT",
@@ -60,6 +85,8 @@ PRECISIONS: dict[str, tuple[str, ...]] = {
     "timeseries": ("fp32",),
 }
 RUNTIMES = ("onnxruntime Python", "OpenVINO", "Node", "browser WASM")
+# paradigms whose probe outputs get a row each: output -> label suffix
+SPLIT: dict[str, dict[str | None, str]] = {"vision": {"images": " image tower", "texts": " text tower"}}
 TEXTS = (
     "The quick brown fox jumps over the lazy dog.",
     "ONNX runtimes should agree on every vector.",
@@ -127,15 +154,21 @@ def probe(model: Any) -> dict[str, np.ndarray]:
     raise ValueError(f"no probe for paradigm {paradigm!r}")
 
 
-def max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """The largest absolute difference over every output of two probes (shapes must agree)."""
-    worst = 0.0
+def max_diffs(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
+    """The largest absolute difference of each output of two probes (inf where shapes differ)."""
+    out: dict[str, float] = {}
     for key, x in a.items():
         y = b[key]
         if x.shape != y.shape:
-            return float("inf")
-        worst = max(worst, float(np.abs(x.astype(np.float64) - y.astype(np.float64)).max(initial=0.0)))
-    return worst
+            out[key] = float("inf")
+        else:
+            out[key] = float(np.abs(x.astype(np.float64) - y.astype(np.float64)).max(initial=0.0))
+    return out
+
+
+def max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """The largest absolute difference over every output of two probes (shapes must agree)."""
+    return max(max_diffs(a, b).values(), default=0.0)
 
 
 def _load(path: Path, **options: Any) -> Any:
@@ -155,15 +188,19 @@ def compare(path: str | os.PathLike[str]) -> dict[str, Any]:
         reference = probe(_load(path))
     with graph_variant("auto"):
         default = _load(path)
+        ort = max_diffs(reference, probe(default))
         row: dict[str, Any] = {
             "model": manifest.model_id,
             "paradigm": manifest.paradigm,
             "precision": manifest.precision,
             "variant": sorted(manifest.variants or {}),
-            "onnxruntime Python": max_diff(reference, probe(default)),
+            "onnxruntime Python": max(ort.values(), default=0.0),
+            "outputs": {"onnxruntime Python": ort},
         }
         try:
-            row["OpenVINO"] = max_diff(reference, probe(_load(path, backend="openvino")))
+            ov = max_diffs(reference, probe(_load(path, backend="openvino")))
+            row["OpenVINO"] = max(ov.values(), default=0.0)
+            row["outputs"]["OpenVINO"] = ov
         except (MissingDependencyError, UnsupportedBackendError) as exc:
             row["OpenVINO"] = f"cannot run: {exc}"
     return row
@@ -221,21 +258,37 @@ def _cell(value: Any) -> str:
     return "—" if value is None else str(value).split(":")[0]  # "cannot run" / "not exported"
 
 
+def js_key(row: dict[str, Any], part: str | None = None) -> str:
+    """The key of ``row`` (and of one of its ``SPLIT`` outputs) in the ``--js`` file.
+
+    Tiny rows (built here) are keyed ``paradigm/precision`` and are backed by the JavaScript
+    fixtures of the same tiny architecture; an ``--artifact`` row by ``model_id:paradigm/precision``.
+    """
+    key = f"{row['paradigm']}/{row['precision']}" + (f"/{part}" if part else "")
+    return key if row.get("tiny") else f"{row['model']}:{key}"
+
+
 def render(rows: Sequence[dict[str, Any]], js: dict[str, dict[str, Any]] | None = None) -> str:
-    """The Markdown table: paradigm x precision rows, one column per runtime."""
+    """The Markdown table: paradigm x precision rows (vision: one per tower), one column per runtime."""
     js = js or {}
     lines = [
         "| model | paradigm | precision | " + " | ".join(RUNTIMES) + " |",
         "|---|---|---|" + "---|" * len(RUNTIMES),
     ]
     for row in rows:
-        key = f"{row['paradigm']}/{row['precision']}"
-        cells = [row.get("onnxruntime Python"), row.get("OpenVINO")]
-        cells += [js.get(key, {}).get(name, "not run") for name in RUNTIMES[2:]]
         label = LABELS.get(row["paradigm"], row["paradigm"])
-        lines.append(
-            f"| {row['model']} | {label} | {row['precision']} | " + " | ".join(_cell(c) for c in cells) + " |"
-        )
+        parts = SPLIT.get(row["paradigm"], {None: ""}) if "outputs" in row else {None: ""}
+        for part, suffix in parts.items():
+            if part is None:
+                cells = [row.get("onnxruntime Python"), row.get("OpenVINO")]
+            else:
+                cells = [row["outputs"].get(name, {}).get(part, row.get(name)) for name in RUNTIMES[:2]]
+            cells += [js.get(js_key(row, part), {}).get(name, "not run") for name in RUNTIMES[2:]]
+            lines.append(
+                f"| {row['model']} | {label}{suffix} | {row['precision']} | "
+                + " | ".join(_cell(c) for c in cells)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -256,11 +309,11 @@ def run(
             except ParityError as exc:  # the export refuses an artifact below its precision floor
                 reason = f"not exported: {exc}"
                 rows.append(
-                    {"model": f"tiny-{paradigm}", "paradigm": paradigm, "precision": precision}
+                    {"model": f"tiny-{paradigm}", "paradigm": paradigm, "precision": precision, "tiny": True}
                     | {name: reason for name in RUNTIMES[:2]}
                 )
                 continue
-            rows.append(compare(path))
+            rows.append(compare(path) | {"tiny": True})
     for path in artifacts:
         print(f"[parity] {path}", file=sys.stderr, flush=True)
         rows.append(compare(path))
@@ -283,6 +336,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         rows = run(args.paradigms, args.precisions, args.artifact, work)
     js = json.loads(Path(args.js).read_text()) if args.js else None
+    if isinstance(js, dict) and "cells" in js:  # the JS parity run's whole report
+        js = js["cells"]
     table = render(rows, js)
     from benchmarks.machine import cpu_info
 

@@ -148,7 +148,7 @@ def _reranker(args: argparse.Namespace) -> tuple[Any, str]:
         code = (
             "import sys, tempfile; from pathlib import Path; sys.path.insert(0, 'benchmarks')\n"
             "from rerank import build_checkpoint; from tessera_export import build_artifact\n"
-            "tmp = Path(tempfile.mkdtemp()); ckpt, _ = build_checkpoint(tmp / 'ce', 'real', 0.2)\n"
+            "tmp = Path(tempfile.mkdtemp()); ckpt, _ = build_checkpoint(tmp / 'ce', 'real', 0.05)\n"
             f"build_artifact(ckpt, {str(out)!r}, model_id='reranker-random')\n"
         )
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT)

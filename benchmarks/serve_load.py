@@ -15,7 +15,8 @@ directory, its default torch engine) with the same intra-op threads. Phases:
 Peak RSS is sampled (every 0.25 s) over the server process and its children. The client runs in
 this process, on the same machine: it takes the same share of CPU from both servers.
 
-    python benchmarks/serve_load.py                   # full run (~8 min): results/serve_load.json + .md
+    python benchmarks/serve_load.py                   # full run (~8 min; the first time also builds
+                                                      # infinity's venv, setup_peers.infinity_venv, minutes)
     python benchmarks/serve_load.py --quick --peers none   # seconds; what the smoke test runs
 """
 
@@ -38,8 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-INFINITY_VENV = BENCH / ".venvs" / "infinity"
-INFINITY_SPEC = "infinity-emb[server,torch]==0.0.78"
+INFINITY_VENV = BENCH / ".venvs" / "infinity"  # set up by benchmarks/setup_peers.py:infinity_venv
 
 
 # ----------------------------------------------------------------------------- processes
@@ -171,13 +171,11 @@ def start_tessera(
 
 
 def infinity_available() -> tuple[bool, str]:
-    exe = INFINITY_VENV / "bin" / "infinity_emb"
-    if not exe.exists():
-        return False, (
-            f"{INFINITY_VENV} is missing: python -m venv {INFINITY_VENV} && "
-            f"{INFINITY_VENV}/bin/pip install torch==2.13.0 '{INFINITY_SPEC}'"
-        )
-    return True, "ok"
+    """infinity's venv, created on first use (:func:`benchmarks.setup_peers.infinity_venv`, minutes)."""
+    from benchmarks.setup_peers import infinity_venv
+
+    exe, note = infinity_venv()
+    return exe is not None, note
 
 
 def start_infinity(model_dir: Path, threads: int, logs: Path) -> Server:

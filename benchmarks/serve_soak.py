@@ -1,7 +1,9 @@
 """Soak and slow-client test of ``tessera serve`` with mixed paradigms, loopback only.
 
-One server (``tessera serve --config``) holds MiniLM (dense) and, when given, a SPLADE, a
-ColBERT, a SigLIP and a TinyTimeMixer artifact. Phases:
+One server (``tessera serve --config``) holds MiniLM (dense) and a SPLADE, a ColBERT, a SigLIP
+and a TinyTimeMixer artifact: by default the tiny ones committed under ``tests/data/artifacts``
+(random weights, real graphs: they exercise every route and the server's memory, not model
+quality); ``--splade`` etc. name real ones, ``--no-tiny`` leaves out those not named. Phases:
 
 1. **slow clients**: p99 of normal single-text requests (``--clients`` closed-loop clients)
    without, then with ``--slow`` extra connections that send half a body and stall or connect
@@ -12,8 +14,10 @@ ColBERT, a SigLIP and a TinyTimeMixer artifact. Phases:
    median of the last minute within 10 % of the first minute after warm-up), answers only
    200 / 429 / 503 and no 5xx other than 503, and ``/health`` still answering afterwards.
 
-    python benchmarks/serve_soak.py --splade A --colbert B --siglip C --ttm D   # ~13 min
-    python benchmarks/serve_soak.py --quick      # seconds, MiniLM only (the smoke test)
+    python benchmarks/serve_soak.py              # ~12 min: MiniLM + the tiny committed artifacts
+    python benchmarks/serve_soak.py --splade A --colbert B --siglip C --ttm D   # real artifacts
+    python benchmarks/serve_soak.py --duration 30 --warmup 5   # ~1.5 min, the whole mix
+    python benchmarks/serve_soak.py --quick      # seconds (the smoke test)
 
 Writes ``benchmarks/results/serve_soak.json`` and ``.md`` with the CPU and the load average.
 """
@@ -50,6 +54,14 @@ from benchmarks.serve_load import (  # noqa: E402
     machine,
 )
 
+TINY = ROOT / "tests" / "data" / "artifacts"
+TINY_ARTIFACTS = {
+    "splade": "tiny-splade",
+    "colbert": "tiny-colbert-pylate",
+    "siglip": "tiny-siglip",
+    "ttm": "tiny-ttm-plain",
+}
+
 TEXTS = [
     "How do plants make food?",
     "What is the capital of France?",
@@ -81,7 +93,11 @@ def request_mix(models: dict[str, str]) -> list[tuple[str, dict]]:
         mix.append(("/v1/embeddings", {"model": "siglip", "input": [_png_data_url(1)], "modality": "image"}))
         mix.append(("/v1/embeddings", {"model": "siglip", "input": ["a photo of a cat"]}))
     if "ttm" in models:
-        mix.append(("/forecast", {"model": "ttm", "series": [[float(i % 24) for i in range(512)]]}))
+        series = [float(i % 24) for i in range(512)]
+        mix.append(("/forecast", {"model": "ttm", "series": [series]}))
+        mix.append(
+            ("/v1/embeddings", {"model": "ttm", "modality": "series", "input": [series[-96:], series]})
+        )
     return mix
 
 
@@ -224,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--artifact", type=Path, default=BENCH / ".cache" / "artifacts" / "fp32", help="MiniLM")
     for name in ("splade", "colbert", "siglip", "ttm"):
         ap.add_argument(f"--{name}", type=Path, default=None, help=f"{name} artifact (optional)")
+    ap.add_argument(
+        "--no-tiny", action="store_true", help="serve only MiniLM and the artifacts named (no tiny defaults)"
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--clients", type=int, default=8, help="normal clients in the slow-client phase")
     ap.add_argument("--slow", type=int, default=50, help="slow or idle connections")
@@ -239,9 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         args.slow, args.slow_duration, args.capacity_duration = 6, 2.0, 2.0
         args.duration, args.warmup, args.clients = 4.0, 1.0, 4
     models = {"minilm": str(ensure_artifact(args.artifact))}
-    models.update(
-        {n: str(getattr(args, n)) for n in ("splade", "colbert", "siglip", "ttm") if getattr(args, n)}
-    )
+    for name, tiny in TINY_ARTIFACTS.items():
+        given = getattr(args, name)
+        if given:
+            models[name] = str(given)
+        elif not args.no_tiny and (TINY / tiny / "tessera.json").is_file():
+            models[name] = str(TINY / tiny)
+    if "siglip" in models:
+        try:
+            import PIL  # noqa: F401 - images are made with Pillow
+        except ImportError:
+            del models["siglip"]
     mix = request_mix(models)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tessera-soak-") as tmp:
@@ -268,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": load_start,
         "loadavg_end": os.getloadavg(),
         "models": sorted(models),
+        "artifacts": models,
         "threads": args.threads,
         "slow_clients": {
             "connections": args.slow,

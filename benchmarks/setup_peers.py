@@ -8,6 +8,8 @@ Everything lands in git-ignored folders and is reused when already there:
   benchmarks/.venvs/fastembed/           python -m venv + pip install fastembed (its own onnxruntime etc.)
   benchmarks/.venvs/tessera-runtime/     numpy, onnxruntime, tokenizers, click (the runtime deps, same
                                          versions as the project venv) + pip install --no-deps -e .
+  benchmarks/.venvs/infinity/            infinity-emb (torch engine) for benchmarks/serve_load.py: the CPU
+                                         torch wheel first, then infinity with the versions it was tried with
 Each step returns (path | None, note) and never raises: a peer that cannot be set up is skipped with
 its reason in the report.
 """
@@ -159,6 +161,48 @@ def tessera_runtime_venv(
     return py, "installed " + " ".join(pins)
 
 
+# infinity-emb 0.0.78 serving all-MiniLM-L6-v2 from a local directory on CPU (its torch engine,
+# sentence-transformers underneath). torch goes in first, pinned, so pip never swaps in a CUDA
+# build; the rest are the versions it started and answered with (its own caps allow newer ones,
+# not all of them tried). The whole set: benchmarks/.venvs/infinity/freeze.txt after setup.
+INFINITY_SPEC = os.environ.get("TESSERA_BENCH_INFINITY", "infinity-emb[server,torch]==0.0.78")
+INFINITY_TORCH = "torch==2.13.0"
+INFINITY_PINS = (
+    "transformers==4.57.6",
+    "sentence-transformers==3.4.1",
+    "fastapi==0.165.0",
+    "starlette==1.10.0",
+    "uvicorn==0.32.1",
+    "numpy==1.26.4",
+)
+
+
+def infinity_venv(force: bool = False) -> tuple[Path | None, str]:
+    """infinity-emb's own venv; returns the path of its ``infinity_emb`` executable."""
+    venv = VENVS / "infinity"
+    py = _venv_python(venv)
+    exe = venv / "bin" / "infinity_emb"
+    if exe.exists() and _venv_ready(py, "infinity_emb, torch, sentence_transformers", force):
+        return exe, "cached"
+    log = CACHE / "logs" / "infinity_venv.log"
+    _log(f"creating {venv}: {INFINITY_TORCH}, then {INFINITY_SPEC} (log: {log})")
+    shutil.rmtree(venv, ignore_errors=True)
+    ok = (
+        _run([_base_python(), "-m", "venv", str(venv)], log)
+        and _run([str(py), "-m", "pip", "install", "-q", INFINITY_TORCH], log, env=_pip_env())
+        and _run(
+            [str(py), "-m", "pip", "install", "-q", INFINITY_TORCH, INFINITY_SPEC, *INFINITY_PINS],
+            log,
+            env=_pip_env(),
+        )
+    )
+    if not ok or not exe.exists():
+        return None, f"pip install {INFINITY_SPEC} failed (see {log})"
+    freeze = subprocess.run([str(py), "-m", "pip", "freeze"], capture_output=True, text=True)
+    (venv / "freeze.txt").write_text(freeze.stdout)
+    return exe, f"installed {INFINITY_TORCH} + {INFINITY_SPEC}"
+
+
 def baseline_source(rev: str) -> tuple[Path | None, str]:
     """The project's tree at git revision ``rev`` (``git archive``), for an A/B against the checkout."""
     r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], capture_output=True, text=True)
@@ -254,7 +298,7 @@ def dir_bytes(path: Path) -> int:
 
 
 if __name__ == "__main__":
-    for fn in (plain_onnx, fastembed_venv, tessera_runtime_venv):
+    for fn in (plain_onnx, fastembed_venv, tessera_runtime_venv, infinity_venv):
         print(fn.__name__, fn())
     for p in ("fp32", "int8"):
         print("artifact", p, tessera_artifact(p))

@@ -9,6 +9,9 @@ Writes, under ``--out`` (default ``js/fixtures``, git-ignored):
 - ``expected/<artifact>.json``: what the Python runtime returns on fixed texts (token ids, vectors,
   multi-vectors, MaxSim scores, sparse vectors, quantized codes, Hamming distances, search top-k);
 - ``indexes/*.tessera-index``: saved ``DenseIndex`` files and the Python top-k of fixed queries;
+- ``expected/tiny-<vision>.images.json`` / ``.texts.json``: image embeddings from RGBA pixels, and the
+  text tower's padded ids, mask, text vectors, logits and probabilities of tiny SigLIP (trained and
+  masked text semantics; fp32, fp16 and int8), SigLIP2 and CLIP artifacts;
 - ``demo/``: the all-MiniLM-L6-v2 artifact with an index of a few thousand passages of the
   benchmark corpus, and the Python top-k of the demo's fixed queries (the browser test's reference).
 
@@ -291,6 +294,43 @@ def image_reference(out: Path, path: Path, name: str) -> dict[str, Any]:
     return result
 
 
+def image_text_reference(path: Path, name: str, images: dict[str, Any]) -> dict[str, Any]:
+    """The text tower of an image–text artifact: Python's padded ids and mask, text vectors and logits.
+
+    ``images`` is the ``image_reference`` of the same artifact; its embeddings are the image side
+    of the logits and probabilities.
+    """
+    from tiny_vision_models import VARIED_TEXTS, long_text
+
+    from tessera_onnx import Tessera
+
+    model = Tessera(str(path))
+    texts = [*VARIED_TEXTS, long_text()]
+    ids, mask = model.tokenize(texts)
+    labels = ["a photo of a cat", "a diagram", "noise"]
+    image_vectors = np.asarray([image["embedding"] for image in images["images"]], dtype=np.float32)
+    label_vectors = model.encode_texts(labels)
+    logits = model.logits(image_vectors, label_vectors)
+    return {
+        "artifact": name,
+        "config": model.config.to_dict(),
+        "texts": texts,
+        "input_ids": ids.tolist(),
+        "attention_mask": mask.tolist(),
+        # one text at a time: a CLIP batch pads to its longest text, so the ids alone differ per batch
+        "single_input_ids": [model.tokenize([t])[0][0].tolist() for t in texts[:4]],
+        "encode_texts": _floats(model.encode_texts(texts)),
+        "encode_texts_raw": _floats(model.encode_texts(texts, normalize=False)),
+        "labels": labels,
+        "logits": _floats(logits),
+        "probabilities": _floats(model.probabilities(logits)),
+        "search_images": {
+            "k": 2,
+            "indices": model.search_images(labels, image_vectors, 2)[0].tolist(),
+        },
+    }
+
+
 # -------------------------------------------------------------------------------------------- demo
 
 
@@ -412,11 +452,26 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
     _write_json(expected / "tiny-colbert.json", {"artifact": "tiny-colbert", **colbert_reference(colbert)})
     import tiny_vision_models as tvm
 
-    for family, writer in (("siglip", tvm.write_tiny_siglip), ("clip", tvm.write_tiny_clip)):
+    # SigLIP (slow SentencePiece tokenizer, canonicalised text) with the trained text semantics (no
+    # mask fed) and with transformers' masked form, at fp16 and int8, SigLIP2 (Gemma-style
+    # tokenizer.json), CLIP
+    vision = (
+        ("siglip", "siglip", tvm.write_tiny_siglip, {}),
+        ("siglip-masked", "siglip", tvm.write_tiny_siglip, {"text_semantics": "transformers"}),
+        ("siglip-fp16", "siglip", tvm.write_tiny_siglip, {"precision": "fp16"}),
+        ("siglip-int8", "siglip", tvm.write_tiny_siglip, {"precision": "int8"}),
+        ("siglip2", "siglip2", tvm.write_tiny_siglip2, {}),
+        ("clip", "clip", tvm.write_tiny_clip, {}),
+    )
+    for name, family, writer, options in vision:
         ckpt = _checkpoint(out, f"{family}-vision", lambda p, w=writer: w(p))
-        artifact = _export(out, f"tiny-{family}", ckpt, paradigm="vision")
-        print(f"reference outputs: tiny-{family} images", flush=True)
-        _write_json(expected / f"tiny-{family}.images.json", image_reference(out, artifact, f"tiny-{family}"))
+        artifact = _export(out, f"tiny-{name}", ckpt, paradigm="vision", **options)
+        print(f"reference outputs: tiny-{name} images and texts", flush=True)
+        images = image_reference(out, artifact, f"tiny-{name}")
+        _write_json(expected / f"tiny-{name}.images.json", images)
+        _write_json(
+            expected / f"tiny-{name}.texts.json", image_text_reference(artifact, f"tiny-{name}", images)
+        )
     for name, path in (("tiny-splade", splade), ("tiny-splade-logits", splade_logits)):
         print(f"reference outputs: {name}", flush=True)
         _write_json(expected / f"{name}.json", {"artifact": name, **sparse_reference(path)})

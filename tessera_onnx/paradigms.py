@@ -167,7 +167,7 @@ PARADIGM_TABLE: tuple[Paradigm, ...] = (
         exporter="tessera_export.timeseries:build_timeseries_artifact",
         registry_fields=("context_length", "prediction_length", "patch_length", "patch_stride", "freq_token"),
         cli=("forecast", "embed-series", "info"),
-        server=("forecast",),
+        server=("forecast", "series"),
         matches_checkpoint=_model_type_in("tinytimemixer"),
     ),
     Paradigm(

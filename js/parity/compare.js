@@ -4,22 +4,31 @@
 import { pixelValues } from "../src/image.js";
 import { pyStrip } from "../src/text.js";
 
-/** Artifacts compared, with their paradigm and precision. */
+/**
+ * Artifacts compared, with their paradigm. ``cell``: the artifact backs that row of the Python
+ * cross-runtime table (benchmarks/cross_runtime_parity.py; keyed ``paradigm/precision``, vision
+ * split into its image and text towers) — the tiny random models of the same architecture as the
+ * table's rows; the other cases are covered here (and in the Node tests) but not in that table.
+ */
 export const CASES = [
-  { name: "tiny-bert-dense", paradigm: "dense" },
-  { name: "tiny-bert-dense-fp16", paradigm: "dense" },
-  { name: "tiny-bert-dense-int8", paradigm: "dense" },
+  { name: "tiny-bert-dense", paradigm: "dense", cell: true },
+  { name: "tiny-bert-dense-fp16", paradigm: "dense", cell: true },
+  { name: "tiny-bert-dense-int8", paradigm: "dense", cell: true },
   { name: "tiny-bert-dense-prompts", paradigm: "dense" },
   { name: "tiny-bert-dense-cls", paradigm: "dense" },
   { name: "tiny-bert-dense-max", paradigm: "dense" },
   { name: "tiny-bert-dense-mean_sqrt_len", paradigm: "dense" },
   { name: "tiny-bert-dense-weightedmean", paradigm: "dense" },
   { name: "tiny-bert-dense-lasttoken", paradigm: "dense" },
-  { name: "all-minilm-l6-v2", paradigm: "dense", minilm: true },
-  { name: "tiny-colbert", paradigm: "multi_vector" },
-  { name: "tiny-splade", paradigm: "sparse" },
-  { name: "tiny-splade-logits", paradigm: "sparse" },
-  { name: "tiny-siglip", paradigm: "vision" },
+  { name: "all-minilm-l6-v2", paradigm: "dense", minilm: true, cell: true },
+  { name: "tiny-colbert", paradigm: "multi_vector", cell: true },
+  { name: "tiny-splade", paradigm: "sparse", cell: true },
+  { name: "tiny-splade-logits", paradigm: "sparse", cell: true },
+  { name: "tiny-siglip", paradigm: "vision", cell: true },
+  { name: "tiny-siglip-masked", paradigm: "vision" },
+  { name: "tiny-siglip-fp16", paradigm: "vision", cell: true },
+  { name: "tiny-siglip-int8", paradigm: "vision", cell: true },
+  { name: "tiny-siglip2", paradigm: "vision" },
   { name: "tiny-clip", paradigm: "vision" },
 ];
 
@@ -58,14 +67,21 @@ export async function compareCase(load, readExpected, readBytes, c) {
   let structure = true;
   /** @type {number | undefined} */
   let pixels;
+  /** @type {Record<string, number> | undefined} */
+  let parts;
   if (c.paradigm === "vision") {
-    tokens = true; // no text side here: the image tower only
     pixels = 0;
+    const images = [];
     for (const image of exp.images) {
       const px = { data: await readBytes(image.file), width: image.width, height: image.height };
       pixels = Math.max(pixels, maxAbsDiff(pixelValues(px, model.imageConfig).data, image.pixel_values));
-      diffs.push(maxAbsDiff(await model.encodeImages(px), image.embedding));
+      images.push(maxAbsDiff(await model.encodeImages(px), image.embedding));
     }
+    const text = await readExpected(`${c.name}.texts`);
+    const { inputIds, attentionMask } = await model.tokenize(text.texts);
+    tokens = JSON.stringify(inputIds) === JSON.stringify(text.input_ids) && JSON.stringify(attentionMask) === JSON.stringify(text.attention_mask);
+    parts = { images: Math.max(...images), texts: maxAbsDiff(await model.encodeTexts(text.texts), text.encode_texts) };
+    diffs.push(parts.images, parts.texts);
   } else if (c.paradigm === "dense") {
     tokens = JSON.stringify(model.tokenizer.encode(exp.prepared).ids) === JSON.stringify(exp.token_ids);
     diffs.push(maxAbsDiff(await model.encode(exp.texts), exp.encode));
@@ -94,7 +110,47 @@ export async function compareCase(load, readExpected, readBytes, c) {
     structure_equal: structure,
     max_abs_diff: Math.max(...diffs),
     ...(pixels === undefined ? {} : { pixel_values_max_abs_diff: pixels }),
+    ...(parts === undefined ? {} : { outputs: parts }),
+    cells: c.cell ? cellsOf(c, model.manifest.precision, Math.max(...diffs), parts) : {},
   };
+}
+
+/**
+ * The Python parity table's cells this case backs: ``paradigm/precision`` (vision:
+ * ``vision/<precision>/images`` and ``.../texts``; the real model: ``<model id>:dense/<precision>``).
+ * @param {{name: string, paradigm: string, minilm?: boolean}} c
+ * @param {string} precision
+ * @param {number} diff
+ * @param {Record<string, number> | undefined} parts
+ * @returns {Record<string, number>}
+ */
+function cellsOf(c, precision, diff, parts) {
+  const key = `${c.minilm ? `${c.name}:` : ""}${c.paradigm}/${precision}`;
+  if (!parts) return { [key]: diff };
+  return Object.fromEntries(Object.entries(parts).map(([part, d]) => [`${key}/${part}`, d]));
+}
+
+/**
+ * The Python table's ``--js`` cells of a Node and a browser run: per key, the largest difference of
+ * the cases that back it.
+ * @param {any[]} node
+ * @param {any[] | null} browser
+ * @returns {Record<string, Record<string, number | string>>}
+ */
+export function tableCells(node, browser) {
+  /** @type {Record<string, Record<string, number | string>>} */
+  const out = {};
+  for (const [column, rows] of /** @type {[string, any[] | null][]} */ ([["Node", node], ["browser WASM", browser]])) {
+    for (const r of rows ?? []) {
+      for (const [key, d] of Object.entries(/** @type {Record<string, number>} */ (r.cells))) {
+        out[key] ??= {};
+        const prev = out[key][column] ?? 0;
+        // ids that differ make the cell say so (and the parity run fail), whatever the vectors
+        out[key][column] = typeof prev === "string" || !r.tokens_equal || !r.structure_equal ? "ids differ" : Math.max(prev, d);
+      }
+    }
+  }
+  return out;
 }
 
 /**

@@ -1,12 +1,20 @@
 // The cross-runtime parity table of the JS package: every fixture artifact in Node (onnxruntime-node)
 // and in Chromium (onnxruntime-web WASM) against the Python runtime (onnxruntime), with the largest
 // absolute difference of any output. Fails (exit 1) when a cell is over its tolerance or token ids
-// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-4 (the graph computes in half precision); int8
+// differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-3, fp16's resolution (the graph computes in half
+// precision, and onnxruntime 1.30 here and 1.32 in Python run it with different CPU kernels: 1.7e-5
+// on the tiny BERT, 2.8e-4 on the tiny SigLIP); int8
 // 1e-5 in Node (the same native kernels as Python) and 5e-3 in the browser (onnxruntime-web's WASM
 // DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
 // optimisation level).
 //
+// Vision cases compare the image tower (from RGBA pixels) and the text tower (token ids and masks
+// identical, text vectors) of SigLIP (trained and masked text semantics), SigLIP2 and CLIP.
+//
 //   node parity/table.js [--json OUT] [--no-browser]
+//
+// --json OUT also holds "cells": the Node and browser WASM columns of the Python cross-runtime
+// table (python -m benchmarks.cross_runtime_parity --js OUT).
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +22,7 @@ import { build } from "esbuild";
 import { launch } from "../browser-test/chromium.js";
 import { serve } from "../browser-test/server.js";
 import { loadModel } from "../src/node.js";
-import { compareAll } from "./compare.js";
+import { compareAll, tableCells } from "./compare.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const jsRoot = path.resolve(here, "..");
@@ -22,8 +30,8 @@ const fixtures = process.env.TESSERA_JS_FIXTURES ?? path.join(jsRoot, "fixtures"
 const info = JSON.parse(readFileSync(path.join(fixtures, "fixtures.json"), "utf8"));
 const argv = process.argv.slice(2);
 const TOLERANCE = /** @type {Record<string, Record<string, number>>} */ ({
-  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-4 },
-  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-4 },
+  node: { fp32: 1e-5, int8: 1e-5, fp16: 1e-3 },
+  browser: { fp32: 1e-5, int8: 5e-3, fp16: 1e-3 },
 });
 
 const readExpected = async (/** @type {string} */ name) => JSON.parse(readFileSync(path.join(fixtures, "expected", `${name}.json`), "utf8"));
@@ -53,9 +61,10 @@ if (!argv.includes("--no-browser")) {
   }
 }
 
+const e = (/** @type {number} */ x) => x.toExponential(1);
 const fmt = (/** @type {any} */ r) =>
   r
-    ? `${r.max_abs_diff.toExponential(1)}${r.pixel_values_max_abs_diff === undefined ? "" : ` (pixel_values ${r.pixel_values_max_abs_diff.toExponential(1)})`}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
+    ? `${e(r.max_abs_diff)}${r.outputs ? ` (image ${e(r.outputs.images)}, text ${e(r.outputs.texts)}; pixel_values ${e(r.pixel_values_max_abs_diff)})` : ""}${r.tokens_equal && r.structure_equal ? "" : " (ids differ)"}`
     : "—";
 const lines = [
   "| artifact | paradigm | precision | token ids | Node (onnxruntime-node) | browser (onnxruntime-web WASM) |",
@@ -64,7 +73,8 @@ const lines = [
 ];
 console.log(lines.join("\n"));
 const jsonOut = argv.includes("--json") ? argv[argv.indexOf("--json") + 1] : null;
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, node, browser: web }, null, 2) + "\n");
+// "cells": the Node / browser WASM columns of benchmarks/cross_runtime_parity.py (its --js FILE)
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, cells: tableCells(node, web), node, browser: web }, null, 2) + "\n");
 const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[runtime][r.precision];
 const bad = [...node.filter((r) => !ok(r, "node")).map((r) => `${r.name} (Node)`), ...(web ?? []).filter((r) => !ok(r, "browser")).map((r) => `${r.name} (browser)`)];
 if (bad.length) {

@@ -1,5 +1,6 @@
 /**
- * Image towers (SigLIP, CLIP) from decoded RGBA pixels: the slow Hugging Face processors'
+ * Image–text models (SigLIP, SigLIP2, CLIP): the image tower from decoded RGBA pixels, and the text
+ * tower (tokenisation and scores in image-text.js). Image towers: the slow Hugging Face processors'
  * preprocessing as the Python runtime reproduces it (tessera_onnx/vision/transforms.py), then the
  * image graph and L2 normalisation.
  *
@@ -12,7 +13,9 @@
  */
 import { Artifact } from "./artifact.js";
 import { ArtifactError, InvalidInputError } from "./errors.js";
-import { l2Normalize } from "./ops.js";
+import { DualEncoderTokenizer, imageTextConfig, logitsFromCosine, scoreProbabilities, topKRows } from "./image-text.js";
+import { cosineSimilarity, l2Normalize } from "./ops.js";
+import { validateTexts } from "./text.js";
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
@@ -229,42 +232,75 @@ export function pixelValues(image, cfg) {
   return { data: out, height: outH, width: outW };
 }
 
-/** The image tower of an image–text artifact (paradigm ``vision``: SigLIP, SigLIP2, CLIP). */
+/**
+ * A list of vectors of width ``dim`` (one vector is a list of one), checked.
+ * @param {ArrayLike<number> | ArrayLike<number>[]} x
+ * @param {number} dim
+ * @param {string} what
+ * @returns {ArrayLike<number>[]}
+ */
+function asRows(x, dim, what) {
+  const rows = Array.isArray(x) && x.length && typeof x[0] !== "number" ? /** @type {ArrayLike<number>[]} */ (x) : [/** @type {ArrayLike<number>} */ (x)];
+  rows.forEach((r, i) => {
+    if (!r || r.length !== dim) throw new InvalidInputError(`${what}[${i}] has ${r?.length} values; embeddings of this model have ${dim}`);
+  });
+  return rows;
+}
+
+/**
+ * An image–text dual encoder artifact (paradigm ``vision``: SigLIP, SigLIP2, CLIP): the image
+ * tower from decoded pixels and the text tower from strings, with the model's own scores.
+ *
+ * The image graph's session is built on load; the text graph's session and the tokenizer on the
+ * first text call, so an image-only page never pays for the text tower (as in Python).
+ */
 export class TesseraImage {
   /**
    * @param {Artifact} artifact
-   * @param {any} session
+   * @param {any} session  the image graph's session
    * @param {import("./embedders.js").Runtime} runtime
+   * @param {{sessionOptions?: any, batchSize?: number}} [options]
    */
-  constructor(artifact, session, runtime) {
+  constructor(artifact, session, runtime, options = {}) {
     this.artifact = artifact;
     this.manifest = artifact.manifest;
     this.session = session;
     this.runtime = runtime;
-    this.config = { image_input: "pixel_values", image_output: "image_embeds", ...this.manifest.config.vision };
+    this.config = imageTextConfig(this.manifest.config.vision);
     this.imageConfig = this.manifest.config.image ?? {};
+    this.textConfig = { tokenizer_file: "tokenizer.json", max_length: 512, pad_token_id: 0, padding_side: "right", ...this.manifest.config.text };
+    this.batchSize = options.batchSize ?? 32;
+    this._sessionOptions = options.sessionOptions ?? {};
+    /** @type {Promise<{session: any, tokenizer: DualEncoderTokenizer}> | null} */
+    this._text = null;
   }
 
   /**
-   * Build the image tower of a vision artifact (its ``image_model_file`` graph, checksums verified).
+   * Build the image–text model of a vision artifact (its ``image_model_file`` graph now; every
+   * file's checksum verified).
    * @param {Artifact} artifact
    * @param {import("./embedders.js").Runtime} runtime
-   * @param {{sessionOptions?: any}} [options]
+   * @param {{sessionOptions?: any, batchSize?: number}} [options]
    */
   static async create(artifact, runtime, options = {}) {
     if (artifact.manifest.paradigm !== "vision" || !artifact.manifest.config.vision) {
       throw new ArtifactError(`${artifact.source.location} holds a ${JSON.stringify(artifact.manifest.paradigm)} model, not an image–text one`);
     }
-    const file = artifact.manifest.config.vision.image_model_file ?? "vision.onnx";
+    const file = imageTextConfig(artifact.manifest.config.vision).image_model_file;
     await artifact.verifyAll();
     const session = await runtime.createSession(artifact, options.sessionOptions ?? {}, file);
     artifact.release();
-    return new TesseraImage(artifact, session, runtime);
+    return new TesseraImage(artifact, session, runtime, options);
   }
 
   /** The model id recorded in the manifest. */
   get modelId() {
     return this.manifest.model_id;
+  }
+
+  /** Width of the image and text vectors. */
+  get dimension() {
+    return this.manifest.dim;
   }
 
   /**
@@ -286,5 +322,132 @@ export class TesseraImage {
       out.push(options.normalize === false ? vector : l2Normalize(vector));
     }
     return single ? out[0] : out;
+  }
+
+  /** The text graph's session and the tokenizer, built on first use. */
+  _textTower() {
+    this._text ??= (async () => {
+      const json = new TextDecoder().decode(await this.artifact.read(this.textConfig.tokenizer_file));
+      const tokenizer = new DualEncoderTokenizer(json, this.textConfig, this.config);
+      const session = await this.runtime.createSession(this.artifact, this._sessionOptions, this.config.text_model_file);
+      this.artifact.release();
+      return { session, tokenizer };
+    })();
+    this._text.catch(() => {
+      this._text = null; // a failed load is retried by the next call
+    });
+    return this._text;
+  }
+
+  /**
+   * ``input_ids`` and ``attention_mask`` (one row per text) exactly as the model's reference
+   * tokenizer and processor build them (SigLIP: padded to ``max_length``; CLIP: to the longest text).
+   * @param {string | string[]} texts
+   * @returns {Promise<{inputIds: number[][], attentionMask: number[][]}>}
+   */
+  async tokenize(texts) {
+    const [items] = validateTexts(texts);
+    const { tokenizer } = await this._textTower();
+    const { ids, mask, dims } = tokenizer.encode(items);
+    const rows = (/** @type {number[]} */ flat) => Array.from({ length: dims[0] }, (_, b) => flat.slice(b * dims[1], (b + 1) * dims[1]));
+    return { inputIds: rows(ids), attentionMask: rows(mask) };
+  }
+
+  /**
+   * Embed texts with the text tower: one ``Float32Array`` per text (one for a single string),
+   * L2-normalised unless ``normalize`` is false. ``batchSize`` texts go through the graph at once
+   * (default 32, as in Python; with CLIP's longest padding the batch decides the padded width).
+   * @param {string | string[]} texts
+   * @param {{normalize?: boolean, batchSize?: number}} [options]
+   */
+  async encodeTexts(texts, options = {}) {
+    const [items, single] = validateTexts(texts);
+    const size = options.batchSize ?? this.batchSize;
+    if (!Number.isInteger(size) || size < 1) throw new InvalidInputError(`batchSize must be a positive integer, got ${size}`);
+    const { session, tokenizer } = await this._textTower();
+    const { Tensor } = this.runtime.ort;
+    const out = [];
+    for (let start = 0; start < items.length; start += size) {
+      const batch = tokenizer.encode(items.slice(start, start + size));
+      const values = { input_ids: batch.ids, attention_mask: batch.mask };
+      /** @type {Record<string, any>} */
+      const feeds = {};
+      for (const name of this.config.text_inputs) {
+        feeds[name] = new Tensor("int64", BigInt64Array.from(values[/** @type {"input_ids" | "attention_mask"} */ (name)], BigInt), batch.dims);
+      }
+      const result = (await session.run(feeds, [this.config.text_output]))[this.config.text_output];
+      const dim = result.dims[1];
+      for (let b = 0; b < batch.dims[0]; b++) {
+        const vector = Float32Array.from(result.data.subarray(b * dim, (b + 1) * dim));
+        out.push(options.normalize === false ? vector : l2Normalize(vector));
+      }
+    }
+    return single ? out[0] : out;
+  }
+
+  /**
+   * Cosine similarity ``[a][b]`` between two sets of embeddings (image or text, any mix).
+   * @param {ArrayLike<number> | ArrayLike<number>[]} a
+   * @param {ArrayLike<number> | ArrayLike<number>[]} b
+   */
+  similarity(a, b) {
+    return cosineSimilarity(asRows(a, this.dimension, "a"), asRows(b, this.dimension, "b"));
+  }
+
+  /**
+   * The model's ``logits_per_image`` ``[images][texts]``: ``exp(logit_scale)·cos`` (+ ``logit_bias``
+   * for SigLIP), with the scale and bias the manifest recorded from the checkpoint.
+   * @param {ArrayLike<number> | ArrayLike<number>[]} imageEmbeddings
+   * @param {ArrayLike<number> | ArrayLike<number>[]} textEmbeddings
+   */
+  logits(imageEmbeddings, textEmbeddings) {
+    return logitsFromCosine(this.similarity(imageEmbeddings, textEmbeddings), this.config);
+  }
+
+  /**
+   * Per-pair sigmoid (SigLIP) or softmax over the texts (CLIP) of ``logits``.
+   * @param {number[][]} logits
+   */
+  probabilities(logits) {
+    return scoreProbabilities(logits, this.config.score);
+  }
+
+  /**
+   * Probability of each label for each image (``[labels]`` for one image, ``[images][labels]`` for
+   * many): labels put into ``template`` (default: the manifest's, "This is a photo of {}.") and
+   * scored with the model's own function.
+   * @param {Pixels | Pixels[]} images
+   * @param {string[]} labels
+   * @param {{template?: string}} [options]
+   */
+  async classify(images, labels, options = {}) {
+    if (!Array.isArray(labels) || !labels.length) throw new InvalidInputError("labels must be a non-empty array of strings");
+    validateTexts(labels);
+    const template = options.template ?? this.config.default_template;
+    if (typeof template !== "string" || !template.includes("{}")) {
+      throw new InvalidInputError(`template must be a string containing "{}", got ${JSON.stringify(template)}`);
+    }
+    const single = !Array.isArray(images);
+    const imageEmbeddings = await this.encodeImages(single ? [images] : images);
+    const textEmbeddings = await this.encodeTexts(labels.map((l) => template.replace("{}", l)));
+    const probs = this.probabilities(this.logits(imageEmbeddings, textEmbeddings));
+    return single ? probs[0] : probs;
+  }
+
+  /**
+   * Text → image search: per text, the ``topK`` indices into ``imageEmbeddings`` and their cosines.
+   * @param {string | string[]} texts
+   * @param {ArrayLike<number>[]} imageEmbeddings
+   * @param {number} [topK]
+   */
+  async searchImages(texts, imageEmbeddings, topK = 10) {
+    const queries = await this.encodeTexts(typeof texts === "string" ? [texts] : texts);
+    return topKRows(this.similarity(queries, imageEmbeddings), topK);
+  }
+
+  /** Release the onnxruntime sessions. */
+  async dispose() {
+    await this.session.release?.();
+    if (this._text) await (await this._text).session.release?.();
   }
 }

@@ -15,4 +15,5 @@ export { TextEmbedder, TesseraDense, TesseraMultiVector, TesseraSparse, createEm
 export { makeRuntime } from "./runtime.js";
 export { urlSource, fetchBytes } from "./sources.js";
 export { sha256Hex } from "./sha256.js";
-export { TesseraImage, pixelValues, resizeRGB, shortestEdgeSize } from "./image.js";
+export { TesseraImage, TesseraImage as TesseraImageText, pixelValues, resizeRGB, shortestEdgeSize } from "./image.js";
+export { DualEncoderTokenizer, SiglipCanonicalEncoder, siglipCanonicalize, imageTextConfig, logitsFromCosine, scoreProbabilities } from "./image-text.js";

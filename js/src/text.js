@@ -14,7 +14,7 @@ export const CHARS_PER_TOKEN = 16;
 const WHITESPACE_LOOKBACK = 256;
 
 // Python's str.isspace() characters (str.strip() removes these; JS trim() differs on \x1c-\x1f, \x85, \ufeff)
-const PY_SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+export const PY_SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
 const PY_SPACE_SET = new Set(PY_SPACE);
 
 /**
@@ -155,10 +155,30 @@ export class TextTokenizer {
     const overflow = tokens.length > room;
     if (overflow) tokens = tokens.slice(0, room);
     const processed = tok.post_processor ? tok.post_processor(tokens, null, true).tokens : tokens;
-    const ids = processed.map(
-      (/** @type {string} */ t) => tok.added_tokens_map.get(t)?.id ?? tok.model.tokens_to_ids.get(t) ?? tok.model.unk_token_id,
-    );
-    return { ids, overflow };
+    return { ids: this._toIds(processed), overflow };
+  }
+
+  /**
+   * Ids of token strings (added tokens first, unknown ones as the model's unk id).
+   * @param {string[]} tokens
+   * @returns {number[]}
+   */
+  _toIds(tokens) {
+    /** @type {any} */
+    const tok = this._tok;
+    return tokens.map((t) => tok.added_tokens_map.get(t)?.id ?? tok.model.tokens_to_ids.get(t) ?? tok.model.unk_token_id);
+  }
+
+  /**
+   * Token ids of ``text`` without special tokens and without truncation (Python's
+   * ``encode(text, add_special_tokens=False)`` on a tokenizer with truncation off).
+   * @param {string} text
+   * @returns {number[]}
+   */
+  idsWithoutSpecials(text) {
+    /** @type {any} */
+    const tok = this._tok;
+    return this._toIds(tok.encode_text(sanitizeText(text)) ?? []);
   }
 
   /**

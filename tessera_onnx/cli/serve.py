@@ -139,7 +139,8 @@ def serve_command(
 ) -> None:
     """Serve ARTIFACTS (directories or ids, optionally NAME=PATH) over HTTP.
 
-    OpenAI-compatible POST /v1/embeddings (texts, and images for image-text models) and GET
+    OpenAI-compatible POST /v1/embeddings (texts; images for image-text models; time series,
+    "modality": "series", for time-series models) and GET
     /v1/models; text-embeddings-inference routes /embed, /embed_sparse, /embed_all,
     /similarity, /rerank; /pages/embed, /pages/queries, /pages/search (ColPali family);
     /forecast; /health; /metrics. SIGTERM drains: admitted requests finish, new ones get 503.

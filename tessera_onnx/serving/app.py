@@ -5,7 +5,8 @@ Routes (``create_app(engine)``; ``tessera serve`` runs it under uvicorn):
 - ``POST /v1/embeddings``, ``GET /v1/models``, ``GET /v1/models/{id}``: OpenAI's API (errors in
   OpenAI's envelope ``{"error": {"message", "type", "param", "code"}}``).
   ``/v1/embeddings`` also takes images for image–text models (data URL / base64 items,
-  ``modality``; :mod:`tessera_onnx.serving.media`).
+  ``modality``; :mod:`tessera_onnx.serving.media`) and time series for time-series models
+  (``"modality": "series"``; :mod:`tessera_onnx.serving.series`).
 - ``POST /embed`` (dense), ``/embed_sparse`` (SPLADE), ``/embed_all`` (ColBERT token vectors),
   ``/similarity``, ``/rerank``: text-embeddings-inference's shapes (errors as
   ``{"error", "error_type"}``); the extra field ``model`` picks a model when several are served.
@@ -341,7 +342,9 @@ def create_app(
     async def openai_embeddings(request: fastapi.Request) -> Response:
         async def work(body: Any) -> tuple[str, Any]:
             req = protocol.parse_embeddings_request(body)
-            if req.items is not None:
+            if req.series is not None:
+                result = await engine.embed_series(req.model, req.series, freq=req.freq)
+            elif req.items is not None:
                 result = await engine.embed_items(req.model, req.items, dimension=req.dimensions)
             else:
                 texts = await engine.decode_tokens(req.model, req.inputs) if req.token_input else req.inputs

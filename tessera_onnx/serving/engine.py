@@ -35,6 +35,7 @@ from .offers import offers
 from .pool import ModelConfig, ModelPool, ModelSlot
 from .protocol import clip
 from .rerank import CROSS_ENCODER, cross_encoder_rerank
+from .series import parse_series_list
 
 __all__ = ["Engine", "EngineLimits", "EmbedResult", "SyncEngine", "ModelConfig"]
 
@@ -297,10 +298,9 @@ class Engine:
             return list(embedder.encode(items, batch_size=size, is_query=key[1]))
         if kind == "forecast":
             _, horizon, freq, _channels = key
-            pred = embedder.forecast(
-                [np.asarray(s, dtype=np.float32) for s in items], horizon=horizon, freq=freq
-            )
-            return [np.asarray(p) for p in pred]
+            return [np.asarray(p) for p in embedder.forecast(list(items), horizon=horizon, freq=freq)]
+        if kind == "series":
+            return list(embedder.encode(list(items), freq=key[1]))
         raise InvalidInputError(f"unknown operation {kind!r}")
 
     async def _tokenize(self, slot: ModelSlot, texts: list[str], truncate: bool) -> list[int]:
@@ -609,45 +609,69 @@ class Engine:
     async def forecast(
         self, model: str, series: Sequence[Any], *, horizon: int | None = None, freq: Any = None
     ) -> EmbedResult:
-        """Forecasts of a time-series model: one ``[H]`` (1-D input) or ``[H, C]`` array per series."""
-        async with self._admitted():
-            return await self._forecast(model, series, horizon, freq)
+        """Forecasts of a time-series model: one ``[H]`` (1-D input) or ``[H, C]`` array per series.
 
-    async def _forecast(
-        self, model: str, series: Sequence[Any], horizon: int | None, freq: Any
-    ) -> EmbedResult:
+        ``series``: a list of series, each a list of numbers ``[L]`` or of ``[C]`` rows ``[L, C]``
+        (``None`` marks a missing step; see :mod:`tessera_onnx.serving.series`).
+        """
         slot = self._slot(model, "forecast", "forecast")
-        if not isinstance(series, (list, tuple)) or not series:
-            raise InvalidInputError("series must be a non-empty list of series (each a list of numbers)")
-        self._check_count(len(series))
-        arrays = []
-        for i, s in enumerate(series):
-            try:
-                a = np.asarray(s, dtype=np.float32)
-            except (TypeError, ValueError) as exc:
-                raise InvalidInputError(f"series[{i}] is not numeric: {exc}") from exc
-            if a.ndim not in (1, 2) or a.shape[0] == 0:
-                raise InvalidInputError(
-                    f"series[{i}] must be 1-D [L] or 2-D [L, C] and non-empty, got {a.shape}"
-                )
-            arrays.append(a)
-        embedder = await self.pool.ensure_loaded(model)
+        async with self._admitted():
+            arrays, _ = parse_series_list(series, "series")
+            preds, _ = await self._submit_series(slot, ("forecast", horizon, freq), arrays)
+        out = [p[:, 0] if a.ndim == 1 and p.ndim == 2 else p for a, p in zip(arrays, preds, strict=True)]
+        return EmbedResult(out, [])
+
+    async def embed_series(self, model: str, series: Any, *, freq: Any = None) -> EmbedResult:
+        """Series embeddings ``(n, d)`` float32 (``(d,)`` for one flat series) of a time-series
+        model: :meth:`TesseraTimeSeries.encode` of each series (mean-pooled backbone
+        states, not normalised). ``series`` as in :meth:`forecast`, or one flat list of numbers.
+        ``tokens``: the time steps the model read of each series (at most its context length)."""
+        slot = self._slot(model, "series", "series input")
+        async with self._admitted():
+            arrays, single = parse_series_list(series, "input")
+            rows, steps = await self._submit_series(slot, ("series", freq), arrays)
+        data = np.stack(rows).astype(np.float32, copy=False)
+        return EmbedResult(data[0] if single else data, steps)
+
+    async def _submit_series(
+        self, slot: ModelSlot, key: tuple, arrays: list[np.ndarray]
+    ) -> tuple[list[Any], list[int]]:
+        """Queue parsed series under ``key + (channels,)`` (a batch holds one channel count) and
+        return one result per series, in order, and the time steps the model reads of each.
+
+        Checked here, before batching, so that one bad series fails only its own request: the
+        count, the model's fixed channel count, and that every channel has a value inside the
+        context window."""
+        self._check_count(len(arrays))
+        embedder = await self.pool.ensure_loaded(slot.name)
         ctx = int(embedder.context_length)
-        out: list[Any] = [None] * len(arrays)
+        fixed = embedder.config.num_input_channels
         groups: dict[tuple, list[int]] = {}
         for i, a in enumerate(arrays):
             channels = 1 if a.ndim == 1 else a.shape[1]
-            groups.setdefault(("forecast", horizon, freq, channels), []).append(i)
+            if fixed is not None and channels != fixed:
+                raise InvalidInputError(
+                    f"series {i} has {channels} channel(s); model {slot.name!r} mixes channels and needs "
+                    f"exactly {fixed} per step: send [L, {fixed}] rows"
+                )
+            window = a[-ctx:].reshape(min(ctx, a.shape[0]), channels)
+            empty = np.flatnonzero(~np.isfinite(window).any(axis=0))
+            if empty.size:
+                raise InvalidInputError(
+                    f"series {i}, channel {int(empty[0])} has no values in its last {ctx} steps (all "
+                    "null): drop it or fill the gap"
+                )
+            groups.setdefault((*key, channels), []).append(i)
+        steps = [min(ctx, a.shape[0]) for a in arrays]
         futures = {
-            key: self._submit(
-                slot, key, [arrays[i] for i in idx], [min(ctx, arrays[i].shape[0]) for i in idx]
-            )
-            for key, idx in groups.items()
+            k: self._submit(slot, k, [arrays[i] for i in idx], [steps[i] for i in idx])
+            for k, idx in groups.items()
         }
-        for key, fut in futures.items():
-            for i, pred in zip(groups[key], await fut, strict=True):
-                out[i] = pred[:, 0] if arrays[i].ndim == 1 and pred.ndim == 2 else pred
-        return EmbedResult(out, [])
+        out: list[Any] = [None] * len(arrays)
+        for k, fut in futures.items():
+            for i, result in zip(groups[k], await fut, strict=True):
+                out[i] = result
+        return out, steps
 
     async def decode_tokens(self, model: str, ids: Sequence[Sequence[int]]) -> list[str]:
         """Token-id lists (the model's own vocabulary) back to text, for token-array inputs."""
@@ -689,6 +713,7 @@ class SyncEngine:
         "embed_multi_vector",
         "rerank",
         "forecast",
+        "embed_series",
         "load",
         "unload",
         "decode_tokens",

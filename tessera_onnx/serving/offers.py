@@ -1,7 +1,8 @@
 """What the server offers for each paradigm: the ``server`` field of the paradigm table.
 
 Route groups (``docs/serving.md`` lists the routes of each): ``embeddings`` (OpenAI
-``/v1/embeddings``), ``images`` (image items in ``/v1/embeddings``), ``embed`` (TEI ``/embed``),
+``/v1/embeddings``), ``images`` (image items in ``/v1/embeddings``), ``series`` (time series in
+``/v1/embeddings`` with ``"modality": "series"``), ``embed`` (TEI ``/embed``),
 ``embed_sparse``, ``embed_all``, ``rerank``, ``forecast``, ``pages`` (``/pages/embed``,
 ``/pages/queries``) and ``page_search`` (``/pages/search``).
 """

@@ -116,6 +116,8 @@ class EmbeddingsRequest:
     encoding_format: str
     dimensions: int | None
     items: list[tuple[str, Any]] | None = None  # text/image items (multimodal input), else None
+    series: Any = None  # the raw ``input`` with ``"modality": "series"`` (the engine parses it), else None
+    freq: str | None = None  # sampling frequency of the series (time-series models with a frequency token)
 
 
 def parse_embeddings_request(body: Any, default_model: str | None = None) -> EmbeddingsRequest:
@@ -126,10 +128,12 @@ def parse_embeddings_request(body: Any, default_model: str | None = None) -> Emb
     from .media import MODALITIES, is_multimodal, parse_items
 
     modality = field(body, "modality", str, "text")
-    if modality not in MODALITIES:
-        raise InvalidInputError(f"'modality' must be one of {list(MODALITIES)}, got {clip(modality)}")
-    items = None
-    if is_multimodal(body["input"], modality):
+    if modality not in (*MODALITIES, "series"):
+        raise InvalidInputError(f"'modality' must be one of {[*MODALITIES, 'series']}, got {clip(modality)}")
+    items = series = None
+    if modality == "series":
+        series, inputs, tokens = body["input"], [], False
+    elif is_multimodal(body["input"], modality):
         items = parse_items(body["input"], modality)
         inputs, tokens = [], False
     else:
@@ -140,7 +144,10 @@ def parse_embeddings_request(body: Any, default_model: str | None = None) -> Emb
     dims = field(body, "dimensions", int)
     if dims is not None and dims < 1:
         raise InvalidInputError(f"'dimensions' must be a positive integer, got {dims}")
-    return EmbeddingsRequest(model, inputs, tokens, fmt, dims, items)
+    if series is not None and dims is not None:
+        raise InvalidInputError("'dimensions' is not offered for series embeddings: leave it out")
+    freq = field(body, "freq", str)
+    return EmbeddingsRequest(model, inputs, tokens, fmt, dims, items, series, freq)
 
 
 def float32_base64(vector: np.ndarray) -> str:

@@ -65,6 +65,13 @@ class TextEmbedder(TesseraModel):
       load; ``False`` skips the check.
     - ``cache`` / ``download``: where ids are looked up, and whether a missing one may be
       downloaded (see :func:`tessera_onnx.locate.resolve_artifact`).
+    - ``small_batch_threads`` (opt-in, default None: off): a second onnxruntime session of the
+      same graph with this many intra-op threads, used for every batch of *one* text of at most
+      ``small_batch_tokens`` tokens (default 64) - a single search query, say, which is a chain
+      of small operators where waking other threads costs more than they save. Both sessions
+      give the same vectors (1e-6). Cost: the second session holds its own copy of the weights
+      (their size again in RSS, plus onnxruntime's pre-packed copy) and its creation time; CPU
+      with onnxruntime only (ignored on other providers and backends).
     """
 
     paradigm: ClassVar[str] = ""
@@ -75,8 +82,13 @@ class TextEmbedder(TesseraModel):
         *,
         max_length: int | None = None,
         batch_size: int | None = None,
+        small_batch_threads: int | None = None,
+        small_batch_tokens: int = 64,
         **options: Any,
     ) -> None:
+        if small_batch_threads is not None:
+            check_positive_int(small_batch_threads, "small_batch_threads")
+        check_positive_int(small_batch_tokens, "small_batch_tokens")
         super().__init__(model, **options)
         fix_mmap_threshold()  # per-batch blocks must not fragment the heap as texts stream (see _malloc)
         manifest = self.manifest
@@ -99,6 +111,15 @@ class TextEmbedder(TesseraModel):
 
         self._session = self._verified((manifest.model_file, self.text_config.tokenizer_file), build)
         assert self.provider is not None
+        self.small_batch_threads, self.small_batch_tokens = small_batch_threads, int(small_batch_tokens)
+        self._small_session: Any = None
+        if (
+            small_batch_threads is not None
+            and small_batch_threads != self._session_options["threads"]
+            and self.provider == "CPUExecutionProvider"
+            and self._session_options["backend"] == "onnxruntime"
+        ):
+            self._small_session = self._create_session(manifest.model_file, threads=small_batch_threads)
         self.batch_size = size if size is not None else default_batch_size(self.provider)
         self._input_dtypes = self._read_inputs()
 
@@ -129,7 +150,10 @@ class TextEmbedder(TesseraModel):
     def _run(
         self, output: str, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None
     ) -> np.ndarray:
-        """Run the graph on one padded batch; ``types`` feeds ``token_type_ids`` (zeros when None)."""
+        """Run the graph on one padded batch; ``types`` feeds ``token_type_ids`` (zeros when None).
+
+        A batch of one text of at most ``small_batch_tokens`` runs on the ``small_batch_threads``
+        session when there is one."""
         feed: dict[str, np.ndarray] = {}
         for name, dtype in self._input_dtypes.items():
             if name == "input_ids":
@@ -142,7 +166,10 @@ class TextEmbedder(TesseraModel):
                 )
             else:  # position_ids
                 feed[name] = np.broadcast_to(np.arange(ids.shape[1], dtype=dtype), ids.shape).copy()
-        return self._session.run([output], feed)[0]
+        small = (
+            self._small_session is not None and ids.shape[0] == 1 and ids.shape[1] <= self.small_batch_tokens
+        )
+        return (self._small_session if small else self._session).run([output], feed)[0]
 
     # ------------------------------------------------------------------ text handling
 
@@ -257,6 +284,8 @@ class TextEmbedder(TesseraModel):
         return {
             "max_length": self.max_length,
             "batch_size": self.batch_size,
+            "small_batch_threads": self.small_batch_threads if self._small_session is not None else None,
+            "small_batch_tokens": self.small_batch_tokens,
             "inputs": list(self._input_dtypes),
             "outputs": [o.name for o in self._session.get_outputs()],
         }

@@ -14,17 +14,40 @@ def test_parity_table_one_command(tiny_bert_dense_artifact, tmp_path):
     from benchmarks.cross_runtime_parity import main
     from tessera_onnx.artifact import read_manifest
 
+    model_id = read_manifest(tiny_bert_dense_artifact).model_id
     js = tmp_path / "js.json"
-    js.write_text(json.dumps({"dense/fp32": {"Node": 2e-7}}))
+    # an --artifact row takes the cells keyed by its model id; "dense/fp32" belongs to the tiny rows
+    cells = {f"{model_id}:dense/fp32": {"Node": 2e-7}, "dense/fp32": {"Node": 9e-7}}
+    js.write_text(json.dumps({"tolerance": {}, "cells": cells, "node": [], "browser": None}))
     out, rows = tmp_path / "table.md", tmp_path / "rows.json"
     # --paradigms with no names: only the given artifact (the full run builds every tiny paradigm)
     args = ["--paradigms", "--artifact", str(tiny_bert_dense_artifact), "--js", str(js)]
     assert main([*args, "--out", str(out), "--json", str(rows)]) == 0
-    model_id = read_manifest(tiny_bert_dense_artifact).model_id
     assert f"| {model_id} | dense | fp32 |" in out.read_text() and "2.0e-07 | not run |" in out.read_text()
     (row,) = json.loads(rows.read_text())
     assert row["onnxruntime Python"] <= 1e-5
     assert isinstance(row["OpenVINO"], str) or row["OpenVINO"] <= 1e-5  # "cannot run: ..." without OpenVINO
+
+
+def test_parity_table_splits_vision_into_its_two_towers():
+    from benchmarks.cross_runtime_parity import render
+
+    row = {
+        "model": "tiny-vision",
+        "paradigm": "vision",
+        "precision": "fp32",
+        "tiny": True,
+        "onnxruntime Python": 3e-7,
+        "OpenVINO": 4e-7,
+        "outputs": {
+            "onnxruntime Python": {"images": 1e-7, "texts": 3e-7},
+            "OpenVINO": {"images": 4e-7, "texts": 2e-7},
+        },
+    }
+    js = {"vision/fp32/texts": {"Node": 5e-8, "browser WASM": 6e-8}}
+    table = render([row], js)
+    assert "| tiny-vision | SigLIP image tower | fp32 | 1.0e-07 | 4.0e-07 | not run | not run |" in table
+    assert "| tiny-vision | SigLIP text tower | fp32 | 3.0e-07 | 2.0e-07 | 5.0e-08 | 6.0e-08 |" in table
 
 
 @pytest.mark.slow  # six fresh processes

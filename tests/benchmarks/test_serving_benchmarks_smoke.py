@@ -89,3 +89,5 @@ def test_serve_soak_quick(tmp_path, minilm_artifact):
     assert res["slow_clients"]["normal_failed"] == 0 and res["healthy_after"] is True
     assert res["unexpected_codes"] == {} and res["soak"]["sent"] > 0
     assert len(res["rss_series_mb"]) >= 2 and res["rss"]["first_mb"] > 50
+    # the mix covers every served paradigm through the tiny committed artifacts
+    assert {"minilm", "splade", "colbert", "ttm"} <= set(res["models"])

@@ -30,8 +30,10 @@ BOUNDS = {
     # fp16: onnxruntime's CPU kernels and OpenVINO (f32 compute on f16 weights) round differently
     "fp16": {"onnxruntime Python": 3e-3, "OpenVINO": 3e-3},
     # int8: the onnxruntime variant is another quantisation (the calibrated split profile), held to the
-    # same cosine floor at export; OpenVINO runs the same integer arithmetic as onnxruntime
-    "int8": {"onnxruntime Python": 0.25, "OpenVINO": 1e-4},
+    # same cosine floor at export. OpenVINO runs the same integer graph; it matched onnxruntime to
+    # 1.2e-7 on an avx2-only CPU, but on an AVX-512 VNNI CPU the ColBERT query vectors measured 3.2e-3
+    # (its documents 1.2e-7): the bound is the one the browser's WASM int8 kernels are held to.
+    "int8": {"onnxruntime Python": 0.25, "OpenVINO": 5e-3},
 }
 PAGES_INT8_OPENVINO = 1e-2  # the quantised token-embedding Gather of the language graph
 

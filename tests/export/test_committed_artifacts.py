@@ -111,9 +111,41 @@ def _comparable(value):
     return value
 
 
+# Measured export errors (``parity*`` blocks) are float noise of the CPU that ran the export: the
+# onnxruntime fused kernels differ in the last bits between AVX2 and AVX-512 hosts (1.19e-6 vs
+# 1.22e-6 max diff seen for the same graph). They must agree within this, everything else exactly.
+PARITY_FIGURE_TOLERANCE = 1e-5
+
+
+def _same_setting(a, b, measured: bool = False) -> bool:
+    """``a`` equals ``b``; floats inside a ``parity*`` block within ``PARITY_FIGURE_TOLERANCE``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(
+            _same_setting(a[k], b[k], measured or str(k).startswith("parity")) for k in a
+        )
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_setting(x, y, measured) for x, y in zip(a, b, strict=True))
+    if measured and isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= PARITY_FIGURE_TOLERANCE
+    return a == b
+
+
+def _first_difference(a, b, path: str = "") -> str:
+    """Where ``a`` and ``b`` first differ (for the assertion message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b or not _same_setting(a[k], b[k], str(k).startswith("parity")):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
+    return f"{path or 'value'}: {a!r} != {b!r}"
+
+
 def _same_file(a: Path, b: Path) -> bool:
     if a.suffix == ".json":
         return json.loads(a.read_text(encoding="utf-8")) == json.loads(b.read_text(encoding="utf-8"))
+    if a.suffix == ".npy":
+        # Trained arrays (the Poincaré embeddings) carry the training CPU's float rounding.
+        x, y = np.load(a), np.load(b)
+        return x.shape == y.shape and x.dtype == y.dtype and bool(np.allclose(x, y, atol=ATOL, rtol=0))
     return a.read_bytes() == b.read_bytes()
 
 
@@ -134,7 +166,8 @@ def test_regenerated_artifact_matches_the_committed_one(name, workdir):
 
     old, new = read_manifest(committed), read_manifest(fresh)
     for field in MANIFEST_FIELDS:
-        assert _comparable(getattr(new, field)) == _comparable(getattr(old, field)), field
+        a, b = _comparable(getattr(new, field)), _comparable(getattr(old, field))
+        assert _same_setting(a, b), f"{field}: {_first_difference(a, b)}"
     assert set(new.files) == set(old.files)
     for file in new.files:
         if not file.endswith((".onnx", ".onnx.data")):
