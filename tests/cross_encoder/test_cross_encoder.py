@@ -31,17 +31,10 @@ PAIRS = [(QUERY, d) for d in DOCS] + [("", "empty first text"), (DOCS[1], DOCS[1
 
 
 def _build(export_cache, arch: str, labels: int, **kwargs):
-    from tiny_cross_encoders import write_tiny_cross_encoder
+    from tiny_cross_encoders import build_cross_encoder
 
     pytest.importorskip("torch")
-    name = f"ce-{arch}-{labels}" + "".join(f"-{k}" for k in sorted(kwargs))
-    ckpt = export_cache.get(
-        name + "-ckpt", lambda out: write_tiny_cross_encoder(arch, out, num_labels=labels, **kwargs)
-    )
-    from tessera_export import build_artifact
-
-    art = export_cache.get(name, lambda out: build_artifact(ckpt, out, model_id=name))
-    return ckpt, art
+    return build_cross_encoder(export_cache, arch, labels, **kwargs)
 
 
 @pytest.fixture(

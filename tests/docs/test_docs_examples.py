@@ -284,10 +284,12 @@ def test_cli_reference_is_generated_from_the_commands() -> None:
 def test_export_help_states_the_default_int8_profile() -> None:
     from click.testing import CliRunner
     from tessera_export.cli import main
+    from tessera_export.pages import DEFAULT_PAGES_INT8_PROFILE
     from tessera_export.precision import DEFAULT_INT8_PROFILE
 
-    out = CliRunner().invoke(main, ["build", "--help"], terminal_width=400).output
-    assert f"default {DEFAULT_INT8_PROFILE}" in " ".join(out.split())
+    out = " ".join(CliRunner().invoke(main, ["build", "--help"], terminal_width=400).output.split())
+    assert f"default {DEFAULT_INT8_PROFILE}" in out
+    assert f"page models: dynamic or blockwise (default {DEFAULT_PAGES_INT8_PROFILE})" in out
 
 
 # ----------------------------------------------------------------------------- the site

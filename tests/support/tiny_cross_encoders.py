@@ -8,6 +8,7 @@ activation and prompts), so tests compare against sentence-transformers' own out
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tiny_models import SEED, _config, build_tokenizer
@@ -21,10 +22,14 @@ def write_tiny_cross_encoder(
     max_length: int = 128,
     prompts: dict[str, str] | None = None,
     default_prompt_name: str | None = None,
+    activation_fn: str | None = None,
     initializer_range: float = 0.2,
     seed: int = SEED,
 ) -> Path:
-    """Write a tiny ``arch`` cross-encoder with ``num_labels`` labels into ``out_dir`` and return it."""
+    """Write a tiny ``arch`` cross-encoder with ``num_labels`` labels into ``out_dir`` and return it.
+
+    ``activation_fn``: a ``torch.nn`` class name (``"Tanh"``) saved as the model's activation.
+    """
     import torch
     from sentence_transformers import CrossEncoder
     from transformers import AutoModelForSequenceClassification
@@ -47,8 +52,37 @@ def write_tiny_cross_encoder(
                 p.add_(0.05 * torch.randn(p.shape, generator=gen))
     model.eval().save_pretrained(raw)
     tok.save_pretrained(raw)
+    if arch == "bert":
+        # name BERT's tokenizer class, as real BERT rerankers do: transformers 5 gives a generic
+        # PreTrainedTokenizerFast no token_type_ids (sentence-transformers 6 then scores every pair
+        # with segment 0), transformers 4 gives them; with the class named both give them
+        tc_path = raw / "tokenizer_config.json"
+        tc = json.loads(tc_path.read_text())
+        tc["tokenizer_class"] = "BertTokenizer"
+        tc_path.write_text(json.dumps(tc, indent=2))
+    act = getattr(torch.nn, activation_fn)() if activation_fn else None
     ce = CrossEncoder(
-        str(raw), max_length=max_length, prompts=prompts, default_prompt_name=default_prompt_name
+        str(raw),
+        max_length=max_length,
+        prompts=prompts,
+        default_prompt_name=default_prompt_name,
+        activation_fn=act,
     )
     ce.save(str(out))
     return out
+
+
+def build_cross_encoder(export_cache, arch: str, labels: int, **kwargs) -> tuple[Path, Path]:
+    """(checkpoint, fp32 artifact) of a tiny cross-encoder, cached in the session's ``export_cache``.
+
+    ``kwargs`` go to :func:`write_tiny_cross_encoder`; the cache name holds the arch, the label
+    count and the keyword names, so every test that asks for the same model shares one export.
+    """
+    from tessera_export import build_artifact
+
+    name = f"ce-{arch}-{labels}" + "".join(f"-{k}" for k in sorted(kwargs))
+    ckpt = export_cache.get(
+        name + "-ckpt", lambda out: write_tiny_cross_encoder(arch, out, num_labels=labels, **kwargs)
+    )
+    art = export_cache.get(name, lambda out: build_artifact(ckpt, out, model_id=name))
+    return ckpt, art
