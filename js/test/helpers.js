@@ -7,6 +7,13 @@ import { fileURLToPath } from "node:url";
 export const FIXTURES = process.env.TESSERA_JS_FIXTURES ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 /** Vectors must match Python's within this (max absolute difference). */
 export const TOL = 1e-5;
+/**
+ * The bound per artifact precision in Node, those of the parity table (parity/table.js). fp16 graphs
+ * compute in half precision and onnxruntime-node 1.30 and Python's onnxruntime 1.32 run them with
+ * different CPU kernels: 7.5e-6 apart on the tiny BERT, 2.1e-4 on all-MiniLM-L6-v2 (was 1e-4 before
+ * the real model's fp16 fixture); fp32 and int8 (same batches, integer MatMul) stay under 1e-5.
+ */
+export const PRECISION_TOL = /** @type {Record<string, number>} */ ({ fp32: TOL, int8: TOL, fp16: 1e-3 });
 
 if (!existsSync(path.join(FIXTURES, "fixtures.json"))) {
   throw new Error(`no fixtures in ${FIXTURES}: run \`.venv/bin/python scripts/js_fixtures.py\` first`);

