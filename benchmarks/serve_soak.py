@@ -208,16 +208,20 @@ async def open_loop(url: str, mix: list[tuple[str, dict]], rate: float, duration
 
         tasks = []
         t = start
-        while t - start < duration:
+        behind = 0
+        while t - start < duration and time.perf_counter() - start < duration:
             t += rng.expovariate(rate)
             delay = t - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # always yield: a client that falls behind its schedule must still run the requests it
+            # has started (without this the loop only creates tasks and none of them ever runs)
+            await asyncio.sleep(max(0.0, delay))
+            behind += delay < 0
             tasks.append(asyncio.ensure_future(one(*mix[rng.randrange(len(mix))])))
         await asyncio.gather(*tasks)
     stop.set()
     sampler.join()
-    return {"offered_rps": rate, "sent": len(tasks), "codes": {str(k): v for k, v in codes.items()},
+    return {"offered_rps": rate, "sent": len(tasks), "sent_rps": len(tasks) / duration,
+            "sent_late": behind, "codes": {str(k): v for k, v in codes.items()},
             "p50_ms": 1000 * _pct(lat, 50) if lat else None, "p99_ms": 1000 * _pct(lat, 99) if lat else None,
             "rss_mb": rss}  # fmt: skip
 
