@@ -48,16 +48,10 @@ pytestmark = [
     ),
 ]
 ATOL = RTOL = 1e-5
-QUERY = "What is the capital of France?"
-DOCS = [
-    "Paris is the capital and largest city of France.",
-    "Berlin had a population of 3,520,031 in 2019. " * 30,  # truncated (longest_first)
-    "  leading and trailing spaces are kept  ",
-    "Zürich, São Paulo and Kraków — naïve café façades.",
-    "",
-    "The quick brown fox jumps over the lazy dog.",
-]
-PAIRS = [[QUERY, d] for d in DOCS] + [["", "empty first text"], [DOCS[1], DOCS[1]]]
+from cross_encoder_cases import DOCS, QUERY  # noqa: E402
+from cross_encoder_cases import PAIRS as _PAIRS  # noqa: E402
+
+PAIRS = [list(p) for p in _PAIRS]
 PROMPTS = {"prompts": {"query": "query: ", "web": "web search: "}, "default_prompt_name": "query"}
 # name -> (arch, labels, writer keywords)
 MODELS = {
