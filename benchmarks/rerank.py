@@ -371,6 +371,8 @@ def main() -> None:
                 res["int8_exports"][name] = {
                     "default_profile": name == DEFAULT_INT8_PROFILE,
                     **{k: m.parity[k] for k in ("min_correlation", "min_kendall_tau")},
+                    # the canonical model.onnx is the portable int8 graph; the profile is in the variant
+                    "variants": {v: dict(info.get("parity", {})) for v, info in (m.variants or {}).items()},
                 }
             except Exception as exc:  # a profile that misses the export floor is reported, not fatal
                 res["int8_exports"][name] = {"error": str(exc)[:300]}

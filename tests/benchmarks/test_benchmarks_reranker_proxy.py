@@ -33,21 +33,22 @@ def test_proxy_builder_toy_size_learns(tmp_path):
         cloze_queries=24,
         generated_queries=8,
         distractors=40,
-        steps=80,
+        steps=120,
         batch_size=8,
         max_length=64,
-        lr=1e-3,
-        head_lr=5e-2,
+        lr=2e-3,
+        head_lr=2e-2,
     )
     ckpt, shape, info = build_distilled_checkpoint(
         settings=settings, student=str(tmp_path / "student-hf"), cache=tmp_path / "cache", log=lambda m: None
     )
     assert shape["hidden_size"] == 32 and info["train_pairs"] > 100 and info["held_out_pairs"] > 0
     assert info["teacher_logit"]["a"] > 0
-    # the fine-tune must reduce the error on the training pairs: to under 60 % of where it started
-    # (measured: ~25 -> ~13; an untrained or diverging model stays at or above the start)
-    assert info["train_mse_after"] < 0.6 * info["train_mse_before"], info
-    assert info["loss_last_20"] < info["loss_first_20"]
+    # the fine-tune must reduce the error on (a fixed sample of) the training pairs to under 70 % of
+    # the loaded model's (measured 24.9 -> 13.1; starting the classifier bias at the mean target
+    # alone gives ~22.8), and the per-step loss must fall by 20 % (measured 22.9 -> 15.0)
+    assert info["train_mse_after"] < 0.7 * info["train_mse_before"], info
+    assert info["loss_last_20"] < 0.8 * info["loss_first_20"], info
     assert len(info["losses"]) == settings.steps
     # a sentence-transformers CrossEncoder directory, found in the cache the second time
     from sentence_transformers import CrossEncoder
