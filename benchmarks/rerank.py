@@ -225,6 +225,16 @@ def int8_quality(fp32_scores: list, int8_scores: list) -> dict:
 
     stats = [kendall_and_top10(ref, got) for ref, got in zip(fp32_scores, int8_scores, strict=True)]
     taus = [t for t, _ in stats]
+    # how far int8 moves a score, against how close fp32's top-11 scores sit (a swap needs the former
+    # to exceed the latter): per query, the largest |int8 - fp32| and the smallest gap between
+    # consecutive scores of fp32's top 11 (the order inside the top-10 and its boundary)
+    moved = [
+        float(np.max(np.abs(np.subtract(got, ref))))
+        for ref, got in zip(fp32_scores, int8_scores, strict=True)
+    ]
+    gaps = [
+        float(np.min(-np.diff(np.sort(np.asarray(ref, dtype=np.float64))[::-1][:11]))) for ref in fp32_scores
+    ]
     share_tau = float(np.mean([t >= 0.98 for t in taus]))
     share_top = float(np.mean([same for _, same in stats]))
     return {
@@ -235,6 +245,9 @@ def int8_quality(fp32_scores: list, int8_scores: list) -> dict:
         "share_tau_ge_0.98": share_tau,
         "share_identical_top10": share_top,
         "meets_target": bool(min(taus) >= 0.98 and share_top >= 0.95),
+        "max_abs_diff_median": float(np.median(moved)),
+        "fp32_top11_min_gap_median": float(np.median(gaps)),
+        "fp32_score_std_median": float(np.median([np.std(ref) for ref in fp32_scores])),
     }
 
 
