@@ -221,7 +221,7 @@ async def _open_loop_client(
                 error_kinds[f"{code} ({conn})"] += 1
                 if len(errors) < MAX_ERRORS_KEPT:
                     errors.append({"t_s": round(time.time() - start, 3), "route": route, "type": code,
-                                   "message": str(exc), "cause": repr(exc.__cause__ or exc.__context__),
+                                   "message": str(exc), "cause": _chain(exc),
                                    "connection": conn})  # fmt: skip
             codes[code] += 1
             if code == 200:
@@ -243,6 +243,15 @@ async def _open_loop_client(
         await asyncio.gather(*tasks)
     return {"sent": len(tasks), "late": behind, "codes": dict(codes), "lat": lat, "errors": errors,
             "error_kinds": dict(error_kinds)}  # fmt: skip
+
+
+def _chain(exc: BaseException) -> str:
+    """The exception's causes, innermost last (httpx -> httpcore -> anyio/OS error)."""
+    out, cur = [], exc.__cause__ or exc.__context__
+    while cur is not None and len(out) < 5:
+        out.append(repr(cur))
+        cur = cur.__cause__ or cur.__context__
+    return " <- ".join(out)
 
 
 def _client_proc(args: tuple, ready: Any, go: Any, out: Any) -> None:
