@@ -114,7 +114,9 @@ def weight_bytes(model: Any) -> dict[str, Any]:
             gathered.update(node.input[2:5])
     total, count, excluded = 0, 0, {}
     for init in graph.initializer:
-        size = int(np.prod(init.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        size = (
+            int(np.prod(init.dims, dtype=np.int64)) * helper.tensor_dtype_to_np_dtype(init.data_type).itemsize
+        )
         if init.name in gathered:
             excluded[init.name] = size
         else:
@@ -125,7 +127,6 @@ def weight_bytes(model: Any) -> dict[str, Any]:
 
 def _reduce_session(threads: int) -> Any:
     """An onnxruntime session of one ``ReduceSum`` over axis 1 of a ``[rows, n]`` float32 tensor."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -188,7 +189,11 @@ def read_bandwidth(nbytes: int, threads: int, runs: int = 7) -> dict[str, Any]:
             np_wall, np_busy = _timed(lambda: list(pool.map(np.sum, chunks)), runs)
         out["numpy_gb_s"], out["numpy_busy_cores"] = size / np_wall / 1e9, np_busy
         if np_busy > busy:
-            out.update(method=f"numpy sum of {threads} chunks on a thread pool", gb_s=out["numpy_gb_s"], busy_cores=np_busy)
+            out.update(
+                method=f"numpy sum of {threads} chunks on a thread pool",
+                gb_s=out["numpy_gb_s"],
+                busy_cores=np_busy,
+            )
         else:  # neither kept the threads busy: other processes hold the cores
             out["method"] += " (neither it nor numpy chunks kept the threads busy: a loaded machine?)"
     return out

@@ -121,7 +121,13 @@ def floor(
     """
     import os
 
-    from benchmarks.floor import fair_share_cores, fair_share_ratio, last_level_cache, read_bandwidth, weight_bytes
+    from benchmarks.floor import (
+        fair_share_cores,
+        fair_share_ratio,
+        last_level_cache,
+        read_bandwidth,
+        weight_bytes,
+    )
 
     graph = runtime_graph(artifact)
     weights = weight_bytes(graph)
@@ -394,7 +400,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         artifact, plain, queries[:20], passages[:8], args.threads, rounds=min(args.rounds, 3)
     )
     peak = max(r["gflops_median"] for spin in (True, False) for r in ort_gemm(args.threads, spin=spin))
-    config = json.loads((src / "config.json").read_text())
+    config = json.loads((setup_peers.minilm_source_dir() / "config.json").read_text())
     for kind in ("query", "passage"):
         part = parts[kind]
         flops = [encoder_flops(config, t)["total"] for t in part.pop("tokens")]
@@ -614,7 +620,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="only the per-call breakdown and the floor section, in this process (no fastembed, no load phase)",
     )
-    ap.add_argument("--out", type=Path, default=RESULTS / "latency.json", help="'' to skip writing")
+    ap.add_argument("--out", default=str(RESULTS / "latency.json"), help="'' to skip writing")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_queries, args.rounds = min(args.n_queries, 10), min(args.rounds, 2)

@@ -251,7 +251,9 @@ def openvino_models(arts: dict[str, Path], enabled: bool | None, threads: int, m
         import openvino
     except ImportError as exc:
         if enabled:
-            raise SystemExit(f"--openvino: openvino is not importable ({exc}); pip install 'tessera-onnx[openvino]'")
+            raise SystemExit(
+                f"--openvino: openvino is not importable ({exc}); pip install 'tessera-onnx[openvino]'"
+            ) from None
         return {"skipped": f"openvino is not importable ({exc})"}
     out: dict = {"version": openvino.__version__, "models": {}}
     for name, path in arts.items():
@@ -450,7 +452,10 @@ def main() -> None:
             if name.startswith(OV):  # against the same artifact on onnxruntime
                 same = name[len(OV) :]
                 res["quality"][f"{name}_vs_onnxruntime_{same}_max_abs_diff"] = float(
-                    max(np.abs(np.asarray(a) - b).max() for a, b in zip(scores[name], scores[same], strict=True))
+                    max(
+                        np.abs(np.asarray(a) - b).max()
+                        for a, b in zip(scores[name], scores[same], strict=True)
+                    )
                 )
         if n_long_queries:
             docs = passages[:n_long]

@@ -102,7 +102,7 @@ def test_weight_bytes_leaves_out_gathered_tables(tmp_path):
 
 
 def test_weight_bytes_embed_layer_normalization():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     tables = {"word": (50, 8), "pos": (20, 8), "seg": (2, 8), "gamma": (8,), "beta": (8,)}
@@ -131,9 +131,7 @@ def test_floor_section_end_to_end(tmp_path):
     onnx.save_model(model, str(tmp_path / "model.onnx"))
     from benchmarks.latency import floor, floor_markdown
 
-    parts = {
-        kind: {"median_ms": {"tokenise": 0.1, "pool": 0.05}} for kind in ("query", "passage")
-    }
+    parts = {kind: {"median_ms": {"tokenise": 0.1, "pool": 0.05}} for kind in ("query", "passage")}
     res = floor(tmp_path, 2, parts, {"query": 2.0, "passage": 20.0}, load=2, dram_bytes=8 << 20)
     assert res["graph"] == "model.onnx" and res["weight_bytes"] == 16 * 32 * 4 + 32 * 2 + 8
     assert set(res["read_bandwidth_dram"]) == {"1", "2"}
