@@ -21,6 +21,12 @@ new default can be picked from one run.
 Then, in this process, where one tessera call's time goes, per text: tokenisation, padding/feeds,
 ``InferenceSession.run``, pooling + normalisation, and the whole ``encode`` call; and the session
 run at batch 1 against the fp32 GEMM peak measured now (useful FLOPs of that text / run time).
+Then the floor (``benchmarks/floor.py``): the bytes of weights the graph reads per call (embedding
+tables left out: a call reads only its tokens' rows) against the last-level cache, the read
+bandwidth measured at 1 and ``--threads`` threads (a DRAM-sized tensor and a weights-sized one read
+again and again), floor ms = weight bytes / bandwidth + tokenise + pool, its fraction of
+fastembed's p50 (target 0.8), and the lowest load / idle ratio CPU fair share allows at ``--load``
+(target 1.2). ``--floor-only`` runs the breakdown and the floor alone, in-process.
 Writes ``benchmarks/results/latency.json`` (+ ``.md``) with the CPU and the load average.
 """
 
