@@ -191,7 +191,13 @@ def _slow_connections(port: int, n: int) -> list[socket.socket]:
 
 
 async def _open_loop_client(
-    url: str, mix: list[tuple[str, dict]], rate: float, duration: float, seed: int, expiry: float, start: float
+    url: str,
+    mix: list[tuple[str, dict]],
+    rate: float,
+    duration: float,
+    seed: int,
+    expiry: float,
+    start: float,
 ) -> dict:
     """One process's share of the open loop: Poisson arrivals at ``rate``/s for ``duration`` s from
     ``start`` (a ``time.time()``); answers, latencies of the 200s, and every client error."""
@@ -279,7 +285,9 @@ def open_loop(
     ctx = mp.get_context("spawn")
     ready, go, out = ctx.Queue(), ctx.Queue(), ctx.Queue()
     workers = [
-        ctx.Process(target=_client_proc, args=((url, mix, rate / procs, duration, 11 + i, expiry), ready, go, out))
+        ctx.Process(
+            target=_client_proc, args=((url, mix, rate / procs, duration, 11 + i, expiry), ready, go, out)
+        )
         for i in range(procs)
     ]
     for w in workers:
@@ -374,7 +382,10 @@ def main(argv: list[str] | None = None) -> int:
         help="clients drop connections idle this long (s); keep it below the server's keep-alive",
     )
     ap.add_argument(
-        "--keep-alive-timeout", type=float, default=None, help="the server's keep_alive_timeout_s (default: its own)"
+        "--keep-alive-timeout",
+        type=float,
+        default=None,
+        help="the server's keep_alive_timeout_s (default: its own)",
     )
     ap.add_argument("--quick", action="store_true", help="a few seconds per phase (smoke test)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "serve_soak.json")
@@ -397,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     mix = request_mix(models)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tessera-soak-") as tmp:
-        server = start_server(models, args.threads, Path(tmp), {"keep_alive_timeout": args.keep_alive_timeout})
+        server = start_server(
+            models, args.threads, Path(tmp), {"keep_alive_timeout": args.keep_alive_timeout}
+        )
         try:
             exp = args.keepalive_expiry
             base = asyncio.run(closed(server.url, mix[:5], args.clients, args.slow_duration, exp))

@@ -182,7 +182,9 @@ def _read_response(s: socket.socket, timeout: float = 30) -> bytes:
         assert chunk, f"the server closed the connection instead of answering: {data[:200]!r}"
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")))
+    length = int(
+        next(ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length"))
+    )
     while len(body) < length:
         body += s.recv(65536)
     return head + b"\r\n\r\n" + body
