@@ -21,6 +21,12 @@ new default can be picked from one run.
 Then, in this process, where one tessera call's time goes, per text: tokenisation, padding/feeds,
 ``InferenceSession.run``, pooling + normalisation, and the whole ``encode`` call; and the session
 run at batch 1 against the fp32 GEMM peak measured now (useful FLOPs of that text / run time).
+Then the floor (``benchmarks/floor.py``): the bytes of weights the graph reads per call (embedding
+tables left out: a call reads only its tokens' rows) against the last-level cache, the read
+bandwidth measured at 1 and ``--threads`` threads (a DRAM-sized tensor and a weights-sized one read
+again and again), floor ms = weight bytes / bandwidth + tokenise + pool, its fraction of
+fastembed's p50 (target 0.8), and the lowest load / idle ratio CPU fair share allows at ``--load``
+(target 1.2). ``--floor-only`` runs the breakdown and the floor alone, in-process.
 Writes ``benchmarks/results/latency.json`` (+ ``.md``) with the CPU and the load average.
 """
 
@@ -97,6 +103,85 @@ def breakdown(artifact: Path, queries: list[str], passages: list[str], threads: 
     return res
 
 
+def runtime_graph(artifact: Path) -> Path:
+    """The graph the runtime loads by default: the onnxruntime variant when the artifact has one."""
+    return artifact / ("model.ort.onnx" if (artifact / "model.ort.onnx").is_file() else "model.onnx")
+
+
+def floor(
+    artifact: Path,
+    threads: int,
+    parts: dict[str, Any],
+    fastembed_p50: dict[str, float] | None,
+    load: int,
+    dram_bytes: int = 512 << 20,
+) -> dict[str, Any]:
+    """The memory-bandwidth floor of one call and the fair-share bound at load (``benchmarks/floor.py``).
+
+    floor ms = (bytes of the weights the graph reads per call) / (read bandwidth of a tensor of that
+    size, read again and again, at ``threads``) + the measured tokenise and pool + normalise medians
+    of ``parts`` (:func:`breakdown`); with fastembed's p50 it is also given as a fraction of it,
+    next to the 0.8 target. The fair-share rows give, for 1 and ``threads`` threads beside ``load``
+    busy loops on this machine's cores, the lowest load / idle ratio a compute-bound call can have
+    and the one a call bound by the measured read bandwidth can have, next to the 1.2 target.
+    """
+    import os
+
+    from benchmarks.floor import (
+        fair_share_cores,
+        fair_share_ratio,
+        last_level_cache,
+        read_bandwidth,
+        weight_bytes,
+    )
+
+    graph = runtime_graph(artifact)
+    weights = weight_bytes(graph)
+    counts = sorted({1, threads})
+    dram = {t: read_bandwidth(dram_bytes, t, runs=5) for t in counts}
+    repeated = {t: read_bandwidth(weights["bytes"], t, runs=15) for t in counts}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    kinds: dict[str, Any] = {}
+    for kind, part in parts.items():
+        md = part["median_ms"]
+        host = md["tokenise"] + md["pool"]
+        row = {
+            "tokenise_plus_pool_ms": host,
+            "floor_ms": weights["bytes"] / (repeated[threads]["gb_s"] * 1e9) * 1e3 + host,
+            "floor_ms_at_dram_bandwidth": weights["bytes"] / (dram[threads]["gb_s"] * 1e9) * 1e3 + host,
+        }
+        if fastembed_p50:
+            row["floor_fraction_of_fastembed_p50"] = row["floor_ms"] / fastembed_p50[kind]
+        kinds[kind] = row
+    speed = {t: r["gb_s"] for t, r in repeated.items()}
+    return {
+        "graph": graph.name,
+        "weight_bytes": weights["bytes"],
+        "weight_initializers": weights["initializers"],
+        "excluded_embedding_tables_bytes": weights["excluded"],
+        "last_level_cache": last_level_cache(),
+        "read_bandwidth_dram": {str(t): r for t, r in dram.items()},
+        "read_bandwidth_weights_size_repeated": {str(t): r for t, r in repeated.items()},
+        "by_kind": kinds,
+        "target": TARGET,
+        "fair_share": {
+            "k": load,
+            "c": cores,
+            "formula": "load/idle >= S(min(t,c)) / S(t*min(1, c/(k+t))); compute-bound S(n) = n*S(1): "
+            "min(t,c)*(k+t)/(c*t), = (k+t)/c for t <= c < k+t",
+            "by_threads": {
+                str(t): {
+                    "cores_at_load": fair_share_cores(load, cores, t),
+                    "compute_bound_ratio": fair_share_ratio(load, cores, t),
+                    "bandwidth_bound_ratio": fair_share_ratio(load, cores, t, speed),
+                }
+                for t in counts
+            },
+            "target": LOAD_TARGET,
+        },
+    }
+
+
 def session_settings(
     artifact: Path, plain: Path, queries: list[str], passages: list[str], threads: int, rounds: int
 ) -> dict[str, Any]:
@@ -118,8 +203,7 @@ def session_settings(
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(str(plain / "model.onnx"), so, providers=["CPUExecutionProvider"])
 
-    # the graph the runtime loads by default: the onnxruntime variant when the artifact has one
-    model = str(artifact / ("model.ort.onnx" if (artifact / "model.ort.onnx").is_file() else "model.onnx"))
+    model = str(runtime_graph(artifact))
     sessions = {
         FASTEMBED_SETTINGS: plain_session(spin=True),
         "fastembed's file, threads sleep": plain_session(spin=False),
@@ -211,6 +295,48 @@ def rounds(
     return p50
 
 
+def texts(n_queries: int, work: Path) -> tuple[Path, list[str], list[str]]:
+    """The benchmark corpus written to ``work/corpus.json``: (that file, ``n_queries`` queries, half as many passages)."""
+    corpus = build_corpus(
+        n_queries * 4,
+        query_fraction=0.5,
+        seed=1,
+        tokenizer_json=str(setup_peers.minilm_source_dir() / "tokenizer.json"),
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    corpus_file = work / "corpus.json"
+    corpus_file.write_text(json.dumps(corpus))
+    pairs = list(zip(corpus["texts"], corpus["kinds"], strict=True))
+    queries = [t for t, k in pairs if k == "query"][:n_queries]
+    passages = [t for t, k in pairs if k == "passage"][: n_queries // 2]
+    return corpus_file, queries, passages
+
+
+def run_floor_only(args: argparse.Namespace) -> dict[str, Any]:
+    """``--floor-only``: the breakdown and the floor section alone, in this process (no workers, no fastembed)."""
+    load_start = load_average()
+    if args.artifact:
+        artifact = Path(args.artifact)
+    else:
+        built, note = setup_peers.tessera_artifact("fp32")
+        if built is None:
+            raise SystemExit(f"the tessera fp32 artifact could not be built: {note}")
+        artifact = built
+    _, queries, passages = texts(args.n_queries, setup_peers.CACHE / "latency")
+    parts = breakdown(artifact, queries, passages, args.threads)
+    for part in parts.values():
+        part.pop("tokens"), part.pop("session_run_ms")
+    command = "python -m benchmarks.latency --floor-only" + (" --quick" if args.quick else "")
+    return {
+        **run_header("latency", command, args.threads, load_start),
+        "floor_only": True,
+        "texts": {"query": len(queries), "passage": len(passages)},
+        "load": args.load,
+        "tessera_breakdown": parts,
+        "floor": floor(artifact, args.threads, parts, None, args.load, args.dram_mb << 20),
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.gemm import encoder_flops, ort_gemm
 
@@ -229,20 +355,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     contenders.append(dataclasses.replace(ours, name=SLEEP, options={"spin": False}, result={}))
     contenders.append(dataclasses.replace(ours, name=CALL, options={"spin": "call"}, result={}))
     contenders.append(dataclasses.replace(ours, name=SMALL1, options={"small_batch_threads": 1}, result={}))
-    src = setup_peers.minilm_source_dir()
-    corpus = build_corpus(
-        args.n_queries * 4, query_fraction=0.5, seed=1, tokenizer_json=str(src / "tokenizer.json")
-    )
     work = setup_peers.CACHE / "latency"
-    work.mkdir(parents=True, exist_ok=True)
-    corpus_file = work / "corpus.json"
-    corpus_file.write_text(json.dumps(corpus))
-    queries = [t for t, k in zip(corpus["texts"], corpus["kinds"], strict=True) if k == "query"][
-        : args.n_queries
-    ]
-    passages = [t for t, k in zip(corpus["texts"], corpus["kinds"], strict=True) if k == "passage"][
-        : args.n_queries // 2
-    ]
+    corpus_file, queries, passages = texts(args.n_queries, work)
     servers = {c.name: peers.Server(c, corpus_file, args.threads, work / f"{c.name}.log") for c in contenders}
     try:
         p50 = rounds(servers, queries, passages, args.rounds, "idle")
@@ -280,11 +394,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     artifact = Path(next(c.model_dir for c in contenders if c.name == "tessera fp32"))
     parts = breakdown(artifact, queries, passages, args.threads)
     plain = Path(next(c.model_dir for c in contenders if c.name == "fastembed"))
+    floor_res = floor(
+        artifact,
+        args.threads,
+        parts,
+        {k: idle_med["fastembed"][k] for k in ("query", "passage")},
+        args.load,
+        args.dram_mb << 20,
+    )
     settings = session_settings(
         artifact, plain, queries[:20], passages[:8], args.threads, rounds=min(args.rounds, 3)
     )
     peak = max(r["gflops_median"] for spin in (True, False) for r in ort_gemm(args.threads, spin=spin))
-    config = json.loads((src / "config.json").read_text())
+    config = json.loads((setup_peers.minilm_source_dir() / "config.json").read_text())
     for kind in ("query", "passage"):
         part = parts[kind]
         flops = [encoder_flops(config, t)["total"] for t in part.pop("tokens")]
@@ -318,14 +440,103 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "met": {k: v <= TARGET for k, v in ratios.items()},
         "fp32_gemm_peak_gflops": peak,
         "tessera_breakdown": parts,
+        "floor": floor_res,
         "session_settings": settings,
         "versions": {n: s.hello.get("info", {}).get("versions") for n, s in servers.items()},
     }
 
 
+def breakdown_markdown(parts: dict[str, Any]) -> list[str]:
+    """The "where one tessera call goes" table."""
+    lines = [
+        "",
+        "Where one tessera call goes (median ms, in-process):",
+        "",
+        "| text | tokens | tokenise | feeds | session run | pool + normalise | whole encode | overhead "
+        "(encode - run) | run at % of fp32 GEMM peak |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, part in parts.items():
+        md = part["median_ms"]
+        share = part.get("session_run_fraction_of_fp32_gemm_peak")
+        lines.append(
+            f"| {kind} | {part['median_tokens']:.0f} | {md['tokenise']:.3f} | {md['feeds']:.3f} | "
+            f"{md['session_run']:.2f} | {md['pool']:.3f} | {md['encode']:.2f} | {md['overhead']:.2f} | "
+            f"{'not measured' if share is None else f'{share * 100:.0f}%'} |"
+        )
+    return lines
+
+
+def floor_markdown(f: dict[str, Any]) -> list[str]:
+    """The floor section: weight bytes, read bandwidths, floor ms per text kind, fair-share bound."""
+    llc = f["last_level_cache"]
+    cache = f"L{llc['level']} {llc['bytes'] / 2**20:.0f} MiB" if llc["bytes"] else "last-level cache unknown"
+    excluded = ", ".join(f"`{n}` {b / 1e6:.2f} MB" for n, b in f["excluded_embedding_tables_bytes"].items())
+    lines = [
+        "",
+        f"Floor: `{f['graph']}` reads {f['weight_bytes'] / 1e6:.1f} MB of weights per call "
+        f"({f['weight_initializers']} initializers; {cache}). Left out: the embedding tables, of which a call "
+        f"reads only its tokens' and positions' rows ({excluded or 'none'}).",
+        "",
+        "| read | threads | method | GB/s | busy cores (CPU s / wall s) |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key in (
+        ("DRAM (large tensor)", "read_bandwidth_dram"),
+        ("weights-sized tensor, read again and again", "read_bandwidth_weights_size_repeated"),
+    ):
+        for t, r in f[key].items():
+            lines.append(
+                f"| {label}, {r['bytes'] / 1e6:.0f} MB | {t} | {r['method']} | {r['gb_s']:.1f} | {r['busy_cores']:.2f} |"
+            )
+    lines += [
+        "",
+        "floor ms = weight bytes / (weights-sized read bandwidth at the benchmark's threads) + tokenise + "
+        "pool/normalise (measured above):",
+        "",
+        f"| text | tokenise + pool ms | floor ms | floor ms at DRAM bandwidth | floor / fastembed p50 | target <= {f['target']}x |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, row in f["by_kind"].items():
+        frac = row.get("floor_fraction_of_fastembed_p50")
+        lines.append(
+            f"| {kind} | {row['tokenise_plus_pool_ms']:.3f} | {row['floor_ms']:.2f} | "
+            f"{row['floor_ms_at_dram_bandwidth']:.2f} | {'not run' if frac is None else f'{frac:.2f}x'} | "
+            f"{'not run' if frac is None else ('yes' if frac <= f['target'] else '**no**')} |"
+        )
+    fs = f["fair_share"]
+    lines += [
+        "",
+        f"Fair-share bound at load {fs['k']} on {fs['c']} cores (Linux CFS: each of the k + t runnable threads "
+        "gets min(1, c/(k+t)) of a core, so a call of t threads gets at most t·min(1, c/(k+t)) cores where idle "
+        "it had min(t, c)). With S(n) the call's speed on n cores, load/idle >= S(min(t, c)) / "
+        "S(t·min(1, c/(k+t))); compute-bound (S(n) = n·S(1)) that is min(t, c)·(k+t)/(c·t), i.e. (k+t)/c for "
+        "t <= c < k+t; bandwidth-bound, S = the weights-sized read bandwidth measured at 1 and t threads "
+        "(linear in between):",
+        "",
+        f"| threads t | cores at load | lowest load/idle, compute-bound | lowest load/idle, bandwidth-bound | "
+        f"target <= {fs['target']}x |",
+        "|---|---|---|---|---|",
+    ]
+    for t, row in fs["by_threads"].items():
+        lines.append(
+            f"| {t} | {row['cores_at_load']:.2f} | {row['compute_bound_ratio']:.2f}x | "
+            f"{row['bandwidth_bound_ratio']:.2f}x | {'attainable' if row['compute_bound_ratio'] <= fs['target'] else 'not if compute-bound'} |"
+        )
+    return lines
+
+
 def markdown(res: dict[str, Any]) -> str:
     """Tables of the latency result."""
     m, la = res["machine"], res["load_average"]
+    if res.get("floor_only"):
+        lines = [
+            f"CPU: {m['model']} ({m['cores']} cores; {', '.join(m['simd_flags'])}); {res['threads']} threads; "
+            f"load average {la['start'][0]:.2f} -> {la['end'][0]:.2f}; {res['date']}; floor only "
+            f"({res['texts']['query']} queries + {res['texts']['passage']} passages, in-process; no fastembed).",
+        ]
+        lines += breakdown_markdown(res["tessera_breakdown"]) + floor_markdown(res["floor"])
+        return "\n".join(lines) + "\n"
     lines = [
         f"CPU: {m['model']} ({m['cores']} cores; {', '.join(m['simd_flags'])}); {res['threads']} threads; load "
         f"average {la['start'][0]:.2f} -> {la['end'][0]:.2f}; {res['date']}; {res['rounds']} interleaved rounds of "
@@ -381,21 +592,9 @@ def markdown(res: dict[str, Any]) -> str:
                 f"{p['ratio_idle_vs_fastembed']:.2f}x | {p['load_vs_own_idle']:.2f}x | "
                 f"{'yes' if q['met'] and p['met'] else 'no'} |"
             )
-    lines += [
-        "",
-        "Where one tessera call goes (median ms, in-process):",
-        "",
-        "| text | tokens | tokenise | feeds | session run | pool + normalise | whole encode | overhead "
-        "(encode - run) | run at % of fp32 GEMM peak |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for kind, part in res["tessera_breakdown"].items():
-        md = part["median_ms"]
-        lines.append(
-            f"| {kind} | {part['median_tokens']:.0f} | {md['tokenise']:.3f} | {md['feeds']:.3f} | "
-            f"{md['session_run']:.2f} | {md['pool']:.3f} | {md['encode']:.2f} | {md['overhead']:.2f} | "
-            f"{part['session_run_fraction_of_fp32_gemm_peak'] * 100:.0f}% |"
-        )
+    lines += breakdown_markdown(res["tessera_breakdown"])
+    if "floor" in res:
+        lines += floor_markdown(res["floor"])
     lines += [
         "",
         "`InferenceSession.run` alone under each session setting (in-process, same token ids, settings "
@@ -421,11 +620,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--artifact", default=None, help="tessera fp32 artifact (default: built by setup_peers)")
     ap.add_argument("--load", type=int, default=2, help="busy-looping processes in the loaded phase")
     ap.add_argument("--quick", action="store_true", help="2 rounds of 10 queries + 5 passages")
-    ap.add_argument("--out", type=Path, default=RESULTS / "latency.json", help="'' to skip writing")
+    ap.add_argument("--dram-mb", type=int, default=512, help="MiB of the tensor the DRAM read bandwidth sums")
+    ap.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="only the per-call breakdown and the floor section, in this process (no fastembed, no load phase)",
+    )
+    ap.add_argument("--out", default=str(RESULTS / "latency.json"), help="'' to skip writing")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_queries, args.rounds = min(args.n_queries, 10), min(args.rounds, 2)
-    res = run(args)
+    res = run_floor_only(args) if args.floor_only else run(args)
     md = markdown(res)
     save_result(res, md, args.out)
     return res

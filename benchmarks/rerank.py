@@ -22,6 +22,13 @@ benchmark corpus (``benchmarks/corpus.py``; real passages, generated queries):
   fp32 graph, the artifact's canonical ``model.onnx``, as a custom local model, with the same
   truncation limit); int8's speed-up over fp32 (target ≥ 1.6×), useful GFLOP/s and its share of
   this CPU's fp32 GEMM peak (``benchmarks/gemm.py``).
+- **OpenVINO** (``--openvino``, the default when ``openvino`` is importable; recorded as skipped
+  otherwise or with ``--no-openvino``): every artifact again as ``Tessera(path, backend="openvino")``,
+  contenders ``openvino fp32`` / ``openvino int8-<profile>``, in the same quality and speed passes:
+  max abs score diff to the same artifact on onnxruntime, int8 τ / top-10 against tessera fp32,
+  seconds on 1 × 100 and 1 × 1,000, and for fp32 the useful GFLOP/s and share of the GEMM peak.
+  OpenVINO runs an artifact's canonical graph: at int8 that is the dynamically quantised graph,
+  not the ``split`` variant onnxruntime runs, so their int8 scores differ by more than fp32's.
 
 ``--body minilm`` puts the trained all-MiniLM-L6-v2 encoder (same shape) under the random head:
 a trained network's activation ranges, as int8 meets them in a real reranker, and scores spread by
@@ -251,6 +258,59 @@ def int8_quality(fp32_scores: list, int8_scores: list) -> dict:
     }
 
 
+OV = "openvino "  # prefix of the OpenVINO contenders: "openvino fp32", "openvino int8-split"
+
+
+def openvino_models(arts: dict[str, Path], enabled: bool | None, threads: int, models: dict) -> dict:
+    """Open every artifact on tessera's OpenVINO backend too, adding ``"openvino <name>"`` to ``models``.
+
+    ``enabled`` None: when openvino is importable. Returns what ran and why the rest did not: OpenVINO
+    runs an artifact's canonical graph (never an onnxruntime variant), so at int8 it runs the canonical
+    dynamically quantised graph where onnxruntime runs the artifact's ``int8_profile`` variant.
+    """
+    from tessera_onnx import Tessera
+
+    if enabled is False:
+        return {"skipped": "--no-openvino"}
+    try:
+        import openvino
+    except ImportError as exc:
+        if enabled:
+            raise SystemExit(
+                f"--openvino: openvino is not importable ({exc}); pip install 'tessera-onnx[openvino]'"
+            ) from None
+        return {"skipped": f"openvino is not importable ({exc})"}
+    out: dict = {"version": openvino.__version__, "models": {}}
+    for name, path in arts.items():
+        try:
+            model = Tessera(path, backend="openvino", threads=threads)
+        except Exception as exc:  # e.g. a graph with onnxruntime-only operators: recorded, not fatal
+            out["models"][name] = {"skipped": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            continue
+        models[OV + name] = model
+        graph = "canonical model.onnx" + (" (dynamic int8 quantisation)" if "int8" in name else "")
+        out["models"][name] = {"provider": model.provider, "graph": graph}
+    return out
+
+
+def speed_derived(row: dict, flops: float, peak: float | None) -> dict:
+    """Per timing row: each int8 contender's speed-up over fp32 on its own backend, and the useful
+    GFLOP/s and share of the fp32 GEMM peak of each fp32 contender (onnxruntime: ``fp32``, keys
+    ``useful_gflops_fp32`` / ``share_of_fp32_gemm_peak``; OpenVINO: suffix ``_openvino_fp32``)."""
+    out: dict = {}
+    for name in [k for k in row if "int8-" in k]:
+        base = OV + "fp32" if name.startswith(OV) else "fp32"
+        if base in row:
+            out[f"{name}_speedup_vs_{base}"] = row[base] / row[name]
+    for name, suffix in (("fp32", "fp32"), (OV + "fp32", "openvino_fp32")):
+        if name in row:
+            gflops = flops / row[name] / 1e9
+            out[f"useful_gflops_{suffix}"] = gflops
+            key = "share_of_fp32_gemm_peak" + ("" if name == "fp32" else "_openvino_fp32")
+            out[key] = gflops / peak if peak else None
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="real")
@@ -292,6 +352,12 @@ def main() -> None:
         "--quality-only",
         action="store_true",
         help="quality figures only: no fastembed, no 1 x --passages run, no GEMM peak (speed is not reported)",
+    )
+    ap.add_argument(
+        "--openvino",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run every artifact on tessera's OpenVINO backend (default: when openvino is importable)",
     )
     ap.add_argument("--out", default="benchmarks/results/rerank.json")
     args = ap.parse_args()
@@ -392,6 +458,8 @@ def main() -> None:
             step(f"export int8-{name}")
         st = CrossEncoder(str(ckpt), device="cpu")
         models = {name: Tessera(path, threads=args.threads) for name, path in arts.items()}
+        res["openvino"] = openvino_models(arts, args.openvino, args.threads, models)
+        step("openvino compile")
         first = passages[:n_quality]
 
         def run_st(q, docs):
@@ -423,7 +491,16 @@ def main() -> None:
             ),
         }
         for name in [n for n in models if n != "fp32"]:
-            res["quality"][name] = int8_quality(scores["fp32"], scores[name])
+            if "int8" in name:  # onnxruntime's and OpenVINO's int8 against tessera fp32 (onnxruntime)
+                res["quality"][name] = int8_quality(scores["fp32"], scores[name])
+            if name.startswith(OV):  # against the same artifact on onnxruntime
+                same = name[len(OV) :]
+                res["quality"][f"{name}_vs_onnxruntime_{same}_max_abs_diff"] = float(
+                    max(
+                        np.abs(np.asarray(a) - b).max()
+                        for a, b in zip(scores[name], scores[same], strict=True)
+                    )
+                )
         if n_long_queries:
             docs = passages[:n_long]
             speed[str(n_long)]["st"] = timed(lambda q: run_st(q, docs), long_queries)[1]
@@ -480,10 +557,7 @@ def main() -> None:
                 for q in timed_queries
             ]
             flops = np.mean([sum(encoder_flops(shape, int(t))["total"] for t in lens) for lens in lengths])
-            for name in [k for k in row if k.startswith("int8")]:
-                row[f"{name}_speedup_vs_fp32"] = row["fp32"] / row[name]
-            row["useful_gflops_fp32"] = flops / row["fp32"] / 1e9
-            row["share_of_fp32_gemm_peak"] = row["useful_gflops_fp32"] / peak if peak else None
+            row.update(speed_derived(row, flops, peak))
         res["speed_seconds_per_query"] = speed
         res["speed_queries"] = (
             {
@@ -499,7 +573,7 @@ def main() -> None:
         res["step_seconds"] = steps
     res["load_average"]["end"] = load_average()
     title = "# Cross-encoder reranking" + (" (smoke: plumbing only, no figures)" if args.smoke else "")
-    lines = [title, "", f"model: {res['model']}", "", "## Quality", ""]
+    lines = [title, "", f"model: {res['model']}", "", f"OpenVINO: {res['openvino']}", "", "## Quality", ""]
     for k, v in res["quality"].items():
         if isinstance(v, dict):
             v = {kk: vv for kk, vv in v.items() if not kk.endswith("_per_query")}

@@ -10,9 +10,17 @@ quality); ``--splade`` etc. name real ones, ``--no-tiny`` leaves out those not n
    and send nothing (every normal request must succeed; target: p99 within 2x of the unloaded p99);
 2. **capacity**: closed loop on the request mix for ``--capacity-duration`` seconds (requests/s);
 3. **soak**: an open-loop Poisson stream of the mix at ``--overload`` x capacity (1.5) for
-   ``--duration`` seconds (600), sampling the server's RSS every second. Pass: RSS flat (the
-   median of the last minute within 10 % of the first minute after warm-up), answers only
-   200 / 429 / 503 and no 5xx other than 503, and ``/health`` still answering afterwards.
+   ``--duration`` seconds (600) from ``--client-procs`` load-generator processes (2; each its own
+   event loop at rate / N, so one Python process is not the bottleneck), sampling the server's RSS
+   every second. Pass: RSS flat (the median of the last minute within 10 % of the first minute
+   after warm-up), answers only 200 / 429 / 503 (no 5xx other than 503, no client-side connection
+   errors), and ``/health`` still answering afterwards.
+
+Each client-side error is recorded (exception type, message, cause, whether httpcore had just
+opened the connection or reused a kept-alive one) with the server log's lines. The clients expire
+idle connections after ``--keepalive-expiry`` (5 s), sooner than the server's keep-alive (15 s):
+a client reusing a connection the server is closing at that moment gets a reset (``ReadError``);
+``--keep-alive-timeout 5`` (uvicorn's default) reproduces that race.
 
     python benchmarks/serve_soak.py              # ~12 min: MiniLM + the tiny committed artifacts
     python benchmarks/serve_soak.py --splade A --colbert B --siglip C --ttm D   # real artifacts
@@ -39,6 +47,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -55,6 +64,8 @@ from benchmarks.serve_load import (  # noqa: E402
 )
 
 TINY = ROOT / "tests" / "data" / "artifacts"
+KEEPALIVE_EXPIRY_S = 5.0  # the load generator's idle-connection expiry: below the server's keep-alive (15 s)
+MAX_ERRORS_KEPT = 200  # per client process: each client error is recorded (type, message, fresh/reused)
 TINY_ARTIFACTS = {
     "splade": "tiny-splade",
     "colbert": "tiny-colbert-pylate",
@@ -115,6 +126,8 @@ def start_server(models: dict[str, str], threads: int, logs: Path, extra: dict) 
             "queue_timeout_s": extra.get("queue_timeout", 15),
         },
     }
+    if extra.get("keep_alive_timeout") is not None:
+        config["keep_alive_timeout_s"] = extra["keep_alive_timeout"]
     cfg = logs / "soak_config.json"
     cfg.parent.mkdir(parents=True, exist_ok=True)
     cfg.write_text(json.dumps(config))
@@ -125,13 +138,15 @@ def start_server(models: dict[str, str], threads: int, logs: Path, extra: dict) 
     )
 
 
-async def closed(url: str, mix: list[tuple[str, dict]], clients: int, duration: float) -> dict:
+async def closed(
+    url: str, mix: list[tuple[str, dict]], clients: int, duration: float, expiry: float = KEEPALIVE_EXPIRY_S
+) -> dict:
     """``clients`` back-to-back workers on the mix: requests/s, codes, p50/p99 of the 200s."""
     import httpx
 
     lat: list[float] = []
     codes: Counter = Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=expiry)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as c:
         start = time.perf_counter()
         end = start + duration
@@ -175,41 +190,55 @@ def _slow_connections(port: int, n: int) -> list[socket.socket]:
     return socks
 
 
-async def open_loop(url: str, mix: list[tuple[str, dict]], rate: float, duration: float, pid: int) -> dict:
-    """Poisson arrivals at ``rate``/s for ``duration`` s; RSS of ``pid`` sampled every second."""
+async def _open_loop_client(
+    url: str,
+    mix: list[tuple[str, dict]],
+    rate: float,
+    duration: float,
+    seed: int,
+    expiry: float,
+    start: float,
+) -> dict:
+    """One process's share of the open loop: Poisson arrivals at ``rate``/s for ``duration`` s from
+    ``start`` (a ``time.time()``); answers, latencies of the 200s, and every client error."""
     import httpx
 
     codes: Counter = Counter()
     lat: list[float] = []
-    rss: list[tuple[float, float]] = []
-    stop = threading.Event()
-    start = time.perf_counter()
-
-    def sample() -> None:
-        while not stop.is_set():
-            rss.append((time.perf_counter() - start, _tree_rss_mb(pid)))
-            stop.wait(1.0)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    rng = random.Random(11)
-    limits = httpx.Limits(max_connections=4096, max_keepalive_connections=256)
+    errors: list[dict] = []
+    error_kinds: Counter = Counter()
+    rng = random.Random(seed)
+    limits = httpx.Limits(max_connections=4096, max_keepalive_connections=256, keepalive_expiry=expiry)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as c:
 
         async def one(route: str, body: dict) -> None:
+            fresh = {"v": False}
+
+            async def trace(event: str, info: dict) -> None:
+                if event == "connection.connect_tcp.complete":  # httpcore opened a connection for it
+                    fresh["v"] = True
+
             t0 = time.perf_counter()
             try:
-                code = (await c.post(route, json=body)).status_code
+                code = (await c.post(route, json=body, extensions={"trace": trace})).status_code
             except httpx.HTTPError as exc:
                 code = type(exc).__name__
+                conn = "fresh" if fresh["v"] else "reused"
+                error_kinds[f"{code} ({conn})"] += 1
+                if len(errors) < MAX_ERRORS_KEPT:
+                    errors.append({"t_s": round(time.time() - start, 3), "route": route, "type": code,
+                                   "message": str(exc), "cause": _chain(exc),
+                                   "connection": conn})  # fmt: skip
             codes[code] += 1
             if code == 200:
                 lat.append(time.perf_counter() - t0)
 
+        await asyncio.sleep(max(0.0, start - time.time()))
+        t0 = time.perf_counter()
         tasks = []
-        t = start
+        t = t0
         behind = 0
-        while t - start < duration and time.perf_counter() - start < duration:
+        while t - t0 < duration and time.perf_counter() - t0 < duration:
             t += rng.expovariate(rate)
             delay = t - time.perf_counter()
             # always yield: a client that falls behind its schedule must still run the requests it
@@ -218,12 +247,100 @@ async def open_loop(url: str, mix: list[tuple[str, dict]], rate: float, duration
             behind += delay < 0
             tasks.append(asyncio.ensure_future(one(*mix[rng.randrange(len(mix))])))
         await asyncio.gather(*tasks)
-    stop.set()
-    sampler.join()
-    return {"offered_rps": rate, "sent": len(tasks), "sent_rps": len(tasks) / duration,
-            "sent_late": behind, "codes": {str(k): v for k, v in codes.items()},
+    return {"sent": len(tasks), "late": behind, "codes": dict(codes), "lat": lat, "errors": errors,
+            "error_kinds": dict(error_kinds)}  # fmt: skip
+
+
+def _chain(exc: BaseException) -> str:
+    """The exception's causes, innermost last (httpx -> httpcore -> anyio/OS error)."""
+    out, cur = [], exc.__cause__ or exc.__context__
+    while cur is not None and len(out) < 5:
+        out.append(repr(cur))
+        cur = cur.__cause__ or cur.__context__
+    return " <- ".join(out)
+
+
+def _client_proc(args: tuple, ready: Any, go: Any, out: Any) -> None:
+    """A client process: report ready, wait for the common start time, run its share, send results."""
+    url, mix, rate, duration, seed, expiry = args
+    ready.put(seed)
+    start = go.get()
+    out.put(asyncio.run(_open_loop_client(url, mix, rate, duration, seed, expiry, start)))
+
+
+def open_loop(
+    url: str,
+    mix: list[tuple[str, dict]],
+    rate: float,
+    duration: float,
+    pid: int,
+    procs: int = 2,
+    expiry: float = KEEPALIVE_EXPIRY_S,
+) -> dict:
+    """Poisson arrivals at ``rate``/s for ``duration`` s from ``procs`` client processes (each its own
+    event loop at ``rate / procs``: together a Poisson stream at ``rate``, so that one Python process
+    is not the bottleneck); RSS of ``pid`` sampled every second. Results merged."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, go, out = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_client_proc, args=((url, mix, rate / procs, duration, 11 + i, expiry), ready, go, out)
+        )
+        for i in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        for _ in workers:
+            ready.get(timeout=120)
+        start_wall = time.time() + 0.5
+        for _ in workers:
+            go.put(start_wall)
+        rss: list[tuple[float, float]] = []
+        stop = threading.Event()
+        time.sleep(max(0.0, start_wall - time.time()))
+        start = time.perf_counter()
+
+        def sample() -> None:
+            while not stop.is_set():
+                rss.append((time.perf_counter() - start, _tree_rss_mb(pid)))
+                stop.wait(1.0)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        parts = [out.get(timeout=duration + 600) for _ in workers]
+        stop.set()
+        sampler.join()
+    finally:
+        for w in workers:
+            w.join(timeout=30)
+            if w.is_alive():
+                w.kill()
+    codes: Counter = Counter()
+    kinds: Counter = Counter()
+    for p in parts:
+        codes.update(p["codes"])
+        kinds.update(p["error_kinds"])
+    lat = [x for p in parts for x in p["lat"]]
+    sent = sum(p["sent"] for p in parts)
+    errors = sorted((e for p in parts for e in p["errors"]), key=lambda e: e["t_s"])
+    return {"offered_rps": rate, "client_procs": procs, "keepalive_expiry_s": expiry, "sent": sent,
+            "sent_rps": sent / duration, "sent_late": sum(p["late"] for p in parts),
+            "codes": {str(k): v for k, v in codes.items()},
             "p50_ms": 1000 * _pct(lat, 50) if lat else None, "p99_ms": 1000 * _pct(lat, 99) if lat else None,
-            "rss_mb": rss}  # fmt: skip
+            "client_error_kinds": dict(kinds), "client_errors": errors, "rss_mb": rss}  # fmt: skip
+
+
+def server_log_lines(log: Path, limit: int = 200) -> dict:
+    """The server log's lines (``--log-level warning``: warnings, errors, tracebacks), the last ``limit``."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return {"error": str(exc)}
+    flagged = [ln for ln in lines if any(w in ln for w in ("ERROR", "Traceback", "Exception", "WARNING"))]
+    return {"lines": len(lines), "flagged": len(flagged), "tail": lines[-limit:]}
 
 
 def rss_verdict(rss: list[tuple[float, float]], duration: float, warmup: float) -> dict:
@@ -255,6 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=600.0)
     ap.add_argument("--warmup", type=float, default=60.0)
     ap.add_argument("--overload", type=float, default=1.5)
+    ap.add_argument(
+        "--client-procs", type=int, default=2, help="load-generator processes of the soak (rate split evenly)"
+    )
+    ap.add_argument(
+        "--keepalive-expiry",
+        type=float,
+        default=KEEPALIVE_EXPIRY_S,
+        help="clients drop connections idle this long (s); keep it below the server's keep-alive",
+    )
+    ap.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=None,
+        help="the server's keep_alive_timeout_s (default: its own)",
+    )
     ap.add_argument("--quick", action="store_true", help="a few seconds per phase (smoke test)")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "serve_soak.json")
     args = ap.parse_args(argv)
@@ -276,21 +408,25 @@ def main(argv: list[str] | None = None) -> int:
     mix = request_mix(models)
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tessera-soak-") as tmp:
-        server = start_server(models, args.threads, Path(tmp), {})
+        server = start_server(
+            models, args.threads, Path(tmp), {"keep_alive_timeout": args.keep_alive_timeout}
+        )
         try:
-            base = asyncio.run(closed(server.url, mix[:5], args.clients, args.slow_duration))
+            exp = args.keepalive_expiry
+            base = asyncio.run(closed(server.url, mix[:5], args.clients, args.slow_duration, exp))
             socks = _slow_connections(server.port, args.slow)
             try:
-                slow = asyncio.run(closed(server.url, mix[:5], args.clients, args.slow_duration))
+                slow = asyncio.run(closed(server.url, mix[:5], args.clients, args.slow_duration, exp))
             finally:
                 for s in socks:
                     s.close()
-            capacity = asyncio.run(closed(server.url, mix, 64, args.capacity_duration))
+            capacity = asyncio.run(closed(server.url, mix, 64, args.capacity_duration, exp))
             rate = max(1.0, args.overload * capacity["ok_per_s"])
-            soak = asyncio.run(open_loop(server.url, mix, rate, args.duration, server.proc.pid))
+            soak = open_loop(server.url, mix, rate, args.duration, server.proc.pid, args.client_procs, exp)
             healthy = server.healthy()
         finally:
             server.stop()
+        server_log = server_log_lines(Path(tmp) / "soak_server.log")
     bad = {k: v for k, v in soak["codes"].items() if k not in ("200", "429", "503")}
     res = {
         "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -301,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": sorted(models),
         "artifacts": models,
         "threads": args.threads,
+        "keep_alive": {"server_s": args.keep_alive_timeout, "client_expiry_s": exp},
         "slow_clients": {
             "connections": args.slow,
             "unloaded": base,
@@ -314,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_series_mb": soak["rss_mb"],
         "unexpected_codes": bad,
         "healthy_after": healthy,
+        "server_log": server_log,
     }
     res["pass"] = bool(
         res["rss"].get("flat") and not bad and healthy and res["slow_clients"]["normal_failed"] == 0
@@ -325,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     md = (
         f"Soak ({', '.join(res['models'])}; {args.threads} threads): capacity {capacity['ok_per_s']:.1f} req/s on the "
         f"mix; {args.duration:.0f} s at {args.overload}x = {rate:.1f} req/s: answers {soak['codes']}, "
-        f"unexpected {bad or 'none'}; RSS {rv.get('first_mb', 0):.0f} → {rv.get('last_mb', 0):.0f} MB after "
+        f"unexpected {bad or 'none'}{' ' + str(soak['client_error_kinds']) if soak['client_error_kinds'] else ''}; {args.client_procs} client processes "
+        f"sent {soak['sent_rps']:.1f} req/s; server log: {server_log.get('flagged')} warning/error lines; RSS {rv.get('first_mb', 0):.0f} → {rv.get('last_mb', 0):.0f} MB after "
         f"{args.warmup:.0f} s warm-up (growth {100 * rv.get('growth', 0):.1f} %, flat: {rv.get('flat')}); "
         f"healthy after: {healthy}. Slow clients: {args.slow} stalled/idle connections, normal p99 "
         f"{sc['unloaded']['p99_ms']} → {sc['with_slow']['p99_ms']} ms (ratio {sc['p99_ratio']}), "

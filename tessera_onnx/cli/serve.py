@@ -97,6 +97,14 @@ def _model_config(spec: str, keep_alive: float | None, threads: int | None, devi
     help="Close a connection whose request headers are incomplete after this many seconds (default 10).",
 )
 @click.option(
+    "--keep-alive-timeout",
+    "keep_alive_timeout_s",
+    type=float,
+    default=None,
+    help="Close a connection idle this many seconds between requests (default 15; clients should "
+    "expire idle connections sooner).",
+)
+@click.option(
     "--body-timeout",
     "body_timeout_s",
     type=float,
@@ -133,6 +141,7 @@ def serve_command(
     queue_timeout_s: float | None,
     max_per_client: int | None,
     header_timeout_s: float | None,
+    keep_alive_timeout_s: float | None,
     body_timeout_s: float | None,
     shutdown_timeout_s: float | None,
     log_level: str,
@@ -170,6 +179,7 @@ def serve_command(
             queue_timeout_s=queue_timeout_s,
             max_per_client=max_per_client,
             header_timeout_s=header_timeout_s,
+            keep_alive_timeout_s=keep_alive_timeout_s,
             body_timeout_s=body_timeout_s,
             shutdown_timeout_s=shutdown_timeout_s,
         )

@@ -4,7 +4,7 @@
 {
   "host": "127.0.0.1", "port": 8000, "api_key": null,
   "memory_budget_mb": 2048, "max_body_mb": 4,
-  "header_timeout_s": 10, "body_timeout_s": 10, "shutdown_timeout_s": 30,
+  "header_timeout_s": 10, "keep_alive_timeout_s": 15, "body_timeout_s": 10, "shutdown_timeout_s": 30,
   "limits": {"max_inputs": 2048, "max_request_tokens": 131072, "batch_tokens": 1024,
              "max_queue_tokens": 262144, "batch_window_ms": 2.0,
              "max_in_flight": 512, "max_in_flight_tokens": 1048576, "max_per_client": 128,
@@ -45,10 +45,13 @@ class ServerSettings:
     api_key: str | None = None
     memory_budget_mb: float | None = None
     max_body_mb: float = 4.0
-    # a request's headers must arrive within header_timeout_s of the connection (or of the end of
-    # the previous response), its body within body_timeout_s of its headers (408 otherwise); on
-    # SIGTERM admitted requests get up to shutdown_timeout_s to finish while new ones get 503
+    # a request's headers must arrive within header_timeout_s of the connection (or of the first
+    # byte of that request), its body within body_timeout_s of its headers (408 otherwise); a
+    # connection idle between requests is closed after keep_alive_timeout_s (longer than clients'
+    # usual idle expiry, so that they never reuse a connection the server is closing); on SIGTERM
+    # admitted requests get up to shutdown_timeout_s to finish while new ones get 503
     header_timeout_s: float = 10.0
+    keep_alive_timeout_s: float = 15.0
     body_timeout_s: float = 10.0
     shutdown_timeout_s: float = 30.0
     limits: EngineLimits = field(default_factory=EngineLimits)

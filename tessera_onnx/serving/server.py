@@ -4,9 +4,13 @@
 same object on a loopback port):
 
 - **header timeout**: a connection that has not sent a complete request line and headers within
-  ``header_timeout_s`` of connecting (or of starting its next request) is closed, so idle or
-  trickling connections cannot pile up (slowloris). The body has its own deadline, enforced in
+  ``header_timeout_s`` of connecting (or of the first byte of its next request) is closed, so idle
+  or trickling connections cannot pile up (slowloris). The body has its own deadline, enforced in
   the app (``body_timeout_s``, HTTP 408).
+- **keep-alive**: a connection idle between requests is closed after ``keep_alive_timeout_s``
+  (uvicorn's keep-alive timer; the header timeout does not apply while idle). The default (15 s)
+  is longer than common clients' idle expiry (httpx 5 s), so a client never reuses a connection the
+  server is closing at that moment; clients should expire idle connections sooner than this.
 - **graceful shutdown**: the first SIGTERM/SIGINT starts a drain: the listening socket stays open
   and every new request gets 503 (``Connection: close``) while the requests already admitted
   finish; once none is left, or ``shutdown_timeout_s`` has passed, uvicorn shuts down. A second
@@ -74,7 +78,14 @@ def header_timeout_protocol(timeout_s: float) -> type:
             self._arm_header_timer()
 
         def data_received(self, data: bytes) -> None:
-            if self._header_timer is None and (self.cycle is None or self.cycle.response_complete):
+            # the first bytes of a request (none in progress) start its deadline; a timer still
+            # pending from an earlier request (armed for another cycle) cannot close this one, so
+            # it is replaced
+            if (self.cycle is None or self.cycle.response_complete) and (
+                self._header_timer is None or self._header_cycle is not self.cycle
+            ):
+                if self._header_timer is not None:
+                    self._header_timer.cancel()
                 self._arm_header_timer()
             super().data_received(data)
 
@@ -124,6 +135,7 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 8000,
     header_timeout_s: float = 10.0,
+    keep_alive_timeout_s: float = 15.0,
     shutdown_timeout_s: float = 30.0,
     log_level: str = "info",
 ) -> Any:
@@ -139,6 +151,7 @@ def make_server(
         log_level=log_level,
         access_log=False,
         http=header_timeout_protocol(header_timeout_s),
+        timeout_keep_alive=keep_alive_timeout_s,
         timeout_graceful_shutdown=5,
     )
     return GracefulServer(config, app.state.engine.admission, shutdown_timeout_s)
@@ -157,6 +170,7 @@ def run_server(settings: ServerSettings, *, log_level: str = "info") -> None:
         host=settings.host,
         port=settings.port,
         header_timeout_s=settings.header_timeout_s,
+        keep_alive_timeout_s=settings.keep_alive_timeout_s,
         shutdown_timeout_s=settings.shutdown_timeout_s,
         log_level=log_level,
     )

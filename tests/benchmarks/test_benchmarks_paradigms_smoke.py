@@ -97,7 +97,13 @@ def test_latency_quick(tmp_path):
     assert "tessera artifact, 1 thread" in res["session_settings"]
     assert set(res["ratio_at_load_to_own_idle"]) >= {"fastembed", "tessera fp32", "tessera fp32 sleep"}
     assert set(res["default_met"]) == {"query", "passage"}
-    assert "tessera artifact, threads spin during a call (default)" in res["session_settings"]
+    assert {
+        "tessera artifact, threads spin during a call",
+        "tessera artifact, threads sleep (default)",
+    } <= set(res["session_settings"])
+    floor = res["floor"]  # the memory-bandwidth floor and the fair-share bound, same run
+    assert floor["weight_bytes"] > 0 and floor["by_kind"]["query"]["floor_fraction_of_fastembed_p50"] > 0
+    assert floor["fair_share"]["by_threads"]["1"]["compute_bound_ratio"] >= 1.0
 
 
 def test_latency_burners_load_and_stop():

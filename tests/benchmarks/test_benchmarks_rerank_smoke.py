@@ -39,6 +39,12 @@ def test_rerank_benchmark_smoke(tmp_path):
     speed = res["speed_seconds_per_query"]
     assert set(speed) == {"20", "30"} and {"st", "fp32", "int8-split"} <= set(speed["30"])
     assert speed["20"]["int8-split_speedup_vs_fp32"] > 0
+    if "skipped" not in res["openvino"]:  # openvino importable: each artifact also ran on it
+        assert set(res["openvino"]["models"]) == {"fp32", "int8-split"}, res["openvino"]
+        assert res["quality"]["openvino fp32_vs_onnxruntime_fp32_max_abs_diff"] <= 1e-5  # fp32 parity bound
+        assert {"openvino fp32", "openvino int8-split"} <= set(speed["30"])
+        assert speed["30"]["useful_gflops_openvino_fp32"] > 0
+        assert len(res["quality"]["openvino int8-split"]["kendall_tau_per_query"]) == 3
     if "skipped" not in res["fastembed"]:  # benchmarks/.venvs/fastembed exists: its scores are compared
         assert "error" not in res["fastembed"], res["fastembed"]
         assert "fastembed" in speed["20"] and res["quality"]["fastembed_vs_tessera_fp32_max_abs_diff"] < 1e-5

@@ -91,3 +91,8 @@ def test_serve_soak_quick(tmp_path, minilm_artifact):
     assert len(res["rss_series_mb"]) >= 2 and res["rss"]["first_mb"] > 50
     # the mix covers every served paradigm through the tiny committed artifacts
     assert {"minilm", "splade", "colbert", "ttm"} <= set(res["models"])
+    # the open loop comes from 2 client processes, merged; client errors and the server log recorded
+    soak = res["soak"]
+    assert soak["client_procs"] == 2 and soak["sent"] == sum(int(v) for v in soak["codes"].values())
+    assert soak["client_errors"] == [] and soak["client_error_kinds"] == {}
+    assert soak["keepalive_expiry_s"] < 15 and res["server_log"]["flagged"] == 0

@@ -35,12 +35,14 @@ from tessera_onnx.serving import Engine, EngineLimits, ModelConfig, create_app  
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _serve(artifact, *, api_key=None, body_timeout_s=30.0, header_timeout_s=30.0, **limits):
+def _serve(
+    artifact, *, api_key=None, body_timeout_s=30.0, header_timeout_s=30.0, keep_alive_timeout_s=15.0, **limits
+):
     engine = Engine(
         [ModelConfig(artifact, name="tiny", preload=True)], limits=EngineLimits(batch_window_ms=0, **limits)
     )
     app = create_app(engine, api_key=api_key, body_timeout_s=body_timeout_s)
-    srv = Server(app, header_timeout_s=header_timeout_s)
+    srv = Server(app, header_timeout_s=header_timeout_s, keep_alive_timeout_s=keep_alive_timeout_s)
     srv.engine = engine
     return srv
 
@@ -169,6 +171,118 @@ def test_slow_headers_are_cut_off(hasty):
     idle = socket.create_connection(("127.0.0.1", hasty.port), timeout=30)  # sends nothing at all
     assert _read_all(idle, timeout=20) == b""
     idle.close()
+
+
+def _read_response(s: socket.socket, timeout: float = 30) -> bytes:
+    """One HTTP/1.1 response (status line, headers and a Content-Length body) from ``s``."""
+    s.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, f"the server closed the connection instead of answering: {data[:200]!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def _request(body: dict = BODY) -> bytes:
+    data = json.dumps(body).encode()
+    return _head("/v1/embeddings", len(data)) + data
+
+
+@pytest.fixture(scope="module")
+def keeping(tiny_bert_dense_artifact):
+    """Headers within 0.5 s, idle keep-alive connections closed after 2 s."""
+    srv = _serve(tiny_bert_dense_artifact, header_timeout_s=0.5, keep_alive_timeout_s=2.0, max_per_client=64)
+    yield srv
+    srv.stop()
+
+
+def test_idle_keep_alive_is_governed_by_keep_alive_not_the_header_timeout(keeping):
+    """Idle between requests longer than the header timeout but shorter than keep-alive: the
+    connection is reused; idle past keep-alive: the server closes it."""
+    s = _raw(keeping, _request())
+    assert _read_response(s).startswith(b"HTTP/1.1 200")
+    time.sleep(1.2)  # > header_timeout_s, < keep_alive_timeout_s
+    s.sendall(_request())
+    assert _read_response(s).startswith(b"HTTP/1.1 200")
+    start = time.monotonic()
+    assert _read_all(s, timeout=20) == b""  # closed by the server once idle for keep_alive_timeout_s
+    assert 1.5 < time.monotonic() - start < 10
+    s.close()
+
+
+def test_trickled_headers_after_a_first_request_are_cut_off(keeping):
+    """The header deadline applies to every request of a connection, not only the first: a client
+    that finishes one request quickly and then stalls mid-headers is closed, not held forever."""
+    s = _raw(keeping, _request())
+    assert _read_response(s).startswith(b"HTTP/1.1 200")
+    s.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n")  # never finishes these headers
+    start = time.monotonic()
+    assert _read_all(s, timeout=8) == b""
+    assert time.monotonic() - start < 5  # cut off by the 0.5 s header timeout, not by the test's 8 s
+    s.close()
+
+
+async def _reuse_near_expiry(url: str, expiry: float, rounds: int) -> list[str]:
+    """Bursts of 10 requests separated by idle gaps just under the client's ``expiry``, the client's
+    event loop stalling 0.15 s as each burst starts (a busy load generator): the client takes pooled
+    connections it still deems fresh, and writes to them later. The error kinds met, with the
+    connection kind."""
+    import asyncio
+    import random
+
+    errors: list[str] = []
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20, keepalive_expiry=expiry)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as c:
+
+        async def one() -> None:
+            fresh = []
+
+            async def trace(event: str, info: dict) -> None:
+                fresh.append(event == "connection.connect_tcp.complete")
+
+            try:
+                r = await c.post("/v1/embeddings", json=BODY, extensions={"trace": trace})
+                assert r.status_code == 200, r.text
+            except httpx.TransportError as exc:
+                errors.append(f"{type(exc).__name__} ({'fresh' if any(fresh) else 'reused'})")
+
+        rng = random.Random(3)
+        for _ in range(rounds):
+            tasks = [asyncio.ensure_future(one()) for _ in range(10)]
+            await asyncio.sleep(0)
+            time.sleep(0.15)  # the loop stalls after the requests took their connections
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(rng.uniform(0.85, 0.98) * expiry)
+    return errors
+
+
+def test_clients_reusing_connections_near_their_idle_expiry_get_answers(keeping):
+    """With the server's keep-alive (2 s) above the client's idle expiry (1 s) no reused connection
+    is reset. (With both at 1 s, uvicorn's default and httpx's being both 5 s, this harness meets
+    ReadErrors on reused connections in most rounds: the soak's transport errors.)"""
+    import asyncio
+
+    assert asyncio.run(_reuse_near_expiry(keeping.url, 1.0, rounds=8)) == []
+
+
+def test_default_keep_alive_outlasts_common_client_idle_expiry():
+    """A client reusing a connection just before its own idle expiry (httpx: 5 s) must never meet a
+    server closing it at that moment (uvicorn's own default is also 5 s: a race, reset connections)."""
+    from tessera_onnx.serving.config import ServerSettings
+    from tessera_onnx.serving.server import make_server
+
+    settings = ServerSettings()
+    assert settings.keep_alive_timeout_s >= 2 * httpx.Limits().keepalive_expiry
+    app = create_app(Engine([]))
+    assert make_server(app, port=0).config.timeout_keep_alive == 15.0
+    assert make_server(app, port=0, keep_alive_timeout_s=7.5).config.timeout_keep_alive == 7.5
 
 
 def test_slow_and_idle_connections_do_not_fail_normal_traffic(hasty):
