@@ -450,8 +450,9 @@ def main() -> None:
                 res["int8_exports"][name] = {
                     "default_profile": name == DEFAULT_INT8_PROFILE,
                     **{k: m.parity[k] for k in ("min_correlation", "min_kendall_tau")},
-                    # the canonical model.onnx is the portable int8 graph; the profile is in the variant
-                    "variants": {v: dict(info.get("parity", {})) for v, info in (m.variants or {}).items()},
+                    # the canonical model.onnx is the portable int8 graph (the figures above); the
+                    # profile's graph is the onnxruntime variant, checked against the same floor
+                    "variant_parity": dict(m.config.get("export", {}).get("variant", {}).get("parity", {})),
                 }
             except Exception as exc:  # a profile that misses the export floor is reported, not fatal
                 res["int8_exports"][name] = {"error": str(exc)[:300]}

@@ -159,7 +159,14 @@ def write_variant(pair: GraphPair, final: Path) -> dict[str, Any]:
     if pair.variant_conversion:
         info["precision_conversion"] = pair.variant_conversion
     if pair.variant_record is not None:
-        keys = ("max_abs_diff", "mean_abs_diff", "min_cosine", "mean_cosine")
+        keys = (
+            "max_abs_diff",
+            "mean_abs_diff",
+            "min_cosine",
+            "mean_cosine",
+            "min_correlation",
+            "min_kendall_tau",
+        )
         info["parity"] = {k: pair.variant_record[k] for k in keys if k in pair.variant_record}
     return info
 
