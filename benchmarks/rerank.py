@@ -37,7 +37,7 @@ trained features instead of the near-ties of an all-random encoder.
 ``--body distilled`` is a trained-like reranker (``benchmarks/reranker_proxy.py``): the same
 all-MiniLM-L6-v2 as a one-label classifier, fine-tuned whole to reproduce the bi-encoder's cosine
 mapped to an ms-marco-like logit range (about -8..+8) on real passages disjoint from this
-benchmark's; trained once (~10-20 minutes on 2 cores) and cached under
+benchmark's; trained once (~7 minutes on 2 busy cores) and cached under
 ``benchmarks/.cache/reranker-proxy/``. Its scores mean something (they rank like the bi-encoder),
 so int8's reorderings are measured on a score spread like a real reranker's, not on near-ties.
 The result's ``model`` holds its held-out Spearman against the teacher.

@@ -36,8 +36,8 @@ any that equals one of the benchmark's first :data:`EVAL_QUERY_GUARD` queries is
 Deterministic for given settings (seeded; single-threaded data preparation). The resulting
 sentence-transformers ``CrossEncoder`` checkpoint is cached under
 ``benchmarks/.cache/reranker-proxy/<sha1 of the settings>/`` with ``proxy.json`` (settings,
-losses, held-out Spearman), so reruns reuse it. Training the default settings takes ~10–20
-minutes on 2 busy CPU cores.
+losses, held-out Spearman), so reruns reuse it. Training the default settings took 398 s
+(200 steps; 2 CPU cores shared with other work), up to ~20 minutes under heavier load.
 
     from benchmarks.reranker_proxy import build_distilled_checkpoint
     ckpt, shape, info = build_distilled_checkpoint()
