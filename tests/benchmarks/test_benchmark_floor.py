@@ -91,6 +91,7 @@ def _tiny_graph(embedding_op: str = "Gather"):
     return onnx, helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
+@pytest.mark.export  # builds ONNX graphs with onnx (export stack)
 def test_weight_bytes_leaves_out_gathered_tables(tmp_path):
     onnx, model = _tiny_graph()
     got = weight_bytes(model)
@@ -101,6 +102,7 @@ def test_weight_bytes_leaves_out_gathered_tables(tmp_path):
     assert weight_bytes(path) == got
 
 
+@pytest.mark.export  # builds ONNX graphs with onnx (export stack)
 def test_weight_bytes_embed_layer_normalization():
     pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
@@ -125,6 +127,7 @@ def test_weight_bytes_embed_layer_normalization():
     assert set(got["excluded"]) == {"word", "pos", "seg"}
 
 
+@pytest.mark.export  # builds ONNX graphs with onnx (export stack)
 def test_floor_section_end_to_end(tmp_path):
     pytest.importorskip("onnxruntime")
     onnx, model = _tiny_graph()
