@@ -117,6 +117,14 @@ def ort_int8_gemm(threads: int, spin: bool = True) -> list[dict]:
     return _ort_matmul_rates(threads, "DynamicQuantizeMatMul", weights, "gops", spin)
 
 
+ENCODER_SHAPE_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+
+
+def encoder_shape(config) -> dict:
+    """The encoder shape :func:`encoder_flops` reads, from a transformers config object."""
+    return {k: getattr(config, k) for k in ENCODER_SHAPE_KEYS}
+
+
 def encoder_flops(config: dict, seq_len: int) -> dict:
     """FLOPs of one BERT-style forward pass over one text of ``seq_len`` tokens (multiply-add = 2).
 

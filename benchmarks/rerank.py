@@ -130,13 +130,9 @@ def build_minilm_body_checkpoint(out: Path, init_range: float, seed: int = 0) ->
     model.eval().save_pretrained(raw)
     AutoTokenizer.from_pretrained(src).save_pretrained(raw)
     CrossEncoder(str(raw), max_length=512).save(str(out))
-    c = model.config
-    shape = dict(
-        num_hidden_layers=c.num_hidden_layers,
-        hidden_size=c.hidden_size,
-        num_attention_heads=c.num_attention_heads,
-        intermediate_size=c.intermediate_size,
-    )
+    from benchmarks.gemm import encoder_shape
+
+    shape = encoder_shape(model.config)
     return out, shape
 
 

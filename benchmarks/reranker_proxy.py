@@ -360,13 +360,9 @@ def build_distilled_checkpoint(
     losses = fine_tune(model, tok, train_p, train_y, s, log)
     after = float(np.mean((predict(model, tok, probe_p, s.max_length) - probe_y) ** 2))
     held_pred = predict(model, tok, held_p, s.max_length)
-    c = model.config
-    shape = dict(
-        num_hidden_layers=c.num_hidden_layers,
-        hidden_size=c.hidden_size,
-        num_attention_heads=c.num_attention_heads,
-        intermediate_size=c.intermediate_size,
-    )
+    from benchmarks.gemm import encoder_shape
+
+    shape = encoder_shape(model.config)
     info = {
         "key": key,
         "settings": dataclasses.asdict(s),
